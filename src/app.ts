@@ -1,0 +1,87 @@
+// createApp(config, deps): the Koa app from explicit parts, no module state. Tests build
+// it with real or substitute parts; main.ts builds it for production.
+// buildDependencies(config, base) makes the parts the configuration asks for.
+
+import Koa from 'koa';
+import type { Registry } from 'prom-client';
+import { createVerifier } from './auth/index.js';
+import type { TokenVerifier } from './auth/types.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config.js';
+import { createHealth, type Health } from './health.js';
+import { accessLog } from './http/access-log.js';
+import { cors } from './http/cors.js';
+import { errorMiddleware } from './http/error-middleware.js';
+import { createRouter } from './http/routes.js';
+import type { Logger } from './logger.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createRateLimiter } from './ratelimit/index.js';
+import type { RateLimiter } from './ratelimit/types.js';
+import { createMinter } from './turn/index.js';
+import type { CredentialMinter } from './turn/credentials.js';
+
+export interface AppDeps {
+  logger: Logger;
+  metrics: Metrics;
+  clock: Clock;
+  health: Health;
+  verifier: TokenVerifier;
+  limiter: RateLimiter;
+  minter: CredentialMinter;
+}
+
+export interface BuiltDependencies extends AppDeps {
+  /** Releases connections, timers and file watches. */
+  close(): Promise<void>;
+}
+
+export interface BaseDeps {
+  logger: Logger;
+  registry: Registry;
+  clock?: Clock;
+  /** Collect prom-client's process metrics (default true). */
+  defaultMetrics?: boolean;
+}
+
+export function buildDependencies(config: Config, base: BaseDeps): BuiltDependencies {
+  const clock = base.clock ?? systemClock;
+  const metrics = createMetrics(base.registry, { defaultMetrics: base.defaultMetrics ?? true });
+  const health = createHealth();
+  const { logger } = base;
+  const verifier = createVerifier(config, { logger, metrics, clock });
+  const limiter = createRateLimiter(config, { logger, metrics, clock, health });
+  const turn = createMinter(config, { clock, logger });
+  return {
+    logger,
+    metrics,
+    clock,
+    health,
+    verifier,
+    limiter,
+    minter: turn.minter,
+    async close() {
+      turn.close();
+      await Promise.allSettled([verifier.close?.(), limiter.close?.()]);
+    },
+  };
+}
+
+export function createApp(config: Config, deps: AppDeps): Koa {
+  const app = new Koa({ proxy: config.trustProxy });
+  app.silent = true;
+  const router = createRouter({
+    verifier: deps.verifier,
+    limiter: deps.limiter,
+    minter: deps.minter,
+    metrics: deps.metrics,
+    health: deps.health,
+    allowGuests: config.turn.allowGuests,
+    exemptUsers: new Set(config.rateLimit.exemptUsers),
+  });
+  app.use(accessLog(deps.logger, deps.metrics));
+  app.use(cors);
+  app.use(errorMiddleware(deps.logger));
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  return app;
+}

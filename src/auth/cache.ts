@@ -1,0 +1,78 @@
+// The token cache: answers about a token kept by its hash (never the token) for
+// TOKEN_CACHE_TTL seconds, never past the token's own expiry; refusals of the token
+// (401/403) for the shorter negative TTL; upstream failures not at all. Concurrent
+// requests with the same token share one verification (single flight).
+
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../clock.js';
+import { MatrixError } from '../http/matrix-error.js';
+import type { Metrics } from '../metrics.js';
+import { tokenHash } from './token-hash.js';
+import type { Identity, RequestFacts, TokenVerifier } from './types.js';
+
+export interface TokenCacheOptions {
+  ttlSeconds: number;
+  negativeTtlSeconds: number;
+  /** Entries kept at most. */
+  size: number;
+  clock: Clock;
+  metrics: Metrics;
+}
+
+type Entry = { readonly identity: Identity } | { readonly refusal: MatrixError };
+
+export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions): TokenVerifier {
+  const { clock, metrics } = options;
+  const ttlMs = options.ttlSeconds * 1000;
+  const negativeTtlMs = options.negativeTtlSeconds * 1000;
+  const entries = new LRUCache<string, Entry>({ max: options.size, ttlAutopurge: false, perf: { now: () => clock.nowMs() } });
+  const inFlight = new Map<string, Promise<Identity>>();
+  const hit = metrics.tokenCacheRequests.labels('hit');
+  const miss = metrics.tokenCacheRequests.labels('miss');
+  const coalesced = metrics.tokenCacheRequests.labels('coalesced');
+
+  const remember = (key: string, identity: Identity) => {
+    const untilExpiry = identity.expiresAtMs === undefined ? ttlMs : identity.expiresAtMs - clock.nowMs();
+    const ttl = Math.min(ttlMs, untilExpiry);
+    if (ttl >= 1) entries.set(key, { identity }, { ttl });
+  };
+  const rememberRefusal = (key: string, error: unknown) => {
+    if (error instanceof MatrixError && error.status < 500 && negativeTtlMs >= 1) {
+      entries.set(key, { refusal: error }, { ttl: negativeTtlMs });
+    }
+  };
+
+  return {
+    method: inner.method,
+    async verify(token: string, facts: RequestFacts): Promise<Identity> {
+      const key = tokenHash(token);
+      const entry = entries.get(key);
+      if (entry !== undefined) {
+        hit.inc();
+        if ('identity' in entry) return entry.identity;
+        throw entry.refusal;
+      }
+      const pending = inFlight.get(key);
+      if (pending !== undefined) {
+        coalesced.inc();
+        return pending;
+      }
+      miss.inc();
+      const verification = inner.verify(token, facts).then(
+        (identity) => {
+          inFlight.delete(key);
+          remember(key, identity);
+          return identity;
+        },
+        (error: unknown) => {
+          inFlight.delete(key);
+          rememberRefusal(key, error);
+          throw error;
+        },
+      );
+      inFlight.set(key, verification);
+      return verification;
+    },
+    close: inner.close?.bind(inner),
+  };
+}

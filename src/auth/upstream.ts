@@ -1,0 +1,130 @@
+// Calls to an upstream (the homeserver, the OAuth server, the JWKS endpoint): one
+// keep-alive connection pool per origin, a timeout on every call, the duration recorded,
+// and every failure turned into the right 5xx MatrixError. The caller decides what a
+// response means; this module only decides whether there was one.
+
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { MatrixError } from '../http/matrix-error.js';
+
+export interface UpstreamResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The parsed JSON body, or undefined when the body was not JSON. */
+  readonly json: unknown;
+}
+
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export interface Upstream {
+  readonly name: string;
+  call(req: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
+
+export interface UpstreamOptions {
+  /** Label in metrics and logs: homeserver, introspection, jwks. */
+  name: string;
+  /** Milliseconds one call may take, connection included. */
+  timeoutMs: number;
+  metrics: Metrics;
+  logger: Logger;
+  /** Largest body read, in bytes. Default 64 KiB: no verification answer is larger. */
+  maxBodyBytes?: number;
+  dispatcher?: Dispatcher;
+}
+
+export function createUpstream(options: UpstreamOptions): Upstream {
+  const { name, timeoutMs, metrics, logger } = options;
+  const maxBodyBytes = options.maxBodyBytes ?? 65_536;
+  const ownDispatcher = options.dispatcher === undefined;
+  const dispatcher =
+    options.dispatcher ??
+    new Agent({
+      connect: { timeout: timeoutMs },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: 256,
+      pipelining: 1,
+    });
+  const observe = (outcome: string, startNs: bigint) =>
+    metrics.upstreamDuration.labels(name, outcome).observe(Number(process.hrtime.bigint() - startNs) / 1e9);
+
+  return {
+    name,
+    async call(req) {
+      const startNs = process.hrtime.bigint();
+      const signal = AbortSignal.timeout(timeoutMs);
+      try {
+        const res = await request(req.url, {
+          method: req.method,
+          headers: { accept: 'application/json', 'user-agent': 'matrix-turn-credentials', ...req.headers },
+          ...(req.body !== undefined && { body: req.body }),
+          dispatcher,
+          signal,
+        });
+        const text = await readLimited(res.body, maxBodyBytes);
+        observe(res.statusCode < 500 ? 'response' : 'server_error', startNs);
+        return { status: res.statusCode, headers: res.headers, json: parseJson(text) };
+      } catch (error) {
+        const timedOut = signal.aborted || isTimeout(error);
+        observe(timedOut ? 'timeout' : 'unreachable', startNs);
+        const code = errorCode(error);
+        if (timedOut) {
+          throw MatrixError.upstream(504, `${name} did not answer within ${timeoutMs} ms`, { cause: error });
+        }
+        logger.debug({ upstream: name, code }, 'upstream call failed');
+        throw MatrixError.upstream(502, `${name} unreachable (${code})`, { cause: error });
+      }
+    },
+    async close() {
+      if (ownDispatcher) await dispatcher.close();
+    },
+  };
+}
+
+async function readLimited(body: AsyncIterable<Buffer | Uint8Array> & { destroy?: (e?: Error) => void }, maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy?.();
+      return '';
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorCode(error: unknown): string {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  return typeof code === 'string' ? code : 'error';
+}
+
+function isTimeout(error: unknown): boolean {
+  const code = errorCode(error);
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (error as Error)?.name === 'TimeoutError';
+}
+
+/** A 5xx for an upstream that answered, but not with something we understand. */
+export function nonsense(upstream: string, what: string): MatrixError {
+  return MatrixError.upstream(502, `${upstream} answered ${what}`);
+}

@@ -1,0 +1,45 @@
+// The one place any failure becomes HTTP: a MatrixError becomes its status, Matrix JSON
+// body and headers; a route that matched nothing becomes 404/405 M_UNRECOGNIZED; anything
+// else is logged with its detail and answered as a generic 500 M_UNKNOWN, its message
+// never shown.
+
+import type { Middleware } from 'koa';
+import type { Logger } from '../logger.js';
+import { MatrixError } from './matrix-error.js';
+
+export function errorMiddleware(logger: Logger): Middleware {
+  return async function matrixErrors(ctx, next) {
+    try {
+      await next();
+      if (ctx.body === undefined || ctx.body === null) {
+        if (ctx.status === 404) throw MatrixError.unrecognized(404);
+        if (ctx.status === 405) throw MatrixError.unrecognized(405);
+      }
+    } catch (caught) {
+      const error = toMatrixError(caught);
+      if (error.status >= 500) {
+        logger.warn({ errcode: error.errcode, status: error.status, detail: error.detail ?? describe(caught) }, 'request failed');
+      } else if (error.detail !== undefined) {
+        logger.debug({ errcode: error.errcode, status: error.status, detail: error.detail }, 'request refused');
+      }
+      ctx.status = error.status;
+      ctx.set(error.headers);
+      ctx.body = error.body();
+    }
+  };
+}
+
+function toMatrixError(caught: unknown): MatrixError {
+  if (caught instanceof MatrixError) return caught;
+  const status = (caught as { status?: unknown })?.status;
+  // Koa's own client errors (e.g. a malformed URL): the status is right, the text is not ours.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (status === 404 || status === 405) return MatrixError.unrecognized(status);
+    return new MatrixError(status, 'M_UNKNOWN', 'Bad request');
+  }
+  return MatrixError.internal(describe(caught), caught);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
+}

@@ -1,0 +1,99 @@
+// The one error type of the service: a Matrix error with its HTTP status, errcode, the
+// message a client may see, and any headers (Retry-After). Domain modules throw it; the
+// error middleware is the only place that turns it into a response. `detail` is for logs
+// only and never leaves the process.
+
+export type MatrixErrcode =
+  | 'M_MISSING_TOKEN'
+  | 'M_UNKNOWN_TOKEN'
+  | 'M_FORBIDDEN'
+  | 'M_USER_LOCKED'
+  | 'M_USER_DEACTIVATED'
+  | 'M_GUEST_ACCESS_FORBIDDEN'
+  | 'M_LIMIT_EXCEEDED'
+  | 'M_UNRECOGNIZED'
+  | 'M_NOT_JSON'
+  | 'M_TOO_LARGE'
+  | 'M_UNKNOWN';
+
+export interface MatrixErrorOptions {
+  headers?: Record<string, string>;
+  /** Extra top-level fields of the error body, e.g. retry_after_ms. */
+  extra?: Record<string, unknown>;
+  /** Operator-facing explanation, logged, never sent. */
+  detail?: string;
+  cause?: unknown;
+}
+
+export class MatrixError extends Error {
+  readonly status: number;
+  readonly errcode: MatrixErrcode;
+  readonly headers: Record<string, string>;
+  readonly extra: Record<string, unknown>;
+  readonly detail: string | undefined;
+
+  constructor(status: number, errcode: MatrixErrcode, message: string, options: MatrixErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'MatrixError';
+    this.status = status;
+    this.errcode = errcode;
+    this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
+    this.detail = options.detail;
+  }
+
+  /** The JSON body a client receives. */
+  body(): Record<string, unknown> {
+    return { errcode: this.errcode, error: this.message, ...this.extra };
+  }
+
+  static missingToken(message = 'Missing access token'): MatrixError {
+    return new MatrixError(401, 'M_MISSING_TOKEN', message);
+  }
+
+  /** softLogout true tells the client to refresh its token rather than log out (as the homeserver said). */
+  static unknownToken(detail?: string, softLogout = false): MatrixError {
+    return new MatrixError(401, 'M_UNKNOWN_TOKEN', 'Unrecognised access token', {
+      extra: { soft_logout: softLogout },
+      ...(detail === undefined ? {} : { detail }),
+    });
+  }
+
+  static forbidden(message: string, detail?: string): MatrixError {
+    return new MatrixError(403, 'M_FORBIDDEN', message, detail === undefined ? {} : { detail });
+  }
+
+  static guestForbidden(): MatrixError {
+    return new MatrixError(403, 'M_GUEST_ACCESS_FORBIDDEN', 'Guest access not allowed');
+  }
+
+  static limitExceeded(retryAfterMs: number): MatrixError {
+    const ms = Math.max(0, Math.ceil(retryAfterMs));
+    return new MatrixError(429, 'M_LIMIT_EXCEEDED', 'Too Many Requests', {
+      extra: { retry_after_ms: ms },
+      headers: { 'Retry-After': String(Math.ceil(ms / 1000)) },
+    });
+  }
+
+  static unrecognized(status: 404 | 405 = 404): MatrixError {
+    return new MatrixError(status, 'M_UNRECOGNIZED', 'Unrecognized request');
+  }
+
+  /**
+   * Something we depend on failed. Never M_UNKNOWN_TOKEN: matrix-js-sdk logs its user
+   * out on that code, and an outage must not log everybody out.
+   */
+  static upstream(status: 502 | 503 | 504, detail: string, options: { retryAfterSeconds?: number; cause?: unknown } = {}): MatrixError {
+    const message =
+      status === 504 ? 'Timed out verifying the access token' : 'Could not verify the access token right now';
+    return new MatrixError(status, 'M_UNKNOWN', message, {
+      detail,
+      cause: options.cause,
+      ...(options.retryAfterSeconds === undefined ? {} : { headers: { 'Retry-After': String(options.retryAfterSeconds) } }),
+    });
+  }
+
+  static internal(detail: string, cause?: unknown): MatrixError {
+    return new MatrixError(500, 'M_UNKNOWN', 'Internal server error', { detail, cause });
+  }
+}

@@ -1,0 +1,48 @@
+// The process: read the environment, refuse bad configuration (exit 2, one message, no
+// stack trace), start the service, and stop it gracefully on SIGTERM/SIGINT (exit 0).
+
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { createLogger } from './logger.js';
+import { startService } from './server.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`matrix-turn-credentials: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  logger.info({ config: describeConfig(config) }, 'starting');
+  const service = await startService(config, { logger, registry: new Registry() });
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'stopping: draining in-flight requests');
+    service.stop().then(
+      () => {
+        logger.info('stopped');
+        logger.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'error while stopping');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  process.stderr.write(`matrix-turn-credentials: cannot start: ${code ?? (error instanceof Error ? error.message : String(error))}\n`);
+  process.exit(1);
+});

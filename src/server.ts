@@ -1,0 +1,92 @@
+// The listeners: the public app and the /metrics-only listener, with the limits every
+// public HTTP server needs, and a graceful stop: report not ready, stop accepting, let
+// in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS), then release everything.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { buildDependencies, createApp, type BuiltDependencies } from './app.js';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+import { createMetricsServer } from './metrics.js';
+
+export interface RunningService {
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly deps: BuiltDependencies;
+  /** Drains and closes; resolves when everything is released. */
+  stop(): Promise<void>;
+}
+
+export interface ServerLimits {
+  /** Longer than common load balancers' idle timeout (60 s), so they close first. */
+  keepAliveTimeoutMs: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxHeaderSizeBytes: number;
+}
+
+export const SERVER_LIMITS: ServerLimits = {
+  keepAliveTimeoutMs: 65_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxHeaderSizeBytes: 16_384,
+};
+
+export async function startService(
+  config: Config,
+  base: { logger: Logger; registry: Registry; clock?: Clock; defaultMetrics?: boolean },
+): Promise<RunningService> {
+  const deps = buildDependencies(config, base);
+  const app = createApp(config, deps);
+  const server = createServer(
+    { maxHeaderSize: SERVER_LIMITS.maxHeaderSizeBytes, requestTimeout: SERVER_LIMITS.requestTimeoutMs, headersTimeout: SERVER_LIMITS.headersTimeoutMs },
+    app.callback(),
+  );
+  server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeoutMs;
+  const metricsServer = createMetricsServer(base.registry);
+  try {
+    await listen(server, config.port, config.host);
+    await listen(metricsServer, config.metricsPort, config.host);
+  } catch (error) {
+    server.close();
+    await deps.close();
+    throw error;
+  }
+  const port = (server.address() as AddressInfo).port;
+  const metricsPort = (metricsServer.address() as AddressInfo).port;
+  base.logger.info({ port, metricsPort, authMethod: config.auth.method }, 'listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      deps.health.startDraining();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          base.logger.warn('shutdown timeout: closing connections still open');
+          server.closeAllConnections();
+          resolve();
+        }, config.shutdownTimeoutMs);
+      });
+      await Promise.race([closed, deadline]);
+      clearTimeout(timer);
+      await new Promise<void>((resolve) => metricsServer.close(() => resolve()));
+      metricsServer.closeAllConnections();
+      await deps.close();
+    })());
+  return { port, metricsPort, deps, stop };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}

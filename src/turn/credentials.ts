@@ -1,0 +1,54 @@
+// TURN credentials in the TURN REST API scheme that coturn (use-auth-secret), eturnal and
+// others accept: username "<unix expiry>:<user id>", password
+// base64(HMAC-SHA1(secret, username)). With several shared secrets the first signs; the
+// others exist so coturn can keep accepting credentials signed before a rotation.
+// Static mode hands every user the same configured username and password.
+
+import { createHmac } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { LiveSecret } from '../secret-file.js';
+
+export interface TurnCredentials {
+  username: string;
+  password: string;
+  uris: readonly string[];
+  ttl: number;
+}
+
+export interface CredentialMinter {
+  mint(userId: string): TurnCredentials;
+}
+
+export interface SharedSecretMinterOptions {
+  uris: readonly string[];
+  ttlSeconds: number;
+  /** Comma-separated secrets; the first one signs. */
+  sharedSecrets: LiveSecret;
+  clock: Clock;
+}
+
+export function signingSecret(secrets: string): string {
+  const comma = secrets.indexOf(',');
+  return (comma === -1 ? secrets : secrets.slice(0, comma)).trim();
+}
+
+export function turnPassword(secret: string, username: string): string {
+  return createHmac('sha1', secret).update(username).digest('base64');
+}
+
+export function sharedSecretMinter(options: SharedSecretMinterOptions): CredentialMinter {
+  const { uris, ttlSeconds, sharedSecrets, clock } = options;
+  return {
+    mint(userId) {
+      const expiry = Math.floor(clock.nowMs() / 1000) + ttlSeconds;
+      const username = `${expiry}:${userId}`;
+      return { username, password: turnPassword(signingSecret(sharedSecrets.current()), username), uris, ttl: ttlSeconds };
+    },
+  };
+}
+
+export function staticMinter(options: { uris: readonly string[]; ttlSeconds: number; username: string; password: LiveSecret }): CredentialMinter {
+  return {
+    mint: () => ({ username: options.username, password: options.password.current(), uris: options.uris, ttl: options.ttlSeconds }),
+  };
+}
