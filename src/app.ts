@@ -16,6 +16,7 @@ import { createRouter } from './http/routes.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createRateLimiter } from './ratelimit/index.js';
+import { memoryLimiter } from './ratelimit/memory.js';
 import type { RateLimiter } from './ratelimit/types.js';
 import { createMinter } from './turn/index.js';
 import type { CredentialMinter } from './turn/credentials.js';
@@ -67,7 +68,8 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
 }
 
 export function createApp(config: Config, deps: AppDeps): Koa {
-  const app = new Koa({ proxy: config.trustProxy });
+  // maxIpsCount 1: ctx.ip is the address our proxy appended, not one the client wrote.
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.silent = true;
   const router = createRouter({
     verifier: deps.verifier,
@@ -77,6 +79,11 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     health: deps.health,
     allowGuests: config.turn.allowGuests,
     exemptUsers: new Set(config.rateLimit.exemptUsers),
+    unknownTokens: {
+      budget: memoryLimiter({ perSecond: config.rateLimit.unknownTokenPerSecond, burst: config.rateLimit.unknownTokenBurst, clock: deps.clock }),
+      maxPendingPerAddress: config.rateLimit.unknownTokenBurst,
+      trustProxy: config.trustProxy,
+    },
   });
   app.use(accessLog(deps.logger, deps.metrics));
   app.use(cors);

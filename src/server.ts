@@ -9,6 +9,7 @@ import { buildDependencies, createApp, type BuiltDependencies } from './app.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import { answerClientError, limitUrlLength, refuseConnect } from './http/client-error.js';
 import { createMetricsServer } from './metrics.js';
 
 export interface RunningService {
@@ -25,6 +26,10 @@ export interface ServerLimits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   maxHeaderSizeBytes: number;
+  /** Longest request URL: a query-string token (at most 8192 characters) fits, little else. */
+  maxUrlBytes: number;
+  /** How often Node checks headersTimeout and requestTimeout; they can fire this much late. */
+  connectionsCheckingIntervalMs: number;
 }
 
 export const SERVER_LIMITS: ServerLimits = {
@@ -32,19 +37,29 @@ export const SERVER_LIMITS: ServerLimits = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   maxHeaderSizeBytes: 16_384,
+  maxUrlBytes: 10_240,
+  connectionsCheckingIntervalMs: 2_000,
 };
 
 export async function startService(
   config: Config,
-  base: { logger: Logger; registry: Registry; clock?: Clock; defaultMetrics?: boolean },
+  base: { logger: Logger; registry: Registry; clock?: Clock; defaultMetrics?: boolean; limits?: Partial<ServerLimits> },
 ): Promise<RunningService> {
   const deps = buildDependencies(config, base);
   const app = createApp(config, deps);
+  const limits = { ...SERVER_LIMITS, ...base.limits };
   const server = createServer(
-    { maxHeaderSize: SERVER_LIMITS.maxHeaderSizeBytes, requestTimeout: SERVER_LIMITS.requestTimeoutMs, headersTimeout: SERVER_LIMITS.headersTimeoutMs },
-    app.callback(),
+    {
+      maxHeaderSize: limits.maxHeaderSizeBytes,
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
+    },
+    limitUrlLength(app.callback(), limits.maxUrlBytes),
   );
-  server.keepAliveTimeout = SERVER_LIMITS.keepAliveTimeoutMs;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.on('clientError', answerClientError(base.logger));
+  server.on('connect', refuseConnect);
   const metricsServer = createMetricsServer(base.registry);
   try {
     await listen(server, config.port, config.host);

@@ -73,6 +73,11 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
       inFlight.set(key, verification);
       return verification;
     },
+    isKnownValid(token: string): boolean {
+      // peek: a look that neither refreshes recency nor counts as a cache request.
+      const entry = entries.peek(tokenHash(token));
+      return entry !== undefined && 'identity' in entry;
+    },
     close: inner.close?.bind(inner),
   };
 }

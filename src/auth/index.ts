@@ -8,7 +8,7 @@ import type { Metrics } from '../metrics.js';
 import { cachingVerifier } from './cache.js';
 import { instrumentedVerifier } from './instrumented.js';
 import type { TokenVerifier } from './types.js';
-import { createUpstream } from './upstream.js';
+import { createUpstream, upstreamLimits } from './upstream.js';
 import { whoamiVerifier } from './whoami.js';
 
 export interface VerifierDeps {
@@ -28,7 +28,14 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
   const { auth } = config;
   switch (auth.method) {
     case 'whoami': {
-      const upstream = createUpstream({ name: 'homeserver', timeoutMs: auth.upstreamTimeoutMs, metrics: deps.metrics, logger: deps.logger });
+      const upstream = createUpstream({
+        name: 'homeserver',
+        timeoutMs: auth.upstreamTimeoutMs,
+        ...upstreamLimits(auth),
+        clock: deps.clock,
+        metrics: deps.metrics,
+        logger: deps.logger,
+      });
       const verifier = whoamiVerifier({ homeserverUrl: auth.homeserverUrl!, upstream });
       return { ...verifier, close: () => upstream.close() };
     }

@@ -17,5 +17,7 @@ export interface RequestFacts {
 export interface TokenVerifier {
   readonly method: string;
   verify(token: string, facts: RequestFacts): Promise<Identity>;
+  /** True when the token is already known to be valid (cached), so verifying asks no one. */
+  isKnownValid?(token: string): boolean;
   close?(): Promise<void>;
 }

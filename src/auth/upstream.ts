@@ -1,12 +1,19 @@
 // Calls to an upstream (the homeserver, the OAuth server, the JWKS endpoint): one
 // keep-alive connection pool per origin, a timeout on every call, the duration recorded,
 // and every failure turned into the right 5xx MatrixError. The caller decides what a
-// response means; this module only decides whether there was one.
+// response means; this module only decides whether there was one. Every upstream also
+// gets a cap on calls in flight and a circuit breaker: 5xx answers, timeouts and refused
+// connections count as failures (a 401 for a bad token never does), and while the breaker
+// is open or the cap is exhausted callers get 503 at once instead of waiting on it.
 
 import { Agent, request, type Dispatcher } from 'undici';
+import { systemClock, type Clock } from '../clock.js';
+import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { MatrixError } from '../http/matrix-error.js';
+import { createBreaker, type CircuitBreaker } from './breaker.js';
+import { concurrencyLimit } from './concurrency.js';
 
 export interface UpstreamResponse {
   readonly status: number;
@@ -38,6 +45,24 @@ export interface UpstreamOptions {
   /** Largest body read, in bytes. Default 64 KiB: no verification answer is larger. */
   maxBodyBytes?: number;
   dispatcher?: Dispatcher;
+  /** Calls in flight at once; more wait up to queueWaitMs, then get 503. Default 64. */
+  maxConcurrency?: number;
+  /** Milliseconds a call waits for a free slot. Default 1000: a client retries sooner than a slow answer. */
+  queueWaitMs?: number;
+  /** Consecutive failures that open the circuit breaker. Default 5. */
+  breakerFailureThreshold?: number;
+  /** Milliseconds an open breaker fails fast before one probe call. Default 5000. */
+  breakerResetMs?: number;
+  clock?: Clock;
+}
+
+/** The cap and breaker settings of every upstream, from the configuration. */
+export function upstreamLimits(auth: Config['auth']): Pick<UpstreamOptions, 'maxConcurrency' | 'breakerFailureThreshold' | 'breakerResetMs'> {
+  return {
+    maxConcurrency: auth.upstreamMaxConcurrency,
+    breakerFailureThreshold: auth.breakerFailureThreshold,
+    breakerResetMs: auth.breakerResetMs,
+  };
 }
 
 export function createUpstream(options: UpstreamOptions): Upstream {
@@ -56,38 +81,88 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     });
   const observe = (outcome: string, startNs: bigint) =>
     metrics.upstreamDuration.labels(name, outcome).observe(Number(process.hrtime.bigint() - startNs) / 1e9);
+  const breaker = upstreamBreaker(options);
+  const slots = concurrencyLimit({
+    maxInFlight: options.maxConcurrency ?? 64,
+    maxWaiting: options.maxConcurrency ?? 64,
+    maxWaitMs: options.queueWaitMs ?? 1000,
+  });
+  const inFlight = metrics.upstreamInFlight.labels(name);
+
+  const send = async (req: UpstreamRequest): Promise<UpstreamResponse> => {
+    const startNs = process.hrtime.bigint();
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const res = await request(req.url, {
+        method: req.method,
+        headers: { accept: 'application/json', 'user-agent': 'matrix-turn-credentials', ...req.headers },
+        ...(req.body !== undefined && { body: req.body }),
+        dispatcher,
+        signal,
+      });
+      const text = await readLimited(res.body, maxBodyBytes);
+      observe(res.statusCode < 500 ? 'response' : 'server_error', startNs);
+      return { status: res.statusCode, headers: res.headers, json: parseJson(text) };
+    } catch (error) {
+      const timedOut = signal.aborted || isTimeout(error);
+      observe(timedOut ? 'timeout' : 'unreachable', startNs);
+      const code = errorCode(error);
+      if (timedOut) {
+        throw MatrixError.upstream(504, `${name} did not answer within ${timeoutMs} ms`, { cause: error });
+      }
+      logger.debug({ upstream: name, code }, 'upstream call failed');
+      throw MatrixError.upstream(502, `${name} unreachable (${code})`, { cause: error });
+    }
+  };
 
   return {
     name,
     async call(req) {
-      const startNs = process.hrtime.bigint();
-      const signal = AbortSignal.timeout(timeoutMs);
-      try {
-        const res = await request(req.url, {
-          method: req.method,
-          headers: { accept: 'application/json', 'user-agent': 'matrix-turn-credentials', ...req.headers },
-          ...(req.body !== undefined && { body: req.body }),
-          dispatcher,
-          signal,
+      const admission = breaker.admit();
+      if (!admission.admitted) {
+        throw MatrixError.upstream(503, `${name} circuit breaker open after repeated failures`, {
+          retryAfterSeconds: Math.max(1, Math.ceil(admission.retryAfterMs / 1000)),
         });
-        const text = await readLimited(res.body, maxBodyBytes);
-        observe(res.statusCode < 500 ? 'response' : 'server_error', startNs);
-        return { status: res.statusCode, headers: res.headers, json: parseJson(text) };
+      }
+      const permit = await slots.acquire();
+      if (!permit.granted) {
+        admission.settle('neutral');
+        throw MatrixError.upstream(503, `${name}: too many calls in flight (${permit.reason})`, { retryAfterSeconds: 1 });
+      }
+      inFlight.inc();
+      try {
+        const res = await send(req);
+        admission.settle(res.status >= 500 ? 'failure' : 'success');
+        return res;
       } catch (error) {
-        const timedOut = signal.aborted || isTimeout(error);
-        observe(timedOut ? 'timeout' : 'unreachable', startNs);
-        const code = errorCode(error);
-        if (timedOut) {
-          throw MatrixError.upstream(504, `${name} did not answer within ${timeoutMs} ms`, { cause: error });
-        }
-        logger.debug({ upstream: name, code }, 'upstream call failed');
-        throw MatrixError.upstream(502, `${name} unreachable (${code})`, { cause: error });
+        admission.settle('failure');
+        throw error;
+      } finally {
+        inFlight.dec();
+        permit.release();
       }
     },
     async close() {
       if (ownDispatcher) await dispatcher.close();
     },
   };
+}
+
+function upstreamBreaker(options: UpstreamOptions): CircuitBreaker {
+  const { name, logger } = options;
+  const open = options.metrics.breakerOpen.labels(name);
+  open.set(0);
+  const resetMs = options.breakerResetMs ?? 5000;
+  return createBreaker({
+    failureThreshold: options.breakerFailureThreshold ?? 5,
+    resetMs,
+    clock: options.clock ?? systemClock,
+    onChange(isOpen, consecutiveFailures) {
+      open.set(isOpen ? 1 : 0);
+      if (isOpen) logger.warn({ upstream: name, consecutiveFailures, resetMs }, 'circuit breaker open: failing fast, probing once per reset period');
+      else logger.info({ upstream: name }, 'circuit breaker closed: upstream answering again');
+    },
+  });
 }
 
 async function readLimited(body: AsyncIterable<Buffer | Uint8Array> & { destroy?: (e?: Error) => void }, maxBytes: number): Promise<string> {

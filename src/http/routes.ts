@@ -1,6 +1,7 @@
 // The routes. turnServer is a chain of named steps, so a log or a stack trace says which
-// one failed: extract the token → verify it → guest policy → rate limit → mint. Each step
-// delegates to a domain module; none of them knows about HTTP beyond ctx.
+// one failed: extract the token → refuse addresses that guess tokens → verify it → guest
+// policy → rate limit → mint. Each step delegates to a domain module; none of them knows
+// about HTTP beyond ctx.
 
 import Router from '@koa/router';
 import type { Middleware } from 'koa';
@@ -14,6 +15,7 @@ import type { RequestState } from './access-log.js';
 import { preflight } from './cors.js';
 import { MatrixError } from './matrix-error.js';
 import { extractAccessToken } from './token.js';
+import { unknownTokenGuard, type UnknownTokenGuardOptions } from './unknown-token-guard.js';
 
 export const TURN_SERVER_PATHS = [
   '/_matrix/client/v3/voip/turnServer',
@@ -29,6 +31,8 @@ export interface RouteDeps {
   health: Health;
   allowGuests: boolean;
   exemptUsers: ReadonlySet<string>;
+  /** The per-address budget of unknown tokens (token guessing). */
+  unknownTokens: Pick<UnknownTokenGuardOptions, 'budget' | 'maxPendingPerAddress' | 'trustProxy'>;
 }
 
 interface TurnState extends RequestState {
@@ -64,6 +68,12 @@ function turnServerChain(deps: RouteDeps): Middleware<TurnState>[] {
     await next();
   };
 
+  const guardUnknownTokens = unknownTokenGuard({
+    ...deps.unknownTokens,
+    isKnownValid: (token) => verifier.isKnownValid?.(token) ?? false,
+    metrics,
+  });
+
   const verifyToken: Middleware<TurnState> = async function verifyToken(ctx, next) {
     const userIdHeader = ctx.get('x-matrix-user-identifier');
     const identity = await verifier.verify(ctx.state.token!, userIdHeader === '' ? {} : { userIdHeader });
@@ -96,5 +106,5 @@ function turnServerChain(deps: RouteDeps): Middleware<TurnState>[] {
     issued.inc();
   };
 
-  return [extractToken, verifyToken, applyGuestPolicy, rateLimit, issueCredentials];
+  return [extractToken, guardUnknownTokens, verifyToken, applyGuestPolicy, rateLimit, issueCredentials];
 }

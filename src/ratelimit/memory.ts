@@ -13,7 +13,9 @@ export interface MemoryLimiterOptions extends RateLimitSettings {
   maxKeys?: number;
 }
 
-export function memoryLimiter(options: MemoryLimiterOptions): RateLimiter & { decide(key: string): RateDecision } {
+export function memoryLimiter(
+  options: MemoryLimiterOptions,
+): RateLimiter & { decide(key: string): RateDecision; peek(key: string): RateDecision } {
   const { clock } = options;
   const buckets = new LRUCache<string, BucketState>({ max: options.maxKeys ?? 100_000, perf: { now: () => clock.nowMs() } });
   const decide = (key: string): RateDecision => {
@@ -23,8 +25,14 @@ export function memoryLimiter(options: MemoryLimiterOptions): RateLimiter & { de
     buckets.set(key, outcome.state, { ttl: Math.max(1, Math.ceil(outcome.idleAfterS * 1000)) });
     return ALLOWED;
   };
+  /** Whether an action would be allowed now, recording nothing. */
+  const peek = (key: string): RateDecision => {
+    const outcome = takeAction(buckets.peek(key), clock.nowMs() / 1000, options);
+    return outcome.allowed ? ALLOWED : { allowed: false, retryAfterMs: outcome.retryAfterMs };
+  };
   return {
     decide,
+    peek,
     consume: async (key) => decide(key),
   };
 }

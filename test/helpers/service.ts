@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { startService, type RunningService } from '../../src/server.js';
+import { startService, type RunningService, type ServerLimits } from '../../src/server.js';
 import { captureLogs, type CapturedLogs } from './logs.js';
 
 export interface TestService {
@@ -21,7 +21,10 @@ export interface TestService {
 
 export const TEST_SECRET = 'test-shared-secret-0f9e8d';
 
-export async function startTestService(env: Record<string, string>, options: { clock?: Clock } = {}): Promise<TestService> {
+export async function startTestService(
+  env: Record<string, string>,
+  options: { clock?: Clock; limits?: Partial<ServerLimits> } = {},
+): Promise<TestService> {
   const config = loadConfig({
     PORT: '0',
     METRICS_PORT: '0',
@@ -33,7 +36,13 @@ export async function startTestService(env: Record<string, string>, options: { c
   });
   const logs = captureLogs();
   const logger = createLogger(config.logLevel, logs.stream);
-  const running = await startService(config, { logger, registry: new Registry(), defaultMetrics: false, ...(options.clock && { clock: options.clock }) });
+  const running = await startService(config, {
+    logger,
+    registry: new Registry(),
+    defaultMetrics: false,
+    ...(options.clock && { clock: options.clock }),
+    ...(options.limits && { limits: options.limits }),
+  });
   const url = `http://127.0.0.1:${running.port}`;
   const metricsUrl = `http://127.0.0.1:${running.metricsPort}/metrics`;
   return {

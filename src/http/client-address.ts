@@ -1,0 +1,68 @@
+// The client's address, as the per-address limits see it. Without TRUST_PROXY it is the
+// socket's peer and X-Forwarded-For is ignored (any client can write that header). With
+// TRUST_PROXY it is the right-most X-Forwarded-For entry: the one our proxy appended,
+// the same choice as Koa's `proxy` with `maxIpsCount: 1`; entries further left are only
+// what the client claimed. An entry that is not an IP address falls back to the peer, so
+// junk in the header cannot mint a fresh budget. IPv6 addresses are keyed by their /64:
+// one subscriber routinely holds a whole /64 and could otherwise rotate addresses freely.
+
+import { isIP } from 'node:net';
+
+export interface AddressFacts {
+  /** The TCP peer (req.socket.remoteAddress); undefined once the socket is gone. */
+  readonly remoteAddress: string | undefined;
+  /** Every X-Forwarded-For header line received (req.headersDistinct). */
+  readonly forwardedFor: readonly string[] | undefined;
+  readonly trustProxy: boolean;
+}
+
+/** The key the client's requests are counted under: an IPv4 address or an IPv6 /64. */
+export function clientAddressKey(facts: AddressFacts): string {
+  const peer = facts.remoteAddress ?? '';
+  const forwarded = facts.trustProxy ? rightMostForwarded(facts.forwardedFor) : undefined;
+  return addressKey(forwarded ?? peer) ?? addressKey(peer) ?? 'unknown';
+}
+
+function rightMostForwarded(lines: readonly string[] | undefined): string | undefined {
+  if (lines === undefined || lines.length === 0) return undefined;
+  const entries = lines.join(',').split(',');
+  const last = entries[entries.length - 1]!.trim();
+  return last === '' ? undefined : stripPort(last);
+}
+
+/** Proxies differ: some append "1.2.3.4:5678" or "[2001:db8::1]:5678". */
+function stripPort(entry: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (bracketed) return bracketed[1]!;
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry);
+  return v4WithPort ? v4WithPort[1]! : entry;
+}
+
+/** An IPv4 address as is, an IPv6 address as its /64 prefix; undefined if not an address. */
+export function addressKey(address: string): string | undefined {
+  const version = isIP(address);
+  if (version === 4) return address;
+  if (version !== 6) return undefined;
+  const groups = ipv6Groups(address);
+  const mappedV4 = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+  if (mappedV4) return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.');
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an address isIP() accepted as IPv6. */
+function ipv6Groups(address: string): number[] {
+  let text = address.split('%', 1)[0]!.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [left, right] = text.includes('::') ? text.split('::') : [text, undefined];
+  const head = left ? left.split(':') : [];
+  const tail = right ? right.split(':') : [];
+  const zeros = right === undefined ? [] : new Array<string>(8 - head.length - tail.length).fill('0');
+  return [...head, ...zeros, ...tail].map((group) => parseInt(group, 16));
+}

@@ -1,0 +1,80 @@
+// Answers for requests that never reach Koa: what Node's HTTP parser rejects (headers too
+// large, control characters, an unknown method, a request that took too long), CONNECT,
+// and URLs longer than any turnServer request needs. Node's own answers are a bare
+// "400 Bad Request"; these are Matrix errors like every other answer, with CORS headers
+// so a browser client can read them. Nothing from the request is echoed or logged: the
+// raw bytes of a rejected request may hold an access token.
+
+import type { IncomingMessage, RequestListener } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../logger.js';
+import { CORS_HEADERS } from './cors.js';
+import { MatrixError } from './matrix-error.js';
+
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  414: 'URI Too Long',
+  431: 'Request Header Fields Too Large',
+};
+
+/** The Matrix error for a parser failure, by Node's error code. */
+export function parserErrorToMatrix(code: string | undefined): MatrixError {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new MatrixError(431, 'M_TOO_LARGE', 'Request headers too large');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new MatrixError(408, 'M_UNKNOWN', 'Request not received in time');
+    case 'HPE_INVALID_METHOD':
+      return MatrixError.unrecognized(405);
+    default:
+      return new MatrixError(400, 'M_UNKNOWN', 'Malformed HTTP request');
+  }
+}
+
+/** A whole HTTP/1.1 response for a connection Koa never saw; the connection closes after it. */
+export function rawErrorResponse(error: MatrixError): string {
+  const body = JSON.stringify(error.body());
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(body)),
+    Connection: 'close',
+    ...CORS_HEADERS,
+    ...error.headers,
+  };
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
+  return `HTTP/1.1 ${error.status} ${REASONS[error.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/** The server's 'clientError' listener. */
+export function answerClientError(logger: Logger): (error: NodeJS.ErrnoException, socket: Duplex) => void {
+  return function clientError(error, socket) {
+    const code = typeof error.code === 'string' ? error.code : undefined;
+    // A response already under way on this connection cannot be followed by another.
+    const responding = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (code === 'ECONNRESET' || !socket.writable || responding) {
+      socket.destroy();
+      return;
+    }
+    const answer = parserErrorToMatrix(code);
+    logger.debug({ code, status: answer.status }, 'malformed request refused before routing');
+    socket.end(rawErrorResponse(answer));
+  };
+}
+
+/** The server's 'connect' listener: this is not a proxy. */
+export function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
+  socket.end(rawErrorResponse(MatrixError.unrecognized(405)));
+}
+
+/** Refuses a URL longer than `maxUrlBytes` with 414 before the app parses it. */
+export function limitUrlLength(handler: RequestListener, maxUrlBytes: number): RequestListener {
+  return function urlLengthLimit(req, res) {
+    if ((req.url ?? '').length <= maxUrlBytes) return handler(req, res);
+    const error = new MatrixError(414, 'M_TOO_LARGE', 'Request URL too long');
+    const body = JSON.stringify(error.body());
+    res.writeHead(414, { 'Content-Type': 'application/json', Connection: 'close', ...CORS_HEADERS });
+    res.end(body);
+  };
+}
