@@ -215,6 +215,14 @@ function mergeSources(
   const merged: Record<string, string> = {};
   const configFile = nonEmpty(env.CONFIG_FILE);
   if (configFile !== undefined) Object.assign(merged, readYamlFile(configFile, readFile, problems));
+  for (const name of SECRET_VARIABLES) {
+    // The environment wins over the file for a secret in either form: a secret inline in
+    // the environment replaces the file's path to it, and the other way round.
+    if (nonEmpty(env[name]) !== undefined || nonEmpty(env[`${name}_FILE`]) !== undefined) {
+      delete merged[name];
+      delete merged[`${name}_FILE`];
+    }
+  }
   for (const [name, value] of Object.entries(env)) {
     if (value === undefined || !KNOWN_NAMES.has(name) || name === 'CONFIG_FILE') continue;
     merged[name] = value;
@@ -459,7 +467,11 @@ const schema = z
     TOKEN_CACHE_SIZE: integer('TOKEN_CACHE_SIZE', 1, 100_000_000, '100000'),
     TURN_URIS: list.pipe(
       z
-        .array(z.string().regex(TURN_URI, 'each must be a turn:, turns:, stun: or stuns: URI such as turn:turn.example.org:3478?transport=udp'))
+        .array(
+          z.string().regex(TURN_URI, {
+            error: (issue) => `"${String(issue.input)}" is not a turn:, turns:, stun: or stuns: URI such as turn:turn.example.org:3478?transport=udp`,
+          }),
+        )
         .min(1, 'required: comma-separated turn:/turns: URIs'),
     ),
     TURN_SHARED_SECRET: optionalText,
@@ -484,6 +496,8 @@ const schema = z
     UNKNOWN_TOKEN_RATE_LIMIT_BURST: integer('UNKNOWN_TOKEN_RATE_LIMIT_BURST', 1, 1_000_000, '20'),
     SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000, '8000'),
   })
+  // `when`: run even when a setting failed its own check (zod skips refinements after an
+  // enum failure), so one message names every problem; a failed field holds raw input.
   .superRefine((c, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     switch (c.AUTH_METHOD) {
@@ -507,7 +521,7 @@ const schema = z
         if (!c.APPSERVICE_HS_TOKEN) problem('APPSERVICE_HS_TOKEN', 'required when AUTH_METHOD is appservice (or APPSERVICE_HS_TOKEN_FILE)');
         break;
     }
-    if (c.AUTH_METHOD !== 'whoami' && !c.SERVER_NAME) problem('SERVER_NAME', `required when AUTH_METHOD is ${c.AUTH_METHOD}`);
+    if ((AUTH_METHODS as readonly string[]).includes(c.AUTH_METHOD) && c.AUTH_METHOD !== 'whoami' && !c.SERVER_NAME) problem('SERVER_NAME', `required when AUTH_METHOD is ${c.AUTH_METHOD}`);
     const hasSecret = c.TURN_SHARED_SECRET !== undefined;
     const hasStatic = c.TURN_USERNAME !== undefined || c.TURN_PASSWORD !== undefined;
     if (hasSecret && hasStatic) problem('TURN_SHARED_SECRET', 'set either TURN_SHARED_SECRET or TURN_USERNAME/TURN_PASSWORD, not both');
@@ -519,8 +533,9 @@ const schema = z
     const redisModes = [c.REDIS_URL, c.REDIS_SENTINELS, c.REDIS_CLUSTER_NODES].filter((x) => x !== undefined).length;
     if (redisModes > 1) problem('REDIS_URL', 'set only one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
     if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME) problem('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS');
-    if (c.PORT === c.METRICS_PORT && c.PORT !== 0) problem('METRICS_PORT', 'must differ from PORT: /metrics is never served on the public port');
-  });
+    if (typeof c.PORT === 'number' && c.PORT === c.METRICS_PORT && c.PORT !== 0)
+      problem('METRICS_PORT', 'must differ from PORT: /metrics is never served on the public port');
+  }, { when: () => true });
 
 type Parsed = z.infer<typeof schema>;
 

@@ -1,0 +1,431 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, SECRET_VARIABLES, VARIABLES, describeConfig, loadConfig, parseSynapseDurationMs } from '../../src/config.js';
+
+const BASE = {
+  HOMESERVER_URL: 'https://matrix.example.org',
+  TURN_URIS: 'turn:turn.example.org:3478?transport=udp',
+  TURN_SHARED_SECRET: 'base-secret',
+};
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mtc-config-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+let fileCount = 0;
+function file(contents: string): string {
+  const path = join(dir, `file-${(fileCount += 1)}`);
+  writeFileSync(path, contents);
+  return path;
+}
+
+/** The problems loadConfig reports, or a failure if it accepted the configuration. */
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('configuration was accepted');
+}
+
+function problemFor(env: Record<string, string>, name: string): string {
+  const problems = problemsOf(env);
+  const found = problems.find((p) => p.startsWith(`${name}:`));
+  if (found === undefined) throw new Error(`no problem reported for ${name}; got ${JSON.stringify(problems)}`);
+  return found;
+}
+
+describe('defaults', () => {
+  it('fills in every documented default', () => {
+    const config = loadConfig(BASE);
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.metricsPort).toBe(9090);
+    expect(config.logLevel).toBe('info');
+    expect(config.trustProxy).toBe(false);
+    expect(config.auth.method).toBe('whoami');
+    expect(config.auth.upstreamTimeoutMs).toBe(5000);
+    expect(config.tokenCache).toEqual({ ttlSeconds: 60, negativeTtlSeconds: 10, size: 100_000 });
+    expect(config.turn.ttlSeconds).toBe(3600);
+    expect(config.turn.allowGuests).toBe(true);
+    expect(config.rateLimit).toMatchObject({ perSecond: 0.1, burst: 10, exemptUsers: [], onRedisError: 'local' });
+    expect(config.redis).toBeUndefined();
+  });
+
+  it('agrees with the defaults VARIABLES documents', () => {
+    const config = loadConfig(BASE);
+    expect(String(config.port)).toBe(VARIABLES.PORT);
+    expect(String(config.metricsPort)).toBe(VARIABLES.METRICS_PORT);
+    expect(String(config.turn.ttlSeconds)).toBe(VARIABLES.TURN_TTL);
+    expect(String(config.turn.allowGuests)).toBe(VARIABLES.TURN_ALLOW_GUESTS);
+    expect(String(config.tokenCache.ttlSeconds)).toBe(VARIABLES.TOKEN_CACHE_TTL);
+    expect(String(config.tokenCache.negativeTtlSeconds)).toBe(VARIABLES.TOKEN_CACHE_NEGATIVE_TTL);
+    expect(String(config.tokenCache.size)).toBe(VARIABLES.TOKEN_CACHE_SIZE);
+    expect(String(config.rateLimit.perSecond)).toBe(VARIABLES.RATE_LIMIT_PER_SECOND);
+    expect(String(config.rateLimit.burst)).toBe(VARIABLES.RATE_LIMIT_BURST);
+    expect(String(config.auth.upstreamTimeoutMs)).toBe(VARIABLES.UPSTREAM_TIMEOUT_MS);
+  });
+
+  it('returns a frozen object, all the way down', () => {
+    const config = loadConfig(BASE);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.turn)).toBe(true);
+    expect(Object.isFrozen(config.turn.uris)).toBe(true);
+    expect(Object.isFrozen(config.turn.sharedSecret)).toBe(true);
+  });
+});
+
+describe('values from the environment', () => {
+  it('parses numbers, booleans, lists and URLs', () => {
+    const config = loadConfig({
+      ...BASE,
+      PORT: '8448',
+      METRICS_PORT: ' 9191 ',
+      HOMESERVER_URL: 'https://matrix.example.org/',
+      TURN_URIS: ' turn:a.example.org:3478?transport=udp , turns:a.example.org:5349?transport=tcp,stun:a.example.org,stuns:[2001:db8::1]:5349 ',
+      TURN_TTL: '7200',
+      TURN_ALLOW_GUESTS: 'no',
+      TRUST_PROXY: 'yes',
+      RATE_LIMIT_PER_SECOND: '.5',
+      RATE_LIMIT_BURST: '3',
+      RATE_LIMIT_EXEMPT_USERS: '@bot:example.org, @admin:example.org',
+      TOKEN_CACHE_TTL: '30',
+      TOKEN_CACHE_NEGATIVE_TTL: '5',
+      TOKEN_CACHE_SIZE: '500',
+      UPSTREAM_TIMEOUT_MS: '250',
+      LOG_LEVEL: 'warn',
+    });
+    expect(config.port).toBe(8448);
+    expect(config.metricsPort).toBe(9191);
+    expect(config.auth.homeserverUrl).toBe('https://matrix.example.org');
+    expect(config.turn.uris).toEqual([
+      'turn:a.example.org:3478?transport=udp',
+      'turns:a.example.org:5349?transport=tcp',
+      'stun:a.example.org',
+      'stuns:[2001:db8::1]:5349',
+    ]);
+    expect(config.turn.ttlSeconds).toBe(7200);
+    expect(config.turn.allowGuests).toBe(false);
+    expect(config.trustProxy).toBe(true);
+    expect(config.rateLimit).toMatchObject({ perSecond: 0.5, burst: 3, exemptUsers: ['@bot:example.org', '@admin:example.org'] });
+    expect(config.tokenCache).toEqual({ ttlSeconds: 30, negativeTtlSeconds: 5, size: 500 });
+    expect(config.auth.upstreamTimeoutMs).toBe(250);
+    expect(config.logLevel).toBe('warn');
+  });
+
+  it('never keeps a refusal longer than an answer: the negative TTL is capped by TOKEN_CACHE_TTL', () => {
+    expect(loadConfig({ ...BASE, TOKEN_CACHE_TTL: '3', TOKEN_CACHE_NEGATIVE_TTL: '10' }).tokenCache.negativeTtlSeconds).toBe(3);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => loadConfig({ ...BASE, HOME: '/root', SOMETHING_ELSE: 'x' })).not.toThrow();
+  });
+});
+
+describe('TURN settings', () => {
+  it.each(['http://turn.example.org', 'turn:', 'turn:turn.example.org:3478?transport=sctp', 'turn.example.org:3478', 'turn:host name'])(
+    'refuses the TURN URI %s, naming it',
+    (uri) => {
+      expect(problemFor({ ...BASE, TURN_URIS: `turn:ok.example.org,${uri}` }, 'TURN_URIS')).toContain(`"${uri}"`);
+    },
+  );
+
+  it('requires at least one TURN URI', () => {
+    expect(problemFor({ ...BASE, TURN_URIS: ' , ' }, 'TURN_URIS')).toMatch(/required/);
+    const { TURN_URIS: _omitted, ...withoutUris } = BASE;
+    expect(problemFor(withoutUris, 'TURN_URIS')).toMatch(/required/);
+  });
+
+  it('keeps several comma-separated shared secrets in order (the first signs)', () => {
+    expect(loadConfig({ ...BASE, TURN_SHARED_SECRET: 'new-secret,old-secret' }).turn.sharedSecret).toEqual({ value: 'new-secret,old-secret' });
+  });
+
+  it('refuses an empty entry in the list of secrets without showing the secrets', () => {
+    const problem = problemFor({ ...BASE, TURN_SHARED_SECRET: 'abc-secret,,def-secret' }, 'TURN_SHARED_SECRET');
+    expect(problem).toMatch(/empty entry/);
+    expect(problem).not.toContain('abc-secret');
+  });
+
+  it('accepts a static username and password instead of a shared secret', () => {
+    const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
+    const config = loadConfig({ ...noSecret, TURN_USERNAME: 'turnuser', TURN_PASSWORD: 'turnpass' });
+    expect(config.turn.sharedSecret).toBeUndefined();
+    expect(config.turn.username).toBe('turnuser');
+    expect(config.turn.password).toEqual({ value: 'turnpass' });
+  });
+
+  it('refuses half a static pair, both modes at once, and neither', () => {
+    const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
+    expect(problemFor({ ...noSecret, TURN_USERNAME: 'turnuser' }, 'TURN_PASSWORD')).toMatch(/go together/);
+    expect(problemFor({ ...noSecret, TURN_PASSWORD: 'turnpass' }, 'TURN_USERNAME')).toMatch(/go together/);
+    expect(problemFor({ ...BASE, TURN_USERNAME: 'u', TURN_PASSWORD: 'p' }, 'TURN_SHARED_SECRET')).toMatch(/not both/);
+    expect(problemFor(noSecret, 'TURN_SHARED_SECRET')).toMatch(/required/);
+  });
+
+  it.each([['0'], ['-5'], ['1h'], ['2592001']])('refuses TURN_TTL=%s', (ttl) => {
+    expect(problemFor({ ...BASE, TURN_TTL: ttl }, 'TURN_TTL')).toMatch(/whole number/);
+  });
+});
+
+describe('secrets given as files (X_FILE)', () => {
+  it('reads the file, trims the trailing newline and remembers the path for re-reading', () => {
+    const path = file('secret-from-file\n');
+    const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
+    expect(loadConfig({ ...noSecret, TURN_SHARED_SECRET_FILE: path }).turn.sharedSecret).toEqual({ value: 'secret-from-file', path });
+  });
+
+  it('offers the _FILE form for every secret', () => {
+    const path = file('pw\n');
+    const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
+    expect(loadConfig({ ...noSecret, TURN_USERNAME: 'u', TURN_PASSWORD_FILE: path }).turn.password).toEqual({ value: 'pw', path });
+    expect(SECRET_VARIABLES).toEqual(expect.arrayContaining(['TURN_SHARED_SECRET', 'TURN_PASSWORD', 'INTROSPECTION_CLIENT_SECRET', 'APPSERVICE_HS_TOKEN']));
+  });
+
+  it('refuses both forms at once', () => {
+    expect(problemFor({ ...BASE, TURN_SHARED_SECRET_FILE: file('x') }, 'TURN_SHARED_SECRET')).toMatch(/not both/);
+  });
+
+  it('names a missing or empty file without guessing its contents', () => {
+    const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
+    expect(problemFor({ ...noSecret, TURN_SHARED_SECRET_FILE: join(dir, 'absent') }, 'TURN_SHARED_SECRET_FILE')).toMatch(/cannot read .*absent.*ENOENT/);
+    expect(problemFor({ ...noSecret, TURN_SHARED_SECRET_FILE: file('  \n') }, 'TURN_SHARED_SECRET_FILE')).toMatch(/is empty/);
+  });
+});
+
+describe('the YAML file (CONFIG_FILE)', () => {
+  it('takes the variable names in lower case, lists as YAML lists, and numbers and booleans as YAML scalars', () => {
+    const path = file(
+      [
+        'homeserver_url: https://hs.example.org',
+        'turn_uris:',
+        '  - turn:turn.example.org:3478?transport=udp',
+        '  - turns:turn.example.org:5349?transport=tcp',
+        'turn_shared_secret: yaml-secret',
+        'port: 8181',
+        'turn_allow_guests: false',
+        'rate_limit_per_second: 0.25',
+        'rate_limit_exempt_users: ["@bot:example.org"]',
+      ].join('\n'),
+    );
+    const config = loadConfig({ CONFIG_FILE: path });
+    expect(config.auth.homeserverUrl).toBe('https://hs.example.org');
+    expect(config.turn.uris).toEqual(['turn:turn.example.org:3478?transport=udp', 'turns:turn.example.org:5349?transport=tcp']);
+    expect(config.turn.sharedSecret).toEqual({ value: 'yaml-secret' });
+    expect(config.port).toBe(8181);
+    expect(config.turn.allowGuests).toBe(false);
+    expect(config.rateLimit.perSecond).toBe(0.25);
+    expect(config.rateLimit.exemptUsers).toEqual(['@bot:example.org']);
+  });
+
+  it('accepts every variable VARIABLES lists, in lower case', () => {
+    const lines = Object.entries(VARIABLES)
+      .filter(([name, value]) => value !== undefined && name !== 'CONFIG_FILE')
+      .map(([name, value]) => `${name.toLowerCase()}: ${JSON.stringify(value)}`);
+    const path = file([...lines, 'homeserver_url: https://hs.example.org', 'turn_uris: turn:t.example.org', 'turn_shared_secret: s'].join('\n'));
+    expect(() => loadConfig({ CONFIG_FILE: path })).not.toThrow();
+  });
+
+  it('lets the environment win over the file', () => {
+    const path = file(['homeserver_url: https://file.example.org', 'turn_uris: [turn:file.example.org]', 'turn_shared_secret: file-secret', 'turn_ttl: 600'].join('\n'));
+    const config = loadConfig({ CONFIG_FILE: path, HOMESERVER_URL: 'https://env.example.org', TURN_TTL: '900' });
+    expect(config.auth.homeserverUrl).toBe('https://env.example.org');
+    expect(config.turn.ttlSeconds).toBe(900);
+    expect(config.turn.uris).toEqual(['turn:file.example.org']);
+  });
+
+  it('lets a secret in the environment win over the same secret in the file, in either form', () => {
+    const secretFile = file('secret-in-a-file\n');
+    const inFile = file(['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', `turn_shared_secret_path: ${secretFile}`].join('\n'));
+    expect(loadConfig({ CONFIG_FILE: inFile, TURN_SHARED_SECRET: 'env-secret' }).turn.sharedSecret).toEqual({ value: 'env-secret' });
+    const inline = file(['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', 'turn_shared_secret: file-secret'].join('\n'));
+    expect(loadConfig({ CONFIG_FILE: inline, TURN_SHARED_SECRET_FILE: secretFile }).turn.sharedSecret).toEqual({ value: 'secret-in-a-file', path: secretFile });
+  });
+
+  it('names unknown keys, upper-case keys, a document that is not a mapping, bad YAML and a missing file', () => {
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_urls: turn:x\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "turn_urls"/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('TURN_TTL: 60\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "TURN_TTL"/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('- a\n- b\n') }, 'CONFIG_FILE')).toMatch(/must be a mapping/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: [unclosed\n') }, 'CONFIG_FILE')).toMatch(/cannot read/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: join(dir, 'no-such.yaml') }, 'CONFIG_FILE')).toMatch(/cannot read .*no-such\.yaml.*ENOENT/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: {a: 1}\n') }, 'turn_ttl')).toMatch(/must be a string/);
+  });
+
+  it('treats an empty file as no settings', () => {
+    expect(loadConfig({ ...BASE, CONFIG_FILE: file('') }).turn.ttlSeconds).toBe(3600);
+  });
+});
+
+describe("Synapse's turn_* settings, pasted unchanged", () => {
+  const SYNAPSE_BLOCK = [
+    'turn_uris: [ "turn:turn.example.com:3478?transport=udp", "turn:turn.example.com:3478?transport=tcp" ]',
+    'turn_shared_secret: "n0t4ctuAllymatr1Xd0TorgSshar3d5ecret4obvIousreAsons"',
+    'turn_user_lifetime: 1h',
+    'turn_allow_guests: true',
+  ].join('\n');
+
+  it('reads the block from the Synapse documentation', () => {
+    const config = loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: file(SYNAPSE_BLOCK) });
+    expect(config.turn.uris).toEqual(['turn:turn.example.com:3478?transport=udp', 'turn:turn.example.com:3478?transport=tcp']);
+    expect(config.turn.sharedSecret?.value).toBe('n0t4ctuAllymatr1Xd0TorgSshar3d5ecret4obvIousreAsons');
+    expect(config.turn.ttlSeconds).toBe(3600);
+    expect(config.turn.allowGuests).toBe(true);
+  });
+
+  it.each([
+    ['1h', 3600],
+    ['30m', 1800],
+    ['2d', 172_800],
+    ['1w', 604_800],
+    ['90s', 90],
+    ['86400000', 86_400],
+    ['"86400000"', 86_400],
+    ['5000ms', 5],
+  ])('turn_user_lifetime: %s is %i seconds (a bare integer is milliseconds, as in Synapse)', (value, seconds) => {
+    const path = file(`${SYNAPSE_BLOCK.replace('turn_user_lifetime: 1h', `turn_user_lifetime: ${value}`)}\n`);
+    expect(loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path }).turn.ttlSeconds).toBe(seconds);
+  });
+
+  it.each(['500', 'forever', '1.5h', '-1h'])('refuses turn_user_lifetime: %s', (value) => {
+    const path = file(SYNAPSE_BLOCK.replace('turn_user_lifetime: 1h', `turn_user_lifetime: ${value}`));
+    expect(problemFor({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path }, 'turn_user_lifetime')).toMatch(/duration/);
+  });
+
+  it('accepts our turn_ttl as seconds, or as a Synapse duration string', () => {
+    expect(loadConfig({ ...BASE, CONFIG_FILE: file('turn_ttl: 120\n') }).turn.ttlSeconds).toBe(120);
+    expect(loadConfig({ ...BASE, CONFIG_FILE: file('turn_ttl: 2h\n') }).turn.ttlSeconds).toBe(7200);
+  });
+
+  it('reads turn_shared_secret_path as the secret file', () => {
+    const secretFile = file('from-synapse-path\n');
+    const path = file([`turn_shared_secret_path: ${secretFile}`, 'turn_uris: ["turn:t.example.org"]'].join('\n'));
+    expect(loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path }).turn.sharedSecret).toEqual({ value: 'from-synapse-path', path: secretFile });
+  });
+
+  it('reads turn_username and turn_password as the static pair, and turn_allow_guests: false', () => {
+    const path = file(['turn_uris: ["turn:t.example.org"]', 'turn_username: synapse-user', 'turn_password: synapse-pass', 'turn_allow_guests: false'].join('\n'));
+    const config = loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path });
+    expect(config.turn.username).toBe('synapse-user');
+    expect(config.turn.password?.value).toBe('synapse-pass');
+    expect(config.turn.allowGuests).toBe(false);
+  });
+
+  it("parses Synapse's duration syntax", () => {
+    expect(parseSynapseDurationMs(1500)).toBe(1500);
+    expect(parseSynapseDurationMs('1500')).toBe(1500);
+    expect(parseSynapseDurationMs('1y')).toBe(31_536_000_000);
+    expect(parseSynapseDurationMs('10x')).toBeUndefined();
+    expect(parseSynapseDurationMs(1.5)).toBeUndefined();
+    expect(parseSynapseDurationMs(-1)).toBeUndefined();
+    expect(parseSynapseDurationMs(true)).toBeUndefined();
+  });
+});
+
+describe('invalid configuration', () => {
+  it('names every bad setting at once, each with why', () => {
+    let caught: unknown;
+    try {
+      loadConfig({
+        PORT: 'eighty',
+        METRICS_PORT: '70000',
+        LOG_LEVEL: 'chatty',
+        AUTH_METHOD: 'whoami',
+        HOMESERVER_URL: 'ftp://hs.example.org',
+        TURN_URIS: 'http://turn.example.org',
+        TURN_SHARED_SECRET: 'top-secret-value,,',
+        TURN_TTL: '0',
+        TURN_ALLOW_GUESTS: 'maybe',
+        RATE_LIMIT_PER_SECOND: 'fast',
+        RATE_LIMIT_BURST: '0',
+        RATE_LIMIT_EXEMPT_USERS: 'bob',
+        TOKEN_CACHE_SIZE: '0',
+        REDIS_URL: 'http://redis:6379',
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const error = caught as ConfigError;
+    const named = error.problems.map((p) => p.slice(0, p.indexOf(':')));
+    expect(new Set(named)).toEqual(
+      new Set([
+        'PORT',
+        'METRICS_PORT',
+        'LOG_LEVEL',
+        'HOMESERVER_URL',
+        'TURN_URIS',
+        'TURN_SHARED_SECRET',
+        'TURN_TTL',
+        'TURN_ALLOW_GUESTS',
+        'RATE_LIMIT_PER_SECOND',
+        'RATE_LIMIT_BURST',
+        'RATE_LIMIT_EXEMPT_USERS',
+        'TOKEN_CACHE_SIZE',
+        'REDIS_URL',
+      ]),
+    );
+    for (const problem of error.problems) expect(problem).toMatch(/^[A-Z_]+: \S.{8,}/);
+    expect(error.message.split('\n')[0]).toBe('Invalid configuration:');
+    expect(error.message).not.toContain('top-secret-value');
+  });
+
+  it('still checks the settings that depend on others when a choice from a list is wrong', () => {
+    const { HOMESERVER_URL: _omitted, ...noHomeserver } = BASE;
+    const problems = problemsOf({ ...noHomeserver, LOG_LEVEL: 'chatty', TURN_ALLOW_GUESTS: 'maybe', TURN_SHARED_SECRET: 'a,,b' });
+    expect(problems.map((p) => p.slice(0, p.indexOf(':'))).sort()).toEqual(['HOMESERVER_URL', 'LOG_LEVEL', 'TURN_ALLOW_GUESTS', 'TURN_SHARED_SECRET']);
+    expect(problemsOf({ ...BASE, AUTH_METHOD: 'ldap', PORT: 'x', METRICS_PORT: 'x' }).map((p) => p.slice(0, p.indexOf(':'))).sort()).toEqual([
+      'AUTH_METHOD',
+      'METRICS_PORT',
+      'PORT',
+    ]);
+  });
+
+  it('requires HOMESERVER_URL for whoami, and refuses unknown AUTH_METHOD values', () => {
+    const { HOMESERVER_URL: _omitted, ...noHomeserver } = BASE;
+    expect(problemFor(noHomeserver, 'HOMESERVER_URL')).toMatch(/required when AUTH_METHOD is whoami/);
+    expect(problemFor({ ...BASE, AUTH_METHOD: 'ldap' }, 'AUTH_METHOD')).toMatch(/whoami, introspection, jwt, appservice/);
+  });
+
+  it('refuses the metrics listener on the public port', () => {
+    expect(problemFor({ ...BASE, PORT: '8080', METRICS_PORT: '8080' }, 'METRICS_PORT')).toMatch(/must differ from PORT/);
+  });
+});
+
+describe('describeConfig', () => {
+  it('masks every secret, inline or from a file', () => {
+    const path = file('pw-in-file\n');
+    const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
+    const withStatic = describeConfig(loadConfig({ ...noSecret, TURN_USERNAME: 'u', TURN_PASSWORD_FILE: path }));
+    const withSecret = describeConfig(loadConfig({ ...BASE, REDIS_URL: 'redis://:redis-pass@127.0.0.1:6379' }));
+    const text = JSON.stringify([withStatic, withSecret]);
+    expect(text).not.toContain('pw-in-file');
+    expect(text).not.toContain('base-secret');
+    expect(text).not.toContain('redis-pass');
+    expect(text).toContain(`<file ${path}>`);
+  });
+});
+
+describe("the README's configuration reference", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const start = readme.indexOf('<!-- section: configuration');
+  const section = readme.slice(start, readme.indexOf('<!-- /section: configuration -->', start));
+
+  it.each(Object.keys(VARIABLES))('documents %s', (name) => {
+    expect(section).toMatch(new RegExp(`\`${name}\``));
+  });
+
+  it.each(SECRET_VARIABLES.map((name) => `${name}_FILE`))('documents %s', (name) => {
+    expect(section).toMatch(new RegExp(`\`${name}\``));
+  });
+
+  it.each(['turn_uris', 'turn_shared_secret', 'turn_shared_secret_path', 'turn_username', 'turn_password', 'turn_user_lifetime', 'turn_allow_guests'])(
+    'maps the Synapse key %s',
+    (key) => {
+      expect(section).toContain(`\`${key}\``);
+    },
+  );
+});
