@@ -14,6 +14,9 @@ export function errorMiddleware(logger: Logger): Middleware {
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 404) throw MatrixError.unrecognized(404);
         if (ctx.status === 405) throw MatrixError.unrecognized(405);
+        // The router answers a method it has no route for at all (PROPFIND, ...) with 501;
+        // to a client that is an unknown method on a known path, or an unknown path.
+        if (ctx.status === 501) throw MatrixError.unrecognized(ctx.response.get('Allow') ? 405 : 404);
       }
     } catch (caught) {
       const error = toMatrixError(caught);
