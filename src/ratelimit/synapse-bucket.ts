@@ -1,8 +1,13 @@
-// Synapse's rate-limit arithmetic (synapse/api/ratelimiting.py, Ratelimiter): a leaky
-// bucket kept as (action count, start time). Actions leak out at `perSecond`; when the
-// bucket has drained completely the count and start time reset. An action is allowed
-// while fewer than `burst` remain in the bucket; a denied action changes nothing. The
-// client may retry once the count has leaked down to burst - 1.
+// Synapse's rate-limit arithmetic (synapse/api/ratelimiting.py, Ratelimiter.can_do_action
+// and ratelimit): a leaky bucket kept as (action count, start time). Actions leak out at
+// `perSecond`; when the bucket has drained completely the count and start time reset. An
+// action is allowed while no more than `burst - 1` remain in the bucket; a denied action
+// changes nothing. The client may retry once the count has leaked down to burst - 1, and
+// is told so in whole milliseconds truncated as Synapse's int() does.
+//
+// The Redis limiter's Lua script (redis.ts) performs the same operations in the same
+// order on the same IEEE doubles, so both give identical decisions and retry_after_ms;
+// test/unit/ratelimit/redis.test.ts holds them to that.
 
 import type { RateLimitSettings } from './types.js';
 
@@ -24,6 +29,8 @@ export function takeAction(previous: BucketState | undefined, nowS: number, sett
   let actionCount = previous?.actionCount ?? 0;
   let timeStartS = previous?.timeStartS ?? nowS;
   const { perSecond, burst } = settings;
+  // Synapse does not clamp; a clock that stepped back (a Redis failover to a host whose
+  // clock is behind) must not hand out extra actions, only none.
   const elapsedS = Math.max(0, nowS - timeStartS);
   let performed = actionCount - elapsedS * perSecond;
   if (performed < 0) {
@@ -31,13 +38,20 @@ export function takeAction(previous: BucketState | undefined, nowS: number, sett
     actionCount = 0;
     timeStartS = nowS;
   }
+  // Written as Synapse writes it (not performed + 1 > burst), so rounding cannot differ.
   const allowed = !(performed > burst - 1);
   if (allowed) actionCount += 1;
   let retryAfterMs = 0;
   if (!allowed) {
-    const timeAllowedS = perSecond > 0 ? timeStartS + (actionCount - burst + 1) / perSecond : Number.POSITIVE_INFINITY;
-    retryAfterMs = Number.isFinite(timeAllowedS) ? Math.max(0, Math.ceil((timeAllowedS - nowS) * 1000)) : MAX_RETRY_AFTER_MS;
-    retryAfterMs = Math.min(retryAfterMs, MAX_RETRY_AFTER_MS);
+    if (perSecond > 0) {
+      const timeAllowedS = Math.max(nowS, timeStartS + (actionCount - burst + 1) / perSecond);
+      const waitMs = Math.trunc(1000 * (timeAllowedS - nowS));
+      // Only non-finite inputs (a time of ±Infinity) make this NaN: advise the longest wait.
+      retryAfterMs = Number.isNaN(waitMs) ? MAX_RETRY_AFTER_MS : Math.min(waitMs, MAX_RETRY_AFTER_MS);
+    } else {
+      // Synapse answers a meaningless negative time here; nothing ever leaks, so say a day.
+      retryAfterMs = MAX_RETRY_AFTER_MS;
+    }
   }
   const idleAfterS = perSecond > 0 ? timeStartS + actionCount / perSecond - nowS : Number.POSITIVE_INFINITY;
   return { allowed, state: { actionCount, timeStartS }, retryAfterMs, idleAfterS: Math.max(0, idleAfterS) };
