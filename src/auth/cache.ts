@@ -25,14 +25,18 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
   const { clock, metrics } = options;
   const ttlMs = options.ttlSeconds * 1000;
   const negativeTtlMs = options.negativeTtlSeconds * 1000;
-  const entries = new LRUCache<string, Entry>({ max: options.size, ttlAutopurge: false, perf: { now: () => clock.nowMs() } });
+  // ttlResolution 0: lru-cache would otherwise reuse one reading of the clock for 1 ms of
+  // real time, and miss an injected clock's jump past an entry's expiry.
+  const entries = new LRUCache<string, Entry>({ max: options.size, ttlAutopurge: false, ttlResolution: 0, perf: { now: () => clock.nowMs() } });
   const inFlight = new Map<string, Promise<Identity>>();
   const hit = metrics.tokenCacheRequests.labels('hit');
   const miss = metrics.tokenCacheRequests.labels('miss');
   const coalesced = metrics.tokenCacheRequests.labels('coalesced');
 
   const remember = (key: string, identity: Identity) => {
-    const untilExpiry = identity.expiresAtMs === undefined ? ttlMs : identity.expiresAtMs - clock.nowMs();
+    // lru-cache serves an entry until its age exceeds the ttl, so the last millisecond it
+    // serves is start + ttl: one before the token's expiry, at which it is no longer valid.
+    const untilExpiry = identity.expiresAtMs === undefined ? ttlMs : identity.expiresAtMs - clock.nowMs() - 1;
     const ttl = Math.min(ttlMs, untilExpiry);
     if (ttl >= 1) entries.set(key, { identity }, { ttl });
   };

@@ -9,7 +9,7 @@ import { nonsense, type Upstream } from './upstream.js';
 import { isUserId } from './user-id.js';
 
 /** Errors about the token or the account that the client must see as the homeserver said them. */
-const PASSED_THROUGH: ReadonlySet<string> = new Set(['M_UNKNOWN_TOKEN', 'M_MISSING_TOKEN', 'M_USER_LOCKED', 'M_USER_DEACTIVATED', 'M_FORBIDDEN']);
+const PASSED_THROUGH: ReadonlySet<string> = new Set(['M_UNKNOWN_TOKEN', 'M_USER_LOCKED', 'M_USER_DEACTIVATED', 'M_FORBIDDEN']);
 
 export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstream }): TokenVerifier {
   const url = `${options.homeserverUrl}/_matrix/client/v3/account/whoami`;
@@ -27,6 +27,11 @@ export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstr
       if ((res.status === 401 || res.status === 403) && typeof body?.errcode === 'string' && PASSED_THROUGH.has(body.errcode)) {
         return Promise.reject(homeserverVerdict(res.status, body.errcode, body));
       }
+      if (body?.errcode === 'M_MISSING_TOKEN') {
+        // We always send a well-formed token, so something between us and the homeserver
+        // dropped it: an infrastructure fault, which must not log the user out.
+        throw nonsense(upstream.name, 'M_MISSING_TOKEN to a request that carried a token (does a proxy drop the Authorization header?)');
+      }
       if (res.status === 429 || res.status === 503) {
         throw MatrixError.upstream(503, `${upstream.name} answered ${res.status}`, { retryAfterSeconds: 1 });
       }
@@ -36,7 +41,7 @@ export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstr
 }
 
 function homeserverVerdict(status: number, errcode: string, body: Record<string, unknown>): MatrixError {
-  if (errcode === 'M_UNKNOWN_TOKEN' || errcode === 'M_MISSING_TOKEN') {
+  if (errcode === 'M_UNKNOWN_TOKEN') {
     return MatrixError.unknownToken(`homeserver: ${errcode}`, body.soft_logout === true);
   }
   const message = typeof body.error === 'string' && body.error.length <= 200 ? body.error : 'Forbidden';

@@ -12,6 +12,8 @@ export interface Coturn {
   readonly port: number;
   /** Tries a TURN allocation (and a short relayed exchange); true if coturn accepted the credentials. */
   allocate(username: string, password: string): Promise<{ ok: boolean; output: string }>;
+  /** What coturn has logged so far (its reasons for refusing an allocation are here). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function startCoturn(options: { secrets: string[]; realm?: string }
   await Promise.race([waitForPort(port, 10_000), exited]);
   return {
     port,
+    log: () => log,
     allocate: (username, password) =>
       new Promise((resolve) => {
         execFile(

@@ -1,11 +1,22 @@
 // A stand-in for the homeserver's whoami, answering as Synapse does (its status codes and
 // error bodies), with switches for the ways a homeserver fails: 500, HTML, hanging,
-// refusing connections. It counts the calls it receives.
+// refusing connections, a 200 that is not a whoami answer, a proxy in front of it that
+// drops the Authorization header. It counts the calls it receives.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type HomeserverMode = 'normal' | 'error500' | 'html' | 'hang' | 'garbage200' | 'rateLimited';
+export type HomeserverMode =
+  | 'normal'
+  | 'error500'
+  | 'html'
+  | 'hang'
+  | 'garbage200'
+  | 'rateLimited'
+  /** 200 with JSON that has no valid user_id. */
+  | 'notWhoami200'
+  /** As if a proxy in front of the homeserver dropped the Authorization header. */
+  | 'stripsAuthorization';
 
 export interface StandInUser {
   userId: string;
@@ -13,6 +24,8 @@ export interface StandInUser {
   deviceId?: string;
   /** Answer 401 M_UNKNOWN_TOKEN with soft_logout true (an expired token, as Synapse). */
   expired?: boolean;
+  /** Answer 401 M_USER_LOCKED with soft_logout true (a locked account, as Synapse). */
+  locked?: boolean;
 }
 
 export interface StandInHomeserver {
@@ -90,14 +103,18 @@ function answer(state: StandInHomeserver, req: IncomingMessage, res: ServerRespo
     case 'rateLimited':
       json(res, 429, { errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 2000 });
       return;
+    case 'notWhoami200':
+      json(res, 200, { user_id: 'not a user id', is_guest: false });
+      return;
     case 'hang':
       hanging.add(res);
       res.on('close', () => hanging.delete(res));
       return;
+    case 'stripsAuthorization':
     case 'normal':
       break;
   }
-  const header = req.headers.authorization;
+  const header = state.mode === 'stripsAuthorization' ? undefined : req.headers.authorization;
   if (header === undefined) {
     json(res, 401, { errcode: 'M_MISSING_TOKEN', error: 'Missing access token' });
     return;
@@ -110,6 +127,8 @@ function answer(state: StandInHomeserver, req: IncomingMessage, res: ServerRespo
     json(res, 401, { errcode: 'M_UNKNOWN_TOKEN', error: 'Invalid access token passed.', soft_logout: false });
   } else if (user.expired) {
     json(res, 401, { errcode: 'M_UNKNOWN_TOKEN', error: 'Access token has expired', soft_logout: true });
+  } else if (user.locked) {
+    json(res, 401, { errcode: 'M_USER_LOCKED', error: 'User account has been locked', soft_logout: true });
   } else {
     json(res, 200, { user_id: user.userId, is_guest: user.isGuest ?? false, device_id: user.deviceId ?? 'DEVICE' });
   }
