@@ -1,5 +1,5 @@
 // Synapse's bucket arithmetic, held to the cases of Synapse's own tests
-// (tests/api/test_ratelimiting.py) and to properties any sequence of requests must keep.
+// (tests/api/test_ratelimiting.py) and to the exactness of the advised wait.
 
 import fc from 'fast-check';
 import { MAX_RETRY_AFTER_MS, takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
@@ -84,22 +84,9 @@ describe('takeAction (Synapse Ratelimiter.can_do_action)', () => {
     return gaps.map((gap) => (t += gap));
   };
 
-  test('property: never more than burst + per_second × elapsed actions are allowed', () => {
-    fc.assert(
-      fc.property(settingsArb, gapsArb, (settings, gaps) => {
-        const times = timesFrom(gaps);
-        const outcomes = run(settings, times);
-        let allowed = 0;
-        outcomes.forEach((outcome, i) => {
-          if (outcome.allowed) allowed += 1;
-          const elapsedS = times[i]! - times[0]!;
-          expect(allowed).toBeLessThanOrEqual(settings.burst + settings.perSecond * elapsedS + 1e-9);
-        });
-      }),
-    );
-  });
-
-  test('property: a refused client that waits retry_after_ms (+1 ms) is allowed, and not a millisecond before', () => {
+  // That a retry just after the advised wait succeeds, and the overall bound, are in
+  // synapse-bucket.property.test.ts; here: the wait is not longer than needed either.
+  test('property: a refused client is still refused a millisecond before the advised wait ends', () => {
     fc.assert(
       fc.property(settingsArb, gapsArb, (settings, gaps) => {
         const times = timesFrom(gaps);
@@ -110,11 +97,8 @@ describe('takeAction (Synapse Ratelimiter.can_do_action)', () => {
             state = outcome.state;
             continue;
           }
-          if (outcome.retryAfterMs >= MAX_RETRY_AFTER_MS) continue;
-          expect(takeAction(state, nowS + (outcome.retryAfterMs + 1) / 1000, settings).allowed).toBe(true);
-          if (outcome.retryAfterMs >= 2) {
-            expect(takeAction(state, nowS + (outcome.retryAfterMs - 1) / 1000, settings).allowed).toBe(false);
-          }
+          if (outcome.retryAfterMs >= MAX_RETRY_AFTER_MS || outcome.retryAfterMs < 2) continue;
+          expect(takeAction(state, nowS + (outcome.retryAfterMs - 1) / 1000, settings).allowed).toBe(false);
         }
       }),
     );
