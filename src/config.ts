@@ -79,6 +79,8 @@ export interface Config {
     readonly sentinelName?: string;
     readonly clusterNodes?: readonly { host: string; port: number }[];
     readonly password?: SecretRef;
+    /** TLS to every Redis node (and Sentinel); a rediss:// REDIS_URL implies it. */
+    readonly tls: boolean;
     readonly commandTimeoutMs: number;
   };
   readonly rateLimit: {
@@ -153,6 +155,7 @@ export const VARIABLES: Readonly<Record<string, string | undefined>> = {
   REDIS_SENTINEL_NAME: undefined,
   REDIS_CLUSTER_NODES: undefined,
   REDIS_PASSWORD: undefined,
+  REDIS_TLS: 'false',
   REDIS_COMMAND_TIMEOUT_MS: '250',
   RATE_LIMIT_PER_SECOND: '0.1',
   RATE_LIMIT_BURST: '10',
@@ -487,6 +490,7 @@ const schema = z
     REDIS_SENTINEL_NAME: optionalText,
     REDIS_CLUSTER_NODES: hostPorts('REDIS_CLUSTER_NODES'),
     REDIS_PASSWORD: optionalText,
+    REDIS_TLS: boolean('false'),
     REDIS_COMMAND_TIMEOUT_MS: integer('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000, '250'),
     RATE_LIMIT_PER_SECOND: decimal(0, 1_000_000, '0.1'),
     RATE_LIMIT_BURST: integer('RATE_LIMIT_BURST', 1, 1_000_000, '10'),
@@ -596,6 +600,7 @@ function toConfig(c: Parsed, secrets: Partial<Record<(typeof SECRET_VARIABLES)[n
         ...(c.REDIS_SENTINEL_NAME !== undefined && { sentinelName: c.REDIS_SENTINEL_NAME }),
         ...(c.REDIS_CLUSTER_NODES !== undefined && { clusterNodes: c.REDIS_CLUSTER_NODES }),
         ...(secrets.REDIS_PASSWORD && { password: secrets.REDIS_PASSWORD }),
+        tls: c.REDIS_TLS || (c.REDIS_URL?.startsWith('rediss:') ?? false),
         commandTimeoutMs: c.REDIS_COMMAND_TIMEOUT_MS,
       },
     }),

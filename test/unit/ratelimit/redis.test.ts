@@ -1,0 +1,143 @@
+// The Redis limiter against a real redis-server: the Lua script decides exactly as
+// Synapse's arithmetic in synapse-bucket.ts (same decisions, same retry_after_ms, same
+// stored state) for any sequence of times; one key per user that expires once drained;
+// one EVALSHA per decision; bounded when Redis does not answer.
+
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { createLogger } from '../../../src/logger.js';
+import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
+import { rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
+import { takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
+import { startRedis, type RedisProcess } from '../../helpers/redis.js';
+import { waitFor } from '../../helpers/wait.js';
+
+let redis: RedisProcess;
+let client: RedisClient;
+/** A plain connection for inspecting and provoking Redis, outside the code under test. */
+let admin: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
+  admin = new Redis(redis.url);
+  await waitFor(() => client.status === 'ready', { what: 'the client to connect' });
+});
+
+afterAll(async () => {
+  client.disconnect();
+  admin.disconnect();
+  await redis.stop();
+});
+
+let keyCounter = 0;
+const freshUser = () => `@user${(keyCounter += 1)}:example.org`;
+
+async function commandCalls(name: string): Promise<number> {
+  const info = await admin.info('commandstats');
+  const match = new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info);
+  return match ? Number(match[1]) : 0;
+}
+
+describe('redisLimiter', () => {
+  test('the script decides exactly as synapse-bucket.ts for any sequence of times (same decision, retry_after_ms, state)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          // Rates up to 0.5/s keep every key alive (in real time) for at least 2 s between
+          // the steps of one run, since the script's PEXPIRE counts real milliseconds.
+          perSecond: fc.oneof(fc.constantFrom(0.1, 0.5, 0.001, 1 / 3), fc.double({ min: 0.0001, max: 0.5, noNaN: true })),
+          burst: fc.integer({ min: 1, max: 12 }),
+        }),
+        fc.array(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 40, noNaN: true }), fc.integer({ min: 0, max: 5000 }).map((ms) => ms / 1000)), {
+          minLength: 1,
+          maxLength: 40,
+        }),
+        async (settings, gaps) => {
+          const user = freshUser();
+          const limiter = redisLimiter({ ...settings, client, timeoutMs: 5000 });
+          let state: BucketState | undefined;
+          let nowS = 1_700_000_000 + Math.random();
+          for (const gap of gaps) {
+            nowS += gap;
+            const expected = takeAction(state, nowS, settings);
+            if (expected.allowed) state = expected.state;
+            const actual = await limiter.decideAt(user, nowS);
+            expect(actual).toEqual(expected.allowed ? { allowed: true } : { allowed: false, retryAfterMs: expected.retryAfterMs });
+            const stored = await admin.hgetall(rateLimitKey(user));
+            expect({ actionCount: Number(stored.c), timeStartS: Number(stored.t) }).toEqual(state);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  test('one key per user, a small hash that expires when the bucket has drained', async () => {
+    const user = freshUser();
+    const limiter = redisLimiter({ perSecond: 0.1, burst: 10, client, timeoutMs: 1000 });
+    for (let i = 0; i < 3; i += 1) expect(await limiter.consume(user)).toEqual({ allowed: true });
+    expect(await admin.keys(`*${user}*`)).toEqual([`mtc:rl:{${user}}`]);
+    expect(await admin.type(rateLimitKey(user))).toBe('hash');
+    expect(await admin.hget(rateLimitKey(user), 'c')).toBe('3');
+    // Three actions leak out at 0.1/s: 30 s.
+    const ttlMs = await admin.pttl(rateLimitKey(user));
+    expect(ttlMs).toBeGreaterThan(25_000);
+    expect(ttlMs).toBeLessThanOrEqual(30_000);
+  });
+
+  test('exactly burst allowed, then refusals with the time until one action has leaked out; a refusal writes nothing', async () => {
+    const user = freshUser();
+    const limiter = redisLimiter({ perSecond: 0.1, burst: 4, client, timeoutMs: 1000 });
+    const decisions = [];
+    for (let i = 0; i < 4; i += 1) decisions.push(await limiter.consume(user));
+    expect(decisions.every((d) => d.allowed)).toBe(true);
+    const before = await admin.hgetall(rateLimitKey(user));
+    const denied = await limiter.consume(user);
+    expect(denied.allowed).toBe(false);
+    if (denied.allowed) return;
+    // One action leaks out 10 s after the first; a little of that has passed.
+    expect(denied.retryAfterMs).toBeGreaterThan(8_000);
+    expect(denied.retryAfterMs).toBeLessThanOrEqual(10_000);
+    expect(await admin.hgetall(rateLimitKey(user))).toEqual(before);
+  });
+
+  test('replicas with separate connections share one limit', async () => {
+    const user = freshUser();
+    const other = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
+    try {
+      await waitFor(() => other.status === 'ready', { what: 'the second client to connect' });
+      const a = redisLimiter({ perSecond: 0.001, burst: 5, client, timeoutMs: 1000 });
+      const b = redisLimiter({ perSecond: 0.001, burst: 5, client: other, timeoutMs: 1000 });
+      const decisions = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).consume(user)));
+      expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
+    } finally {
+      other.disconnect();
+    }
+  });
+
+  test('one EVALSHA per decision; after SCRIPT FLUSH (a restarted Redis) the script is sent once more', async () => {
+    const limiter = redisLimiter({ perSecond: 1, burst: 100, client, timeoutMs: 1000 });
+    await limiter.consume(freshUser());
+    await admin.config('RESETSTAT');
+    for (let i = 0; i < 10; i += 1) await limiter.consume(freshUser());
+    expect(await commandCalls('evalsha')).toBe(10);
+    expect(await commandCalls('eval')).toBe(0);
+    await admin.script('FLUSH');
+    await admin.config('RESETSTAT');
+    for (let i = 0; i < 10; i += 1) expect(await limiter.consume(freshUser())).toEqual({ allowed: true });
+    expect(await commandCalls('eval')).toBe(1);
+    expect(await commandCalls('evalsha')).toBe(10);
+  });
+
+  test('a Redis that does not answer fails the decision after the timeout, without waiting for Redis', async () => {
+    const limiter = redisLimiter({ perSecond: 1, burst: 10, client, timeoutMs: 250 });
+    await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    const startedMs = Date.now();
+    await expect(limiter.consume(freshUser())).rejects.toThrow(/timed out|longer than/i);
+    expect(Date.now() - startedMs).toBeLessThan(1000);
+    await waitFor(async () => (await limiter.consume(freshUser()).then(() => true, () => false)), {
+      what: 'Redis to answer again after the pause',
+    });
+  });
+});
