@@ -26,9 +26,11 @@ export interface Metrics {
   readonly upstreamInFlight: Gauge<'upstream'>;
 }
 
-export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean } = {}): Metrics {
+/** `redis`: whether Redis is configured; without it the Redis series are not exported at all. */
+export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean; redis?: boolean } = {}): Metrics {
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  const redisRegisters = options.redis === true ? registers : [];
   return {
     registry,
     credentialsIssued: new Counter({
@@ -71,12 +73,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     redisUp: new Gauge({
       name: 'turn_redis_up',
       help: '1 while the Redis rate limiter is reachable, 0 while the fallback is in force (absent without Redis).',
-      registers,
+      registers: redisRegisters,
     }),
     rateLimitFallback: new Gauge({
       name: 'turn_rate_limit_fallback_active',
       help: '1 while the service limits with the RATE_LIMIT_ON_REDIS_ERROR fallback instead of Redis.',
-      registers,
+      registers: redisRegisters,
     }),
     breakerOpen: new Gauge({
       name: 'turn_upstream_circuit_open',
@@ -91,6 +93,47 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       registers,
     }),
   };
+}
+
+/** Figures of every replica together, which only Redis knows. */
+export interface ClusterFigures {
+  readonly credentialsIssued: number;
+  readonly usersLastHour: number;
+  readonly usersLastDay: number;
+}
+
+/**
+ * The cluster-wide gauges, read from Redis at scrape time: `read` runs once per scrape
+ * (both gauges share it) and resolves undefined when Redis did not answer in time; the
+ * series are then absent rather than a misleading 0. Every replica exports the same
+ * figures: aggregate them with max(), not sum().
+ */
+export function registerClusterGauges(registry: Registry, read: () => Promise<ClusterFigures | undefined>): void {
+  let inFlight: Promise<ClusterFigures | undefined> | undefined;
+  const readOnce = () => (inFlight ??= read().finally(() => (inFlight = undefined)));
+  const issued: Gauge = new Gauge({
+    name: 'turn_cluster_credentials_issued',
+    help: 'TURN credentials issued by all replicas sharing this Redis (read from Redis at scrape time).',
+    registers: [registry],
+    async collect() {
+      const figures = await readOnce();
+      if (figures === undefined) issued.remove();
+      else issued.set(figures.credentialsIssued);
+    },
+  });
+  const users: Gauge<'window'> = new Gauge({
+    name: 'turn_cluster_users',
+    help: 'Distinct users issued credentials by any replica in the last hour or day (HyperLogLog estimate, read from Redis at scrape time).',
+    labelNames: ['window'],
+    registers: [registry],
+    async collect() {
+      const figures = await readOnce();
+      users.reset();
+      if (figures === undefined) return;
+      users.labels('1h').set(figures.usersLastHour);
+      users.labels('24h').set(figures.usersLastDay);
+    },
+  });
 }
 
 /** The metrics listener: /metrics only, on its own port, never the public one. */

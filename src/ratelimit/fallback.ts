@@ -1,0 +1,161 @@
+// Keeps the service answering when Redis does not. Tracks Redis's health from command
+// outcomes and connection events; while Redis is down no request waits on it: each is
+// decided by the RATE_LIMIT_ON_REDIS_ERROR policy (in-process limits, allow, or a 503),
+// and a probe off the request path (every probeIntervalMs, and at once when the client
+// reconnects) brings the shared limit back without a restart. Each transition is logged
+// once, sets turn_redis_up and turn_rate_limit_fallback_active, and shows in /readyz as
+// the degraded 'redis' component (still ready: the service can serve).
+
+import type { Clock } from '../clock.js';
+import type { RedisErrorPolicy } from '../config.js';
+import type { Health } from '../health.js';
+import { MatrixError } from '../http/matrix-error.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { describeRedisError } from '../redis-client.js';
+import { ALLOWED, type RateDecision, type RateLimiter } from './types.js';
+
+/** Retry-After of the 503 under the deny policy: about how long a probe takes to notice Redis is back. */
+export const DENY_RETRY_AFTER_SECONDS = 5;
+
+/** The events of an ioredis client (standalone, Sentinel or Cluster) this module listens to. */
+export interface ConnectionEvents {
+  readonly status: string;
+  on(event: 'ready' | 'close', listener: () => void): unknown;
+  off(event: 'ready' | 'close', listener: () => void): unknown;
+}
+
+export interface FallbackOptions {
+  /** The Redis limiter; a rejection means Redis could not decide. */
+  primary: RateLimiter;
+  /** One Redis round trip that succeeds only when the limiter would work again. */
+  probe: () => Promise<unknown>;
+  connection: ConnectionEvents;
+  policy: RedisErrorPolicy;
+  /** Used under the 'local' policy: one replica's view of the limit. */
+  local: RateLimiter;
+  metrics: Metrics;
+  health: Health;
+  logger: Logger;
+  clock: Clock;
+  /** How often a probe runs while Redis is down, in milliseconds. Default 1000. */
+  probeIntervalMs?: number;
+}
+
+type State = { readonly kind: 'starting' } | { readonly kind: 'up' } | { readonly kind: 'down'; readonly sinceMs: number; readonly reason: string };
+
+const POLICY_EFFECT: Readonly<Record<RedisErrorPolicy, string>> = {
+  local: 'each replica limits users on its own (RATE_LIMIT_ON_REDIS_ERROR=local)',
+  allow: 'users are not limited (RATE_LIMIT_ON_REDIS_ERROR=allow)',
+  deny: 'credentials are refused with 503 (RATE_LIMIT_ON_REDIS_ERROR=deny)',
+};
+
+export function withRedisFallback(options: FallbackOptions): RateLimiter {
+  const { primary, connection, policy, local, metrics, health, logger, clock } = options;
+  const probeIntervalMs = options.probeIntervalMs ?? 1000;
+  let state: State = { kind: 'starting' };
+  // Bumped on each recovery, so a command that was already failing before it (a timeout
+  // landing late) does not take Redis down again.
+  let generation = 0;
+  let probeTimer: NodeJS.Timeout | undefined;
+  let probing = false;
+  let closed = false;
+
+  metrics.redisUp.set(0);
+  metrics.rateLimitFallback.set(1);
+
+  const markUp = () => {
+    if (closed || state.kind === 'up') return;
+    const downForMs = state.kind === 'down' ? clock.nowMs() - state.sinceMs : undefined;
+    logger.info(downForMs === undefined ? {} : { downForMs }, 'redis reachable: the rate limit is shared by every replica');
+    state = { kind: 'up' };
+    generation += 1;
+    metrics.redisUp.set(1);
+    metrics.rateLimitFallback.set(0);
+    clearInterval(probeTimer);
+    probeTimer = undefined;
+  };
+
+  const markDown = (reason: string) => {
+    if (closed || state.kind === 'down') return;
+    logger.warn({ reason, policy }, `redis unreachable: ${POLICY_EFFECT[policy]} until it is back`);
+    state = { kind: 'down', sinceMs: clock.nowMs(), reason };
+    metrics.redisUp.set(0);
+    metrics.rateLimitFallback.set(1);
+    startProbing();
+  };
+
+  const probeOnce = () => {
+    if (probing || closed || connection.status !== 'ready') return;
+    probing = true;
+    options.probe().then(
+      () => markUp(),
+      (error: unknown) => markDown(describeRedisError(error)),
+    ).finally(() => {
+      probing = false;
+    });
+  };
+
+  const startProbing = () => {
+    if (probeTimer !== undefined || closed) return;
+    probeTimer = setInterval(probeOnce, probeIntervalMs);
+    probeTimer.unref();
+  };
+
+  const onReady = () => probeOnce();
+  const onClose = () => markDown('connection closed');
+  connection.on('ready', onReady);
+  connection.on('close', onClose);
+  // A client that connected before we listened will not say 'ready' again.
+  if (connection.status === 'ready') probeOnce();
+  // Until the first connection, keep probing so a slow start still ends in 'up'.
+  startProbing();
+
+  health.register('redis', () =>
+    state.kind === 'up'
+      ? { ready: true, degraded: false, detail: 'redis reachable: one rate limit for every replica' }
+      : {
+          ready: true,
+          degraded: true,
+          detail:
+            state.kind === 'starting'
+              ? `connecting to redis: ${POLICY_EFFECT[policy]} until connected`
+              : `redis unreachable since ${new Date(state.sinceMs).toISOString()} (${state.reason}): ${POLICY_EFFECT[policy]}`,
+        },
+  );
+
+  const fallback = async (key: string): Promise<RateDecision> => {
+    switch (policy) {
+      case 'local':
+        return local.consume(key);
+      case 'allow':
+        return ALLOWED;
+      case 'deny':
+        throw new MatrixError(503, 'M_UNKNOWN', 'The rate limiter is unavailable; try again shortly', {
+          headers: { 'Retry-After': String(DENY_RETRY_AFTER_SECONDS) },
+          detail: 'redis unreachable and RATE_LIMIT_ON_REDIS_ERROR=deny',
+        });
+    }
+  };
+
+  return {
+    async consume(key) {
+      if (state.kind !== 'up') return fallback(key);
+      const startedIn = generation;
+      try {
+        return await primary.consume(key);
+      } catch (error) {
+        if (startedIn === generation) markDown(describeRedisError(error));
+        return fallback(key);
+      }
+    },
+    async close() {
+      closed = true;
+      clearInterval(probeTimer);
+      probeTimer = undefined;
+      connection.off('ready', onReady);
+      connection.off('close', onClose);
+      await local.close?.();
+    },
+  };
+}

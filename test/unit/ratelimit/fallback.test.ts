@@ -1,0 +1,196 @@
+// The fallback around the Redis limiter, against a real redis-server that the tests kill,
+// restart and pause: decisions keep coming (local, allow or deny), nothing waits on a dead
+// or silent Redis, the state shows in turn_redis_up and the 'redis' health component, each
+// transition is logged once, and the shared limit returns by itself.
+
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import type { RedisErrorPolicy } from '../../../src/config.js';
+import { createHealth, type Health } from '../../../src/health.js';
+import { MatrixError } from '../../../src/http/matrix-error.js';
+import { createLogger } from '../../../src/logger.js';
+import { createMetrics } from '../../../src/metrics.js';
+import { withRedisFallback } from '../../../src/ratelimit/fallback.js';
+import { memoryLimiter } from '../../../src/ratelimit/memory.js';
+import { redisLimiter } from '../../../src/ratelimit/redis.js';
+import type { RateLimiter } from '../../../src/ratelimit/types.js';
+import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
+import { systemClock } from '../../../src/clock.js';
+import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
+import { startRedis, type RedisProcess } from '../../helpers/redis.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const BURST = 3;
+
+interface Stack {
+  limiter: RateLimiter;
+  client: RedisClient;
+  registry: Registry;
+  health: Health;
+  logs: CapturedLogs;
+  close(): Promise<void>;
+}
+
+function buildStack(redis: RedisProcess, policy: RedisErrorPolicy): Stack {
+  const logs = captureLogs();
+  const logger = createLogger('debug', logs.stream);
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { defaultMetrics: false, redis: true });
+  const health = createHealth();
+  const client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 200 }, { logger });
+  const settings = { perSecond: 0.001, burst: BURST };
+  const shared = redisLimiter({ ...settings, client, timeoutMs: 200 });
+  const limiter = withRedisFallback({
+    primary: shared,
+    probe: () => shared.consume('probe'),
+    connection: client,
+    policy,
+    local: memoryLimiter({ ...settings, clock: systemClock }),
+    metrics,
+    health,
+    logger,
+    clock: systemClock,
+    probeIntervalMs: 100,
+  });
+  return {
+    limiter,
+    client,
+    registry,
+    health,
+    logs,
+    async close() {
+      await limiter.close?.();
+      client.disconnect();
+    },
+  };
+}
+
+async function gauge(registry: Registry, name: string): Promise<number | undefined> {
+  const metric = registry.getSingleMetric(name);
+  const values = (await metric?.get())?.values ?? [];
+  return values[0]?.value;
+}
+
+const logged = (logs: CapturedLogs, pattern: RegExp) => logs.entries().filter((e) => pattern.test(String(e.msg)));
+const isUp = (stack: Stack) => async () => (await gauge(stack.registry, 'turn_redis_up')) === 1;
+const isDown = (stack: Stack) => async () => (await gauge(stack.registry, 'turn_redis_up')) === 0;
+
+let counter = 0;
+const freshUser = () => `@fallback${(counter += 1)}:example.org`;
+
+/** Times one decision; rejects are returned, not thrown. */
+async function timed(limiter: RateLimiter, key: string) {
+  const startedMs = Date.now();
+  const outcome = await limiter.consume(key).then(
+    (decision) => ({ decision }),
+    (error: unknown) => ({ error }),
+  );
+  return { ...outcome, ms: Date.now() - startedMs };
+}
+
+describe('withRedisFallback', () => {
+  let redis: RedisProcess;
+  let stack: Stack | undefined;
+
+  beforeEach(async () => {
+    redis = await startRedis();
+  });
+  afterEach(async () => {
+    await stack?.close();
+    stack = undefined;
+    await redis.stop();
+  });
+
+  test('local: Redis killed, each replica limits alone at once; Redis back, the shared limit returns without a restart', async () => {
+    const s = (stack = buildStack(redis, 'local'));
+    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    expect(s.health.report()).toMatchObject({ ready: true, status: 'ready', components: { redis: { degraded: false } } });
+    expect(await gauge(s.registry, 'turn_rate_limit_fallback_active')).toBe(0);
+
+    const user = freshUser();
+    expect((await s.limiter.consume(user)).allowed).toBe(true);
+
+    await redis.kill();
+    await waitFor(isDown(s), { what: 'turn_redis_up 0 after SIGKILL' });
+    expect(await gauge(s.registry, 'turn_rate_limit_fallback_active')).toBe(1);
+    const report = s.health.report();
+    expect(report).toMatchObject({ ready: true, status: 'degraded', components: { redis: { ready: true, degraded: true } } });
+    expect(report.components.redis!.detail).toMatch(/unreachable.*RATE_LIMIT_ON_REDIS_ERROR=local/);
+
+    // The in-process limiter knows nothing of the action recorded in Redis: BURST more.
+    const during = [];
+    for (let i = 0; i < BURST + 2; i += 1) during.push(await timed(s.limiter, user));
+    expect(during.map((d) => ('decision' in d ? d.decision.allowed : 'error'))).toEqual([true, true, true, false, false]);
+    expect(Math.max(...during.map((d) => d.ms))).toBeLessThan(200);
+
+    await redis.restart();
+    await waitFor(isUp(s), { what: 'turn_redis_up 1 after the restart' });
+    const after = freshUser();
+    const decisions = await Promise.all(Array.from({ length: BURST * 3 }, () => s.limiter.consume(after)));
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(BURST);
+    // Redis's own count: the shared limit is what decided.
+    const admin = new Redis(redis.url);
+    expect(await admin.hget(`mtc:rl:{${after}}`, 'c')).toBe(String(BURST));
+    admin.disconnect();
+
+    expect(logged(s.logs, /^redis unreachable/)).toHaveLength(1);
+    expect(logged(s.logs, /^redis reachable/)).toHaveLength(2);
+    expect(s.logs.entries().filter((e) => e.level === 'warn')).toHaveLength(1);
+  });
+
+  test('allow: while Redis is down nobody is limited', async () => {
+    const s = (stack = buildStack(redis, 'allow'));
+    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    await redis.kill();
+    await waitFor(isDown(s), { what: 'turn_redis_up 0' });
+    const user = freshUser();
+    const decisions = await Promise.all(Array.from({ length: BURST * 4 }, () => s.limiter.consume(user)));
+    expect(decisions.every((d) => d.allowed)).toBe(true);
+    expect(s.health.report().components.redis!.detail).toMatch(/not limited/);
+  });
+
+  test('deny: while Redis is down every request gets 503 M_UNKNOWN with Retry-After, never a 500', async () => {
+    const s = (stack = buildStack(redis, 'deny'));
+    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    await redis.kill();
+    await waitFor(isDown(s), { what: 'turn_redis_up 0' });
+    const { error } = (await timed(s.limiter, freshUser())) as { error: unknown };
+    expect(error).toBeInstanceOf(MatrixError);
+    const matrixError = error as MatrixError;
+    expect(matrixError.status).toBe(503);
+    expect(matrixError.body()).toEqual({ errcode: 'M_UNKNOWN', error: expect.any(String) });
+    expect(Number(matrixError.headers['Retry-After'])).toBeGreaterThan(0);
+    expect(s.health.report().ready).toBe(true);
+  });
+
+  test('a Redis that stops answering: one decision waits the timeout, the next ones none; answers again, shared again', async () => {
+    const s = (stack = buildStack(redis, 'local'));
+    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    const admin = new Redis(redis.url);
+    try {
+      await admin.call('CLIENT', 'PAUSE', '2000', 'ALL');
+      const first = await timed(s.limiter, freshUser());
+      expect(first).toMatchObject({ decision: { allowed: true } });
+      expect(first.ms).toBeLessThan(1000);
+      expect(await gauge(s.registry, 'turn_redis_up')).toBe(0);
+      const next = await Promise.all(Array.from({ length: 10 }, () => timed(s.limiter, freshUser())));
+      expect(next.every((n) => 'decision' in n && n.decision.allowed)).toBe(true);
+      expect(Math.max(...next.map((n) => n.ms))).toBeLessThan(100);
+      await waitFor(isUp(s), { what: 'turn_redis_up 1 after the pause', timeoutMs: 20_000 });
+      expect(logged(s.logs, /^redis unreachable/)).toHaveLength(1);
+      expect(logged(s.logs, /^redis unreachable/)[0]!.reason).toMatch(/200 ms|timed out/i);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  test('before the first connection: degraded "connecting", decided by the fallback; then up on its own', async () => {
+    await redis.kill();
+    const s = (stack = buildStack(redis, 'local'));
+    expect(s.health.report()).toMatchObject({ ready: true, status: 'degraded' });
+    expect((await timed(s.limiter, freshUser())).decision).toEqual({ allowed: true });
+    await redis.restart();
+    await waitFor(isUp(s), { what: 'turn_redis_up 1 once Redis is there' });
+    expect(s.health.report()).toMatchObject({ ready: true, status: 'ready' });
+  });
+});
