@@ -15,7 +15,7 @@ import { errorMiddleware } from './http/error-middleware.js';
 import { createRouter } from './http/routes.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createRateLimiter } from './ratelimit/index.js';
+import { createRateLimiting } from './ratelimit/index.js';
 import { memoryLimiter } from './ratelimit/memory.js';
 import type { RateLimiter } from './ratelimit/types.js';
 import { createMinter } from './turn/index.js';
@@ -46,11 +46,11 @@ export interface BaseDeps {
 
 export function buildDependencies(config: Config, base: BaseDeps): BuiltDependencies {
   const clock = base.clock ?? systemClock;
-  const metrics = createMetrics(base.registry, { defaultMetrics: base.defaultMetrics ?? true });
+  const metrics = createMetrics(base.registry, { defaultMetrics: base.defaultMetrics ?? true, redis: config.redis !== undefined });
   const health = createHealth();
   const { logger } = base;
   const verifier = createVerifier(config, { logger, metrics, clock });
-  const limiter = createRateLimiter(config, { logger, metrics, clock, health });
+  const rateLimiting = createRateLimiting(config, { logger, metrics, clock, health });
   const turn = createMinter(config, { clock, logger });
   return {
     logger,
@@ -58,11 +58,11 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
     clock,
     health,
     verifier,
-    limiter,
-    minter: turn.minter,
+    limiter: rateLimiting.limiter,
+    minter: rateLimiting.counting(turn.minter),
     async close() {
       turn.close();
-      await Promise.allSettled([verifier.close?.(), limiter.close?.()]);
+      await Promise.allSettled([verifier.close?.(), rateLimiting.close()]);
     },
   };
 }

@@ -1,11 +1,19 @@
-// Chooses the per-user limiter: Redis when configured, else the in-process one.
+// Builds the per-user rate limiting the configuration asks for. Without Redis: the
+// in-process limiter (one replica's view). With Redis: the Redis client, the shared Redis
+// limiter behind the fallback that keeps answering while Redis is away, and the
+// cluster-wide figures; close() releases them (last batch of figures, then the client).
 
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Health } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { closeRedisClient, createRedisClient } from '../redis-client.js';
+import type { CredentialMinter } from '../turn/credentials.js';
+import { countingMinter, createClusterStats, exportClusterStats } from './cluster-stats.js';
+import { withRedisFallback } from './fallback.js';
 import { memoryLimiter } from './memory.js';
+import { redisLimiter } from './redis.js';
 import type { RateLimiter } from './types.js';
 
 export interface LimiterDeps {
@@ -15,8 +23,49 @@ export interface LimiterDeps {
   health: Health;
 }
 
-export function createRateLimiter(config: Config, deps: LimiterDeps): RateLimiter {
+export interface RateLimiting {
+  readonly limiter: RateLimiter;
+  /** The minter, counting what it issues in the cluster-wide figures when there are any. */
+  counting(minter: CredentialMinter): CredentialMinter;
+  close(): Promise<void>;
+}
+
+/**
+ * The key the fallback probes Redis with: a real decision on a bucket no user has (user
+ * ids start with "@"), so the probe fails exactly when a user's decision would.
+ */
+export const PROBE_KEY = 'mtc-probe';
+
+export function createRateLimiting(config: Config, deps: LimiterDeps): RateLimiting {
   const settings = { perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst };
-  deps.health.register('ratelimit', () => ({ ready: true, degraded: false, detail: 'in-process limiter (one replica)' }));
-  return memoryLimiter({ ...settings, clock: deps.clock });
+  const local = memoryLimiter({ ...settings, clock: deps.clock });
+  if (config.redis === undefined) {
+    deps.health.register('ratelimit', () => ({ ready: true, degraded: false, detail: 'in-process limiter (one replica)' }));
+    return { limiter: local, counting: (minter) => minter, close: async () => {} };
+  }
+  const timeoutMs = config.redis.commandTimeoutMs;
+  const client = createRedisClient(config.redis, { logger: deps.logger });
+  const shared = redisLimiter({ ...settings, client, timeoutMs });
+  const limiter = withRedisFallback({
+    primary: shared,
+    probe: () => shared.consume(PROBE_KEY),
+    connection: client,
+    policy: config.rateLimit.onRedisError,
+    local,
+    metrics: deps.metrics,
+    health: deps.health,
+    logger: deps.logger,
+    clock: deps.clock,
+  });
+  const stats = createClusterStats({ client, clock: deps.clock, logger: deps.logger, timeoutMs });
+  exportClusterStats(stats, deps.metrics.registry);
+  return {
+    limiter,
+    counting: (minter) => countingMinter(minter, stats),
+    async close() {
+      await stats.close();
+      await limiter.close?.();
+      await closeRedisClient(client, timeoutMs);
+    },
+  };
 }

@@ -4,11 +4,12 @@
 // one EVALSHA per decision; bounded when Redis does not answer.
 
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createLogger } from '../../../src/logger.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
 import { rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
 import { takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
+import { adminConnection, commandCalls } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -20,7 +21,7 @@ let admin: Redis;
 beforeAll(async () => {
   redis = await startRedis();
   client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
-  admin = new Redis(redis.url);
+  admin = adminConnection(redis.url);
   await waitFor(() => client.status === 'ready', { what: 'the client to connect' });
 });
 
@@ -32,12 +33,6 @@ afterAll(async () => {
 
 let keyCounter = 0;
 const freshUser = () => `@user${(keyCounter += 1)}:example.org`;
-
-async function commandCalls(name: string): Promise<number> {
-  const info = await admin.info('commandstats');
-  const match = new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info);
-  return match ? Number(match[1]) : 0;
-}
 
 describe('redisLimiter', () => {
   test('the script decides exactly as synapse-bucket.ts for any sequence of times (same decision, retry_after_ms, state)', async () => {
@@ -121,13 +116,13 @@ describe('redisLimiter', () => {
     await limiter.consume(freshUser());
     await admin.config('RESETSTAT');
     for (let i = 0; i < 10; i += 1) await limiter.consume(freshUser());
-    expect(await commandCalls('evalsha')).toBe(10);
-    expect(await commandCalls('eval')).toBe(0);
+    expect(await commandCalls(admin, 'evalsha')).toBe(10);
+    expect(await commandCalls(admin, 'eval')).toBe(0);
     await admin.script('FLUSH');
     await admin.config('RESETSTAT');
     for (let i = 0; i < 10; i += 1) expect(await limiter.consume(freshUser())).toEqual({ allowed: true });
-    expect(await commandCalls('eval')).toBe(1);
-    expect(await commandCalls('evalsha')).toBe(10);
+    expect(await commandCalls(admin, 'eval')).toBe(1);
+    expect(await commandCalls(admin, 'evalsha')).toBe(10);
   });
 
   test('a Redis that does not answer fails the decision after the timeout, without waiting for Redis', async () => {
