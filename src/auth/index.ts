@@ -1,14 +1,20 @@
-// Chooses the verifier AUTH_METHOD names and wraps it: counted, then cached. The
-// appservice method has no upstream call to save, so it is not cached.
+// Chooses the verifier AUTH_METHOD names, gives it its upstream and live secrets, and
+// wraps it: counted, then cached. The appservice method has no upstream call to save, and
+// its answer depends on a header besides the token, so it is not cached.
 
 import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
+import type { Config, SecretRef } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { liveSecret, type LiveSecret } from '../secret-file.js';
+import { appserviceVerifier } from './appservice.js';
 import { cachingVerifier } from './cache.js';
 import { instrumentedVerifier } from './instrumented.js';
+import { introspectionVerifier } from './introspection.js';
+import { jwtVerifier } from './jwt.js';
+import { remoteKeys, staticKeys } from './jwt-keys.js';
 import type { TokenVerifier } from './types.js';
-import { createUpstream, upstreamLimits } from './upstream.js';
+import { createUpstream, upstreamLimits, type Upstream } from './upstream.js';
 import { whoamiVerifier } from './whoami.js';
 
 export interface VerifierDeps {
@@ -28,18 +34,64 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
   const { auth } = config;
   switch (auth.method) {
     case 'whoami': {
-      const upstream = createUpstream({
-        name: 'homeserver',
-        timeoutMs: auth.upstreamTimeoutMs,
-        ...upstreamLimits(auth),
-        clock: deps.clock,
-        metrics: deps.metrics,
-        logger: deps.logger,
-      });
+      const upstream = upstreamFor('homeserver', auth, deps);
       const verifier = whoamiVerifier({ homeserverUrl: auth.homeserverUrl!, upstream });
       return { ...verifier, close: () => upstream.close() };
     }
-    default:
-      throw new Error(`AUTH_METHOD ${auth.method} is not available in this build`);
+    case 'introspection': {
+      const settings = auth.introspection!;
+      const upstream = upstreamFor('introspection', auth, deps);
+      const clientSecret = watchSecret('INTROSPECTION_CLIENT_SECRET_FILE', settings.clientSecret!, deps.logger);
+      const verifier = introspectionVerifier({
+        url: settings.url,
+        clientAuth: settings.clientAuth,
+        ...(settings.clientId !== undefined && { clientId: settings.clientId }),
+        clientSecret,
+        userClaim: settings.userClaim,
+        serverName: auth.serverName!,
+        upstream,
+        clock: deps.clock,
+      });
+      return {
+        ...verifier,
+        close: async () => {
+          clientSecret.close();
+          await upstream.close();
+        },
+      };
+    }
+    case 'jwt': {
+      const settings = auth.jwt!;
+      const publicKey = settings.publicKey && watchSecret('JWT_PUBLIC_KEY_FILE', settings.publicKey, deps.logger);
+      const keys = publicKey
+        ? staticKeys(publicKey, deps.logger)
+        : remoteKeys({ url: settings.jwksUrl!, timeoutMs: auth.upstreamTimeoutMs, metrics: deps.metrics });
+      const verifier = jwtVerifier({
+        keys,
+        issuer: settings.issuer!,
+        audience: settings.audience!,
+        algorithms: settings.algorithms,
+        userClaim: settings.userClaim,
+        serverName: auth.serverName!,
+        clock: deps.clock,
+      });
+      return { ...verifier, close: async () => publicKey?.close() };
+    }
+    case 'appservice': {
+      const hsToken = watchSecret('APPSERVICE_HS_TOKEN_FILE', auth.appservice!.hsToken, deps.logger);
+      const verifier = appserviceVerifier({ hsToken, serverName: auth.serverName! });
+      return { ...verifier, close: async () => hsToken.close() };
+    }
   }
+}
+
+function upstreamFor(name: string, auth: Config['auth'], deps: VerifierDeps): Upstream {
+  return createUpstream({ name, timeoutMs: auth.upstreamTimeoutMs, ...upstreamLimits(auth), clock: deps.clock, metrics: deps.metrics, logger: deps.logger });
+}
+
+function watchSecret(setting: string, ref: SecretRef, logger: Logger): LiveSecret {
+  return liveSecret(ref, {
+    onError: (message) => logger.error({ setting }, message),
+    onChange: () => logger.info({ setting }, 'secret file changed; using the new value'),
+  });
 }
