@@ -2,8 +2,13 @@
 // mounts Secrets as files and swaps them on rotation) is re-read when the file changes,
 // so rotating a secret needs no restart. Polling with stat follows the symlink swap that
 // kubelet performs, which inotify on the old file would miss.
+//
+// The polling is our own rather than fs.watchFile's: watchFile takes its first stat
+// asynchronously and reports only differences from it, so a rotation landing between the
+// configuration being read and that first stat would be missed for good. Here the first
+// check always re-reads the file, and every later one compares with what was last read.
 
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { readFileSync, stat } from 'node:fs';
 import type { SecretRef } from './config.js';
 
 export interface LiveSecret {
@@ -24,8 +29,12 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
   let value = ref.value;
   const path = ref.path;
   if (path === undefined) return { current: () => value, close: () => {} };
-  const listener = (now: Stats, before: Stats) => {
-    if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+  // What the file looked like when last read; undefined until the first check.
+  let seen: string | undefined;
+  let checking = false;
+  let closed = false;
+
+  const reread = () => {
     try {
       const next = readFileSync(path, 'utf8').trim();
       if (next === '') {
@@ -40,9 +49,29 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
       options.onError?.(`cannot re-read secret file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'}); keeping the previous value`);
     }
   };
-  watchFile(path, { interval: options.intervalMs ?? 1000, persistent: false }, listener);
+
+  const check = () => {
+    if (checking) return;
+    checking = true;
+    stat(path, (error, stats) => {
+      checking = false;
+      if (closed) return;
+      // ino as well as mtime and size: kubelet's swap points the path at a new file.
+      const now = error ? `missing ${error.code ?? ''}` : `${stats.ino} ${stats.size} ${stats.mtimeMs}`;
+      if (now === seen) return;
+      seen = now;
+      reread();
+    });
+  };
+
+  const timer = setInterval(check, options.intervalMs ?? 1000);
+  timer.unref();
+  check();
   return {
     current: () => value,
-    close: () => unwatchFile(path, listener),
+    close: () => {
+      closed = true;
+      clearInterval(timer);
+    },
   };
 }
