@@ -1,0 +1,165 @@
+{{/*
+Names, labels and the derived settings every template shares: the environment the
+service gets, which secrets are mounted from where, whether Redis is configured, and
+the termination grace period that follows from SHUTDOWN_TIMEOUT_MS.
+*/}}
+
+{{- define "mtc.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mtc.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "mtc.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "mtc.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "mtc.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "mtc.labels" -}}
+helm.sh/chart: {{ include "mtc.chart" . }}
+{{ include "mtc.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: turn-credentials
+app.kubernetes.io/part-of: matrix
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "mtc.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "mtc.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "mtc.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the secret files are mounted; each secret X is the file <dir>/X, passed as X_FILE. */}}
+{{- define "mtc.secretsDir" -}}
+/run/secrets/matrix-turn-credentials
+{{- end }}
+
+{{/* Inline secrets with a value, as a sorted list of names. */}}
+{{- define "mtc.inlineSecretNames" -}}
+{{- $names := list }}
+{{- range $name, $value := .Values.secrets }}
+{{- if $value }}{{ $names = append $names $name }}{{ end }}
+{{- end }}
+{{- toJson (sortAlpha $names) }}
+{{- end }}
+
+{{/* Secrets taken from existingSecret, as a sorted list of names. */}}
+{{- define "mtc.existingSecretNames" -}}
+{{- $names := list }}
+{{- if .Values.existingSecret.name }}
+{{- range $name, $key := .Values.existingSecret.keys }}
+{{- if $key }}{{ $names = append $names $name }}{{ end }}
+{{- end }}
+{{- end }}
+{{- toJson (sortAlpha $names) }}
+{{- end }}
+
+{{/* Every configured secret name; fails when one is given in both places. */}}
+{{- define "mtc.secretNames" -}}
+{{- $inline := include "mtc.inlineSecretNames" . | fromJsonArray }}
+{{- $existing := include "mtc.existingSecretNames" . | fromJsonArray }}
+{{- range $inline }}
+{{- if has . $existing }}
+{{- fail (printf "secrets.%s and existingSecret.keys.%s are both set: give each secret in one place only" . .) }}
+{{- end }}
+{{- end }}
+{{- if and (not .Values.existingSecret.name) .Values.existingSecret.keys }}
+{{- fail "existingSecret.keys is set but existingSecret.name is empty: name the Secret that holds those keys" }}
+{{- end }}
+{{- toJson (sortAlpha (concat $inline $existing)) }}
+{{- end }}
+
+{{/* One environment value as the service reads it: lists comma-joined, whole numbers without exponent. */}}
+{{- define "mtc.envValue" -}}
+{{- $v := . }}
+{{- if kindIs "slice" $v }}
+{{- join "," $v }}
+{{- else if kindIs "float64" $v }}
+{{- if eq $v (float64 (int64 $v)) }}{{ int64 $v }}{{ else }}{{ $v }}{{ end }}
+{{- else }}
+{{- toString $v }}
+{{- end }}
+{{- end }}
+
+{{/* The plain settings, as a map of variable name to string (unset and empty values left out). */}}
+{{- define "mtc.env" -}}
+{{- $env := dict "PORT" (toString (int .Values.containerPorts.http)) "METRICS_PORT" (toString (int .Values.containerPorts.metrics)) "HOST" "0.0.0.0" }}
+{{- range $name, $value := .Values.config }}
+{{- if not (or (kindIs "invalid" $value) (and (kindIs "string" $value) (eq $value "")) (and (kindIs "slice" $value) (eq (len $value) 0))) }}
+{{- $_ := set $env $name (include "mtc.envValue" $value) }}
+{{- end }}
+{{- end }}
+{{- toJson $env }}
+{{- end }}
+
+{{/* Whether a shared rate limit store is configured (any of the three Redis modes). */}}
+{{- define "mtc.redisConfigured" -}}
+{{- $secrets := include "mtc.secretNames" . | fromJsonArray }}
+{{- $env := include "mtc.env" . | fromJson }}
+{{- if or (has "REDIS_URL" $secrets) (hasKey $env "REDIS_SENTINELS") (hasKey $env "REDIS_CLUSTER_NODES") }}true{{ end }}
+{{- end }}
+
+{{/* preStop sleep + SHUTDOWN_TIMEOUT_MS rounded up to seconds + 5 s for the process to exit. */}}
+{{- define "mtc.terminationGracePeriodSeconds" -}}
+{{- $shutdownMs := int (.Values.config.SHUTDOWN_TIMEOUT_MS | default 8000) }}
+{{- $needed := add (int .Values.lifecycle.preStopSleepSeconds) (div (add $shutdownMs 999) 1000) 5 }}
+{{- $given := .Values.lifecycle.terminationGracePeriodSeconds }}
+{{- if kindIs "invalid" $given }}
+{{- $needed }}
+{{- else if lt (int $given) (int $needed) }}
+{{- fail (printf "lifecycle.terminationGracePeriodSeconds is %d, but preStopSleepSeconds (%d) + SHUTDOWN_TIMEOUT_MS (%d ms) + 5 s need %d: the kubelet would kill the service while it drains" (int $given) (int .Values.lifecycle.preStopSleepSeconds) $shutdownMs (int $needed)) }}
+{{- else }}
+{{- int $given }}
+{{- end }}
+{{- end }}
+
+{{/* Settings the service cannot start without, for NOTES.txt; the service itself gives the authoritative message. */}}
+{{- define "mtc.missingSettings" -}}
+{{- $env := include "mtc.env" . | fromJson }}
+{{- $secrets := include "mtc.secretNames" . | fromJsonArray }}
+{{- $missing := list }}
+{{- if not (hasKey $env "TURN_URIS") }}{{ $missing = append $missing "config.TURN_URIS" }}{{ end }}
+{{- if not (or (has "TURN_SHARED_SECRET" $secrets) (and (hasKey $env "TURN_USERNAME") (has "TURN_PASSWORD" $secrets))) }}
+{{- $missing = append $missing "secrets.TURN_SHARED_SECRET (or config.TURN_USERNAME with secrets.TURN_PASSWORD)" }}
+{{- end }}
+{{- $method := get $env "AUTH_METHOD" | default "whoami" }}
+{{- if and (eq $method "whoami") (not (hasKey $env "HOMESERVER_URL")) }}{{ $missing = append $missing "config.HOMESERVER_URL" }}{{ end }}
+{{- if and (ne $method "whoami") (not (hasKey $env "SERVER_NAME")) }}{{ $missing = append $missing "config.SERVER_NAME" }}{{ end }}
+{{- if eq $method "introspection" }}
+{{- if not (hasKey $env "INTROSPECTION_URL") }}{{ $missing = append $missing "config.INTROSPECTION_URL" }}{{ end }}
+{{- if not (has "INTROSPECTION_CLIENT_SECRET" $secrets) }}{{ $missing = append $missing "secrets.INTROSPECTION_CLIENT_SECRET" }}{{ end }}
+{{- end }}
+{{- if eq $method "jwt" }}
+{{- if not (or (hasKey $env "JWT_JWKS_URL") (has "JWT_PUBLIC_KEY" $secrets)) }}{{ $missing = append $missing "config.JWT_JWKS_URL (or secrets.JWT_PUBLIC_KEY)" }}{{ end }}
+{{- if not (hasKey $env "JWT_ISSUER") }}{{ $missing = append $missing "config.JWT_ISSUER" }}{{ end }}
+{{- if not (hasKey $env "JWT_AUDIENCE") }}{{ $missing = append $missing "config.JWT_AUDIENCE" }}{{ end }}
+{{- end }}
+{{- if and (eq $method "appservice") (not (has "APPSERVICE_HS_TOKEN" $secrets)) }}{{ $missing = append $missing "secrets.APPSERVICE_HS_TOKEN" }}{{ end }}
+{{- toJson $missing }}
+{{- end }}

@@ -1,0 +1,550 @@
+// The Helm chart, checked offline with the real helm and kubectl binaries (unpacked from
+// a pinned devDependency by test/helpers/tools.ts): `helm lint --strict` is clean for the
+// default values and every ci/*-values.yaml; every manifest they render is a valid
+// Kubernetes object (kubernetes-models, including the Prometheus Operator's kinds) with
+// the hardening, probes and ports production needs; the configuration each renders is
+// one the service's own loadConfig accepts; the chart refuses unsafe combinations; its
+// schema names exactly the service's variables; its alerts and dashboard use only
+// metrics the service exports; and the deployment examples fit the chart.
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import {
+  AUTH_METHODS,
+  ConfigError,
+  INTROSPECTION_CLIENT_AUTHS,
+  JWT_ALGORITHM_NAMES,
+  LOG_LEVELS,
+  REDIS_ERROR_POLICIES,
+  SECRET_VARIABLES,
+  VARIABLES,
+  loadConfig,
+} from '../../src/config.js';
+import { createMetrics } from '../../src/metrics.js';
+import { kubeTools, REPO_ROOT, runTool, type KubeTools } from '../helpers/tools.js';
+
+const CHART = join(REPO_ROOT, 'helm', 'matrix-turn-credentials');
+const EXAMPLES = join(REPO_ROOT, 'helm', 'examples');
+const CI_FILES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
+const TURN_PATHS = ['/_matrix/client/v3/voip/turnServer', '/_matrix/client/r0/voip/turnServer', '/_matrix/client/api/v1/voip/turnServer'];
+const SECRETS_DIR = '/run/secrets/matrix-turn-credentials';
+/** Variables the chart sets itself (from containerPorts) or has no use for (CONFIG_FILE: the chart passes settings as variables). */
+const CHART_SET = ['PORT', 'METRICS_PORT', 'CONFIG_FILE'];
+const NAMESPACE = 'matrix';
+const RELEASE = 'turn';
+
+type Manifest = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: unknown };
+// Loose shapes of the rendered objects the assertions read.
+type Container = {
+  name: string;
+  env?: { name: string; value?: string }[];
+  envFrom?: { configMapRef?: { name: string } }[];
+  ports?: { name?: string; containerPort: number }[];
+  securityContext?: Record<string, unknown>;
+  startupProbe?: { httpGet?: { path: string; port: string | number } };
+  livenessProbe?: { httpGet?: { path: string; port: string | number } };
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
+  lifecycle?: { preStop?: { sleep?: { seconds: number } } };
+};
+type PodSpec = {
+  containers: Container[];
+  securityContext?: Record<string, unknown>;
+  automountServiceAccountToken?: boolean;
+  terminationGracePeriodSeconds?: number;
+  volumes?: { name: string; projected?: { sources: { secret?: { name: string; items: { key: string; path: string }[] } }[] } }[];
+};
+type DeploymentShape = Manifest & { spec: { replicas?: number; template: { metadata: { annotations?: Record<string, string> }; spec: PodSpec } } };
+
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'apps/v1/Deployment': Deployment,
+  'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
+  'networking.k8s.io/v1/Ingress': Ingress,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+};
+
+let tools: KubeTools;
+let scratch: string;
+
+beforeAll(async () => {
+  tools = await kubeTools();
+  scratch = mkdtempSync(join(tmpdir(), 'mtc-helm-'));
+}, 180_000);
+
+afterAll(() => {
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+function parseManifests(text: string): Manifest[] {
+  return parseAllDocuments(text)
+    .map((doc) => doc.toJS() as Manifest | null)
+    .filter((m): m is Manifest => m !== null);
+}
+
+async function helmTemplate(args: string[]): Promise<{ code: number; manifests: Manifest[]; stderr: string }> {
+  const result = await runTool(tools.helm, ['template', RELEASE, CHART, '--namespace', NAMESPACE, ...args]);
+  return { code: result.code, manifests: result.code === 0 ? parseManifests(result.stdout) : [], stderr: result.stderr };
+}
+
+async function render(args: string[]): Promise<Manifest[]> {
+  const result = await helmTemplate(args);
+  if (result.code !== 0) throw new Error(`helm template ${args.join(' ')} failed:\n${result.stderr}`);
+  return result.manifests;
+}
+
+function valuesFile(values: unknown): string {
+  const path = join(scratch, `values-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(path, JSON.stringify(values));
+  return path;
+}
+
+const one = <T extends Manifest>(manifests: Manifest[], kind: string): T => {
+  const found = manifests.filter((m) => m.kind === kind);
+  expect(found.map((m) => m.kind)).toEqual([kind]);
+  return found[0] as T;
+};
+const deploymentOf = (manifests: Manifest[]) => one<DeploymentShape>(manifests, 'Deployment');
+const containerOf = (manifests: Manifest[]) => deploymentOf(manifests).spec.template.spec.containers[0]!;
+
+/** The environment the container gets, as the service would see it, with the secret files' contents. */
+function serviceEnvironment(manifests: Manifest[], existingSecretValue: (name: string) => string): { env: Record<string, string>; files: Record<string, string> } {
+  const container = containerOf(manifests);
+  const configMapNames = (container.envFrom ?? []).map((source) => source.configMapRef?.name);
+  const configMaps = manifests.filter((m) => m.kind === 'ConfigMap' && configMapNames.includes(m.metadata.name)) as (Manifest & { data: Record<string, string> })[];
+  expect(configMaps).toHaveLength(1);
+  const env: Record<string, string> = { ...configMaps[0]!.data };
+  for (const entry of container.env ?? []) if (entry.value !== undefined) env[entry.name] = entry.value;
+  const files: Record<string, string> = {};
+  const secret = manifests.find((m) => m.kind === 'Secret') as (Manifest & { data: Record<string, string> }) | undefined;
+  const volume = deploymentOf(manifests).spec.template.spec.volumes?.find((v) => v.name === 'secrets');
+  for (const source of volume?.projected?.sources ?? []) {
+    for (const item of source.secret?.items ?? []) {
+      const fromChart = secret !== undefined && source.secret!.name === secret.metadata.name;
+      files[`${SECRETS_DIR}/${item.path}`] = fromChart ? Buffer.from(secret.data[item.key]!, 'base64').toString('utf8') : existingSecretValue(item.path);
+    }
+  }
+  return { env, files };
+}
+
+const placeholderSecret = (name: string) => (name === 'REDIS_URL' ? 'redis://redis.redis.svc:6379' : `from-existing-secret-${name}`);
+
+/** Loads the configuration exactly as the pod would start with it. */
+function loadRendered(manifests: Manifest[]) {
+  const { env, files } = serviceEnvironment(manifests, placeholderSecret);
+  return loadConfig(env, {
+    readFile: (path) => {
+      const content = files[path];
+      if (content === undefined) throw Object.assign(new Error(`no such file ${path}`), { code: 'ENOENT' });
+      return content;
+    },
+  });
+}
+
+describe('helm lint --strict', () => {
+  it.each(['(default values)', ...CI_FILES])('is clean with %s', async (file) => {
+    const args = ['lint', '--strict', CHART, ...(file.startsWith('(') ? [] : ['-f', join(CHART, 'ci', file)])];
+    const result = await runTool(tools.helm, args);
+    expect({ code: result.code, problems: (result.stdout + result.stderr).split('\n').filter((l) => /\[(WARNING|ERROR)\]/.test(l)) }).toEqual({ code: 0, problems: [] });
+  });
+});
+
+describe.each(['(default values)', ...CI_FILES])('rendered with %s', (file) => {
+  let manifests: Manifest[];
+  let values: { config?: Record<string, unknown> };
+
+  beforeAll(async () => {
+    const args = file.startsWith('(') ? [] : ['-f', join(CHART, 'ci', file)];
+    manifests = await render(args);
+    values = file.startsWith('(') ? {} : (parseYaml(readFileSync(join(CHART, 'ci', file), 'utf8')) as typeof values);
+  });
+
+  it('every manifest is a valid object of a known kind, in the release namespace', () => {
+    expect(manifests.length).toBeGreaterThan(0);
+    for (const manifest of manifests) {
+      const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
+      expect({ kind: `${manifest.apiVersion}/${manifest.kind}`, known: Model !== undefined }).toEqual({ kind: `${manifest.apiVersion}/${manifest.kind}`, known: true });
+      expect(() => new Model!(manifest as never).validate()).not.toThrow();
+      expect((manifest.metadata as { namespace?: string }).namespace).toBe(NAMESPACE);
+    }
+  });
+
+  it('runs the pod hardened: non-root, read-only root filesystem, no privilege escalation, no capabilities, seccomp, no API token', () => {
+    const pod = deploymentOf(manifests).spec.template.spec;
+    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.containers).toHaveLength(1);
+    expect(pod.containers[0]!.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(one<Manifest & { automountServiceAccountToken: boolean }>(manifests, 'ServiceAccount').automountServiceAccountToken).toBe(false);
+  });
+
+  it('probes /healthz and /readyz on the API port, and the Service exposes the container ports by name', () => {
+    const container = containerOf(manifests);
+    const portsByName = Object.fromEntries((container.ports ?? []).map((p) => [p.name, p.containerPort]));
+    expect(Object.keys(portsByName).sort()).toEqual(['http', 'metrics']);
+    expect(container.startupProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(container.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(container.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    const { env } = serviceEnvironment(manifests, placeholderSecret);
+    expect([Number(env.PORT), Number(env.METRICS_PORT)]).toEqual([portsByName.http, portsByName.metrics]);
+    const service = one<Manifest & { spec: { ports: { name: string; targetPort: string }[] } }>(manifests, 'Service');
+    expect(service.spec.ports.map((p) => [p.name, p.targetPort])).toEqual([
+      ['http', 'http'],
+      ['metrics', 'metrics'],
+    ]);
+  });
+
+  it('gives the pod time to drain: terminationGracePeriodSeconds exceeds the preStop sleep plus SHUTDOWN_TIMEOUT_MS', () => {
+    const pod = deploymentOf(manifests).spec.template.spec;
+    const { env } = serviceEnvironment(manifests, placeholderSecret);
+    const preStopSeconds = pod.containers[0]!.lifecycle?.preStop?.sleep?.seconds ?? 0;
+    expect(preStopSeconds).toBeGreaterThan(0);
+    expect(pod.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(preStopSeconds * 1000 + Number(env.SHUTDOWN_TIMEOUT_MS));
+  });
+
+  it('passes every setting through as the service reads it, and secrets only as files', () => {
+    const { env } = serviceEnvironment(manifests, placeholderSecret);
+    for (const [name, value] of Object.entries(values.config ?? {})) {
+      if (value === null || value === '' || (Array.isArray(value) && value.length === 0)) continue;
+      expect([name, env[name]]).toEqual([name, Array.isArray(value) ? value.join(',') : String(value)]);
+    }
+    for (const name of SECRET_VARIABLES) expect(env[name]).toBeUndefined();
+    const configMapText = JSON.stringify(manifests.filter((m) => m.kind === 'ConfigMap'));
+    for (const name of SECRET_VARIABLES) expect(configMapText).not.toContain(`"${name}"`);
+  });
+
+  if (file.startsWith('(')) {
+    it('renders a configuration the service refuses until the required settings NOTES.txt lists are given', () => {
+      let error: unknown;
+      try {
+        loadRendered(manifests);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const named = (error as ConfigError).problems.map((p) => p.split(':', 1)[0]).sort();
+      expect(named).toEqual(['HOMESERVER_URL', 'TURN_SHARED_SECRET', 'TURN_URIS']);
+    });
+  } else {
+    it('renders a configuration the service accepts', () => {
+      expect(() => loadRendered(manifests)).not.toThrow();
+    });
+  }
+});
+
+describe('NOTES.txt', () => {
+  async function notes(args: string[]): Promise<string> {
+    const result = await runTool(tools.helm, ['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', ...args]);
+    expect(result.code).toBe(0);
+    return result.stdout.slice(result.stdout.indexOf('NOTES:'));
+  }
+
+  it('warns about exactly the settings the service would refuse to start without', async () => {
+    const text = await notes([]);
+    expect(text).toMatch(/WARNING: the service will refuse to start/);
+    expect(text.match(/^ {2}- .*$/gm)).toEqual([
+      '  - config.TURN_URIS',
+      '  - secrets.TURN_SHARED_SECRET (or config.TURN_USERNAME with secrets.TURN_PASSWORD)',
+      '  - config.HOMESERVER_URL',
+    ]);
+  });
+
+  it.each(CI_FILES)('has no warning with %s', async (file) => {
+    expect(await notes(['-f', join(CHART, 'ci', file)])).not.toMatch(/WARNING/);
+  });
+});
+
+describe('chart behaviour', () => {
+  const base = {
+    config: { HOMESERVER_URL: 'https://matrix.example.org', TURN_URIS: ['turn:turn.example.org:3478'] },
+    secrets: { TURN_SHARED_SECRET: 's3cret' },
+  };
+
+  it('refuses more than one replica, or autoscaling, without Redis (the limit would multiply), and allows them with it', async () => {
+    for (const extra of [{ replicaCount: 2 }, { autoscaling: { enabled: true } }]) {
+      const refused = await helmTemplate(['-f', valuesFile({ ...base, ...extra })]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/needs Redis/);
+    }
+    const withRedis = await render(['-f', valuesFile({ ...base, secrets: { ...base.secrets, REDIS_URL: 'redis://redis:6379' }, autoscaling: { enabled: true } })]);
+    expect(deploymentOf(withRedis).spec.replicas).toBeUndefined();
+    expect(one<Manifest & { spec: { scaleTargetRef: { name: string } } }>(withRedis, 'HorizontalPodAutoscaler').spec.scaleTargetRef.name).toBe(deploymentOf(withRedis).metadata.name);
+    const sentinels = await render(['-f', valuesFile({ ...base, replicaCount: 3, config: { ...base.config, REDIS_SENTINELS: ['s1:26379'], REDIS_SENTINEL_NAME: 'mymaster' } })]);
+    expect(deploymentOf(sentinels).spec.replicas).toBe(3);
+  });
+
+  it('refuses a secret given both inline and from existingSecret', async () => {
+    const refused = await helmTemplate(['-f', valuesFile({ ...base, existingSecret: { name: 'mine', keys: { TURN_SHARED_SECRET: 'key' } } })]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/secrets\.TURN_SHARED_SECRET and existingSecret\.keys\.TURN_SHARED_SECRET/);
+  });
+
+  it('refuses a termination grace period too short to drain, and derives one from SHUTDOWN_TIMEOUT_MS', async () => {
+    const refused = await helmTemplate(['-f', valuesFile({ ...base, lifecycle: { terminationGracePeriodSeconds: 10 } })]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/kill the service while it drains/);
+    const longer = await render(['-f', valuesFile({ ...base, config: { ...base.config, SHUTDOWN_TIMEOUT_MS: 30_500 }, lifecycle: { preStopSleepSeconds: 7 } })]);
+    expect(deploymentOf(longer).spec.template.spec.terminationGracePeriodSeconds).toBe(7 + 31 + 5);
+  });
+
+  it('rejects unknown settings and bad enum values through values.schema.json', async () => {
+    for (const bad of [{ config: { TURN_URI: 'turn:x' } }, { config: { AUTH_METHOD: 'whomai' } }, { secrets: { TURN_SECRET: 'x' } }, { config: { TURN_SHARED_SECRET: 'not here' } }]) {
+      const refused = await helmTemplate(['-f', valuesFile(bad)]);
+      expect({ bad, code: refused.code === 0 ? 0 : 1 }).toEqual({ bad, code: 1 });
+      expect(refused.stderr).toMatch(/schema/i);
+    }
+  });
+
+  it('rolls the pods when the configuration changes, and not when only a secret does (the service re-reads secret files)', async () => {
+    const checksum = (manifests: Manifest[]) => deploymentOf(manifests).spec.template.metadata.annotations?.['checksum/config'];
+    const first = await render(['-f', valuesFile(base)]);
+    const again = await render(['-f', valuesFile(base)]);
+    const otherConfig = await render(['-f', valuesFile({ ...base, config: { ...base.config, TURN_TTL: 600 } })]);
+    const otherSecret = await render(['-f', valuesFile({ ...base, secrets: { TURN_SHARED_SECRET: 'rotated,s3cret' } })]);
+    expect(checksum(first)).toMatch(/^[0-9a-f]{64}$/);
+    expect(checksum(again)).toBe(checksum(first));
+    expect(checksum(otherConfig)).not.toBe(checksum(first));
+    expect(checksum(otherSecret)).toBe(checksum(first));
+    expect(serviceEnvironment(otherSecret, placeholderSecret).files[`${SECRETS_DIR}/TURN_SHARED_SECRET`]).toBe('rotated,s3cret');
+  });
+
+  it('passes every variable of the schema through to the container, with whole numbers written out', async () => {
+    type Alternative = { type: string; enum?: string[]; pattern?: string; maximum?: number; items?: { pattern?: string } };
+    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as { properties: { config: { properties: Record<string, { anyOf: Alternative[] }> } } };
+    // A value each setting's schema accepts; large whole numbers catch 1e+07-style output.
+    const sample = (name: string, alternatives: Alternative[]): unknown => {
+      const [first] = alternatives;
+      if (first!.enum) return first!.enum.at(-1);
+      if (first!.type === 'integer') return first!.maximum ?? 10_000_000;
+      if (first!.type === 'number') return 0.25;
+      if (first!.type === 'boolean') return true;
+      if (first!.type === 'array') return first!.items?.pattern === '^@' ? ['@a:example.org', '@b:example.org'] : first!.items?.pattern ? ['turn:a.example.org', 'turns:b.example.org'] : ['one', 'two'];
+      if (first!.pattern?.startsWith('^(https?')) return `https://${name.toLowerCase()}.example.org`;
+      return `value-of-${name}`;
+    };
+    const config = Object.fromEntries(Object.entries(schema.properties.config.properties).map(([name, s]) => [name, sample(name, s.anyOf)]));
+    const manifests = await render(['-f', valuesFile({ config, secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379' }, replicaCount: 2 })]);
+    const { env } = serviceEnvironment(manifests, placeholderSecret);
+    for (const [name, value] of Object.entries(config)) {
+      expect([name, env[name]]).toEqual([name, Array.isArray(value) ? value.join(',') : String(value)]);
+    }
+    expect(env.TOKEN_CACHE_SIZE).toBe('10000000');
+  });
+
+  it('mounts inline and existing secrets side by side as files, each passed as <NAME>_FILE', async () => {
+    const manifests = await render([
+      '-f',
+      valuesFile({ ...base, secrets: { TURN_SHARED_SECRET: 'inline' }, existingSecret: { name: 'ops-managed', keys: { REDIS_PASSWORD: 'redis-pass', REDIS_URL: 'redis-url' } } }),
+    ]);
+    const container = containerOf(manifests);
+    expect((container.env ?? []).map((e) => [e.name, e.value])).toEqual([
+      ['REDIS_PASSWORD_FILE', `${SECRETS_DIR}/REDIS_PASSWORD`],
+      ['REDIS_URL_FILE', `${SECRETS_DIR}/REDIS_URL`],
+      ['TURN_SHARED_SECRET_FILE', `${SECRETS_DIR}/TURN_SHARED_SECRET`],
+    ]);
+    const volume = deploymentOf(manifests).spec.template.spec.volumes!.find((v) => v.name === 'secrets')!;
+    expect(volume.projected!.sources).toEqual([
+      { secret: { name: `${RELEASE}-matrix-turn-credentials`, items: [{ key: 'TURN_SHARED_SECRET', path: 'TURN_SHARED_SECRET' }] } },
+      {
+        secret: {
+          name: 'ops-managed',
+          items: [
+            { key: 'redis-pass', path: 'REDIS_PASSWORD' },
+            { key: 'redis-url', path: 'REDIS_URL' },
+          ],
+        },
+      },
+    ]);
+    const secret = one<Manifest & { data: Record<string, string> }>(manifests, 'Secret');
+    expect(Object.keys(secret.data)).toEqual(['TURN_SHARED_SECRET']);
+  });
+
+  it('routes exactly the three turnServer paths of each host to the Service API port', async () => {
+    const manifests = await render(['-f', valuesFile({ ...base, ingress: { enabled: true, className: 'nginx', hosts: ['matrix.example.org', 'matrix.example.com'] } })]);
+    const ingress = one<Manifest & { spec: { rules: { host: string; http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }[] } }[] } }>(manifests, 'Ingress');
+    const service = one(manifests, 'Service');
+    expect(ingress.spec.rules.map((r) => r.host)).toEqual(['matrix.example.org', 'matrix.example.com']);
+    for (const rule of ingress.spec.rules) {
+      expect(rule.http.paths.map((p) => [p.path, p.pathType, p.backend.service.name, p.backend.service.port.name])).toEqual(
+        TURN_PATHS.map((path) => [path, 'Exact', service.metadata.name, 'http']),
+      );
+    }
+  });
+});
+
+describe('values.schema.json', () => {
+  const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as {
+    properties: {
+      config: { properties: Record<string, { anyOf: { enum?: string[] }[] }> };
+      secrets: { properties: Record<string, unknown> };
+      existingSecret: { properties: { keys: { properties: Record<string, unknown> } } };
+    };
+  };
+  const enumOf = (name: string) => schema.properties.config.properties[name]!.anyOf.find((s) => s.enum !== undefined)?.enum;
+
+  it('names exactly the variables of src/config.ts: plain settings under config, secrets under secrets and existingSecret.keys', () => {
+    const plain = Object.keys(schema.properties.config.properties);
+    const secrets = Object.keys(schema.properties.secrets.properties);
+    expect(secrets.sort()).toEqual([...SECRET_VARIABLES].sort());
+    expect(Object.keys(schema.properties.existingSecret.properties.keys.properties).sort()).toEqual([...SECRET_VARIABLES].sort());
+    expect([...plain, ...secrets, ...CHART_SET].sort()).toEqual(Object.keys(VARIABLES).sort());
+  });
+
+  it('offers the same choices as the service for every enumerated setting', () => {
+    expect(enumOf('AUTH_METHOD')).toEqual([...AUTH_METHODS]);
+    expect(enumOf('LOG_LEVEL')).toEqual([...LOG_LEVELS]);
+    expect(enumOf('INTROSPECTION_CLIENT_AUTH')).toEqual([...INTROSPECTION_CLIENT_AUTHS]);
+    expect(enumOf('RATE_LIMIT_ON_REDIS_ERROR')).toEqual([...REDIS_ERROR_POLICIES]);
+    expect(JWT_ALGORITHM_NAMES.length).toBeGreaterThan(0);
+  });
+});
+
+describe('alerts and dashboard', () => {
+  /** Every series name the service exports (histograms as _bucket, _count, _sum), plus Prometheus' own `up`. */
+  async function exportedSeries(): Promise<Set<string>> {
+    const registry = new Registry();
+    createMetrics(registry, { defaultMetrics: true });
+    const names = new Set<string>(['up']);
+    for (const metric of await registry.getMetricsAsJSON()) {
+      names.add(metric.name);
+      if (String(metric.type) === 'histogram') for (const suffix of ['_bucket', '_count', '_sum']) names.add(`${metric.name}${suffix}`);
+    }
+    return names;
+  }
+  const seriesIn = (expr: string) => [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(turn_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b(?=\s*[{[)])/g)].map((m) => m[1]!);
+
+  it('alert on error ratio, upstream failures, Redis down and p99 latency, using only series the service exports', async () => {
+    const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
+    const rule = one<Manifest & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } }>(manifests, 'PrometheusRule');
+    const rules = rule.spec.groups.flatMap((g) => g.rules);
+    expect(rules.map((r) => r.alert)).toEqual(
+      expect.arrayContaining(['MatrixTurnCredentialsErrorRatioHigh', 'MatrixTurnCredentialsUpstreamFailing', 'MatrixTurnCredentialsRedisDown', 'MatrixTurnCredentialsLatencyHigh']),
+    );
+    const exported = await exportedSeries();
+    const cluster = new Set(['turn_redis_up', 'turn_rate_limit_fallback_active', 'turn_cluster_credentials_issued', 'turn_cluster_users']);
+    for (const { alert, expr } of rules) {
+      expect(seriesIn(expr).length).toBeGreaterThan(0);
+      for (const series of seriesIn(expr)) expect({ alert, series, exported: exported.has(series) || cluster.has(series) }).toEqual({ alert, series, exported: true });
+    }
+    // Scoped to this release's scrape job, as the ServiceMonitor names it (after the Service).
+    const service = one(manifests, 'Service');
+    for (const { expr } of rules) expect(expr).toContain(`job="${service.metadata.name}", namespace="${NAMESPACE}"`);
+  });
+
+  it('the dashboard queries only series the service exports, and ships in the chart', async () => {
+    const dashboardText = readFileSync(join(CHART, 'files', 'dashboard.json'), 'utf8');
+    const dashboard = JSON.parse(dashboardText) as { uid: string; panels: { title: string; targets?: { expr: string }[] }[] };
+    const exported = await exportedSeries();
+    const cluster = new Set(['turn_redis_up', 'turn_rate_limit_fallback_active', 'turn_cluster_credentials_issued', 'turn_cluster_users']);
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
+    expect(exprs.length).toBeGreaterThan(10);
+    for (const { panel, expr } of exprs) {
+      for (const series of seriesIn(expr)) expect({ panel, series, exported: exported.has(series) || cluster.has(series) }).toEqual({ panel, series, exported: true });
+    }
+    const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
+    const configMaps = manifests.filter((m) => m.kind === 'ConfigMap') as (Manifest & { data: Record<string, string> })[];
+    const shipped = configMaps.find((c) => c.data['matrix-turn-credentials.json'] !== undefined);
+    expect(JSON.parse(shipped!.data['matrix-turn-credentials.json']!)).toEqual(JSON.parse(dashboardText));
+    expect(shipped!.metadata.labels?.grafana_dashboard).toBe('1');
+  });
+
+  it('the ServiceMonitor scrapes the Service port that carries /metrics', async () => {
+    const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
+    const monitor = one<Manifest & { spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } }>(manifests, 'ServiceMonitor');
+    const service = one<Manifest & { spec: { selector: Record<string, string>; ports: { name: string }[] } }>(manifests, 'Service');
+    expect(monitor.spec.endpoints.map((e) => [e.port, e.path])).toEqual([['metrics', '/metrics']]);
+    expect(service.spec.ports.map((p) => p.name)).toContain('metrics');
+    expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
+  });
+});
+
+describe('deployment examples', () => {
+  async function renderExample(dir: string): Promise<Manifest[]> {
+    return render(['-f', join(EXAMPLES, dir, 'matrix-turn-credentials-values.yaml')]);
+  }
+  const servicePorts = (manifests: Manifest[]) => {
+    const service = one<Manifest & { spec: { ports: { name: string; port: number }[] } }>(manifests, 'Service');
+    return { name: service.metadata.name, ports: service.spec.ports };
+  };
+
+  it('ess-helm: synapse.ingress.additionalPaths sends the three paths to the Service this chart creates', async () => {
+    const manifests = await renderExample('ess-helm');
+    expect(() => loadRendered(manifests)).not.toThrow();
+    const { name, ports } = servicePorts(manifests);
+    const fragment = parseYaml(readFileSync(join(EXAMPLES, 'ess-helm', 'ess-values.yaml'), 'utf8')) as {
+      synapse: { ingress: { additionalPaths: { path: string; availability: string; service: { name: string; port: { name?: string; number?: number } } }[] } };
+    };
+    const paths = fragment.synapse.ingress.additionalPaths;
+    expect(paths.map((p) => p.path)).toEqual(TURN_PATHS);
+    for (const entry of paths) {
+      // The shape ess-helm's values schema requires of an additional path.
+      expect(Object.keys(entry).sort()).toEqual(['availability', 'path', 'service']);
+      expect(['internally_and_externally', 'only_externally', 'blocked']).toContain(entry.availability);
+      expect(entry.service.name).toBe(name);
+      expect(Object.keys(entry.service.port)).toHaveLength(1);
+      expect(ports.some((p) => p.name === entry.service.port.name || p.port === entry.service.port.number)).toBe(true);
+    }
+  });
+
+  it("ananace's matrix-synapse: ingress.csPaths are valid Ingress paths to the Service this chart creates", async () => {
+    const manifests = await renderExample('ananace-matrix-synapse');
+    expect(() => loadRendered(manifests)).not.toThrow();
+    const { name, ports } = servicePorts(manifests);
+    const fragment = parseYaml(readFileSync(join(EXAMPLES, 'ananace-matrix-synapse', 'synapse-values.yaml'), 'utf8')) as {
+      ingress: { csPaths: { path: string; pathType: string; backend: { service: { name: string; port: { number: number } } } }[] };
+    };
+    const paths = fragment.ingress.csPaths;
+    expect(paths.map((p) => p.path)).toEqual(TURN_PATHS);
+    // The chart places these entries in its Ingress rules as they are: they must be valid there.
+    const ingress = new Ingress({ metadata: { name: 'matrix-synapse' }, spec: { rules: [{ host: 'matrix.example.org', http: { paths } }] } } as never);
+    expect(() => ingress.validate()).not.toThrow();
+    for (const entry of paths) {
+      expect(entry.backend.service.name).toBe(name);
+      expect(ports.map((p) => p.port)).toContain(entry.backend.service.port.number);
+    }
+  });
+
+  it('sidecar: the kustomize overlay builds into valid objects, a hardened sidecar the Service reaches, its configuration accepted', async () => {
+    const result = await runTool(tools.kubectl, ['kustomize', join(EXAMPLES, 'sidecar')]);
+    expect(result.stderr).toBe('');
+    const manifests = parseManifests(result.stdout);
+    for (const manifest of manifests) expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
+    const pod = deploymentOf(manifests).spec.template.spec;
+    expect(pod.containers.map((c) => c.name).sort()).toEqual(['synapse', 'turn-credentials']);
+    const sidecar = pod.containers.find((c) => c.name === 'turn-credentials')!;
+    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(sidecar.readinessProbe?.httpGet?.path).toBe('/readyz');
+    // No two containers of the pod may listen on one port.
+    const allPorts = pod.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+    expect(new Set(allPorts).size).toBe(allPorts.length);
+    const service = one<Manifest & { spec: { ports: { port: number; targetPort: string }[] } }>(manifests, 'Service');
+    const sidecarPortNames = (sidecar.ports ?? []).map((p) => p.name);
+    for (const port of service.spec.ports) expect(sidecarPortNames).toContain(port.targetPort);
+    expect(service.spec.ports.map((p) => p.port)).toContain(8080);
+    const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value ?? '']));
+    expect(env.HOMESERVER_URL).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    expect(() => loadConfig(env, { readFile: () => 'sidecar-secret' })).not.toThrow();
+  });
+});
