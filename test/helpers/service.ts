@@ -21,8 +21,9 @@ export interface TestService {
 
 export const TEST_SECRET = 'test-shared-secret-0f9e8d';
 
+/** `env` overrides the defaults below; a name set to undefined removes its default (e.g. to take it from CONFIG_FILE). */
 export async function startTestService(
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
   options: { clock?: Clock; limits?: Partial<ServerLimits> } = {},
 ): Promise<TestService> {
   const config = loadConfig({
