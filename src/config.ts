@@ -234,11 +234,20 @@ function mergeSources(
 }
 
 function readYamlFile(path: string, readFile: (path: string) => string, problems: string[]): Record<string, string> {
+  let text: string;
   let document: unknown;
   try {
-    document = parseYaml(readFile(path));
+    text = readFile(path);
   } catch (error) {
     problems.push(`CONFIG_FILE: cannot read ${path}: ${describe(error)}`);
+    return {};
+  }
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    // Where, not what: the parser's own message quotes the offending line, which may hold a secret.
+    const at = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    problems.push(`CONFIG_FILE: ${path} is not valid YAML (${describe(error)}${at ? ` at line ${at.line}, column ${at.col}` : ''})`);
     return {};
   }
   if (document === null || document === undefined) return {};

@@ -250,7 +250,10 @@ describe('the YAML file (CONFIG_FILE)', () => {
     expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_urls: turn:x\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "turn_urls"/);
     expect(problemFor({ ...BASE, CONFIG_FILE: file('TURN_TTL: 60\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "TURN_TTL"/);
     expect(problemFor({ ...BASE, CONFIG_FILE: file('- a\n- b\n') }, 'CONFIG_FILE')).toMatch(/must be a mapping/);
-    expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: [unclosed\n') }, 'CONFIG_FILE')).toMatch(/cannot read/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: [unclosed\n') }, 'CONFIG_FILE')).toMatch(/is not valid YAML \(\w+ at line \d+, column \d+\)/);
+    const leaky = problemFor({ ...BASE, CONFIG_FILE: file('turn_shared_secret: "never-shown-4d2" x\n') }, 'CONFIG_FILE');
+    expect(leaky).toMatch(/is not valid YAML/);
+    expect(leaky).not.toContain('never-shown-4d2');
     expect(problemFor({ ...BASE, CONFIG_FILE: join(dir, 'no-such.yaml') }, 'CONFIG_FILE')).toMatch(/cannot read .*no-such\.yaml.*ENOENT/);
     expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: {a: 1}\n') }, 'turn_ttl')).toMatch(/must be a string/);
   });

@@ -1,0 +1,102 @@
+// The built process (`node dist/src/main.js`, built by the tsc step of `npm test`) given
+// bad configuration: it refuses to start with exit code 2 and one message on stderr that
+// names every bad variable and why, and never prints a stack trace.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBuiltServiceToExit } from '../helpers/built-service.js';
+
+const GOOD = {
+  HOMESERVER_URL: 'https://matrix.example.org',
+  TURN_URIS: 'turn:turn.example.org:3478?transport=udp',
+  TURN_SHARED_SECRET: 'process-test-secret',
+  HOST: '127.0.0.1',
+};
+
+/** Lines a Node stack trace or an uncaught error report would contain. */
+const STACK = /^\s+at |\bError: |node:internal|\.js:\d+:\d+/m;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mtc-config-process-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The problem lines of the message: "  - NAME: why". */
+function namedIn(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((line) => line.startsWith('  - '))
+    .map((line) => line.slice(4, line.indexOf(':')));
+}
+
+describe('bad configuration', () => {
+  it('exits 2 with one message naming every bad variable and why, and no stack trace', async () => {
+    const result = await runBuiltServiceToExit({
+      ...GOOD,
+      PORT: 'eighty',
+      LOG_LEVEL: 'chatty',
+      TURN_URIS: 'http://turn.example.org',
+      TURN_TTL: '0',
+      TURN_ALLOW_GUESTS: 'perhaps',
+      RATE_LIMIT_PER_SECOND: '-1',
+      TURN_SHARED_SECRET: 'process-test-secret,,',
+    });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines[0]).toBe('matrix-turn-credentials: Invalid configuration:');
+    expect(lines.slice(1).every((line) => /^ {2}- [A-Z_]+: \S/.test(line))).toBe(true);
+    expect(namedIn(result.stderr).sort()).toEqual(['LOG_LEVEL', 'PORT', 'RATE_LIMIT_PER_SECOND', 'TURN_ALLOW_GUESTS', 'TURN_SHARED_SECRET', 'TURN_TTL', 'TURN_URIS']);
+    expect(result.stderr).toContain('"http://turn.example.org" is not a turn:');
+    expect(result.stderr).not.toMatch(STACK);
+    expect(result.stderr).not.toContain('process-test-secret');
+  });
+
+  it('exits 2 naming what is missing when nothing is configured', async () => {
+    const result = await runBuiltServiceToExit({});
+    expect(result.code).toBe(2);
+    expect(namedIn(result.stderr).sort()).toEqual(['HOMESERVER_URL', 'TURN_SHARED_SECRET', 'TURN_URIS']);
+    expect(result.stderr).toMatch(/HOMESERVER_URL: required when AUTH_METHOD is whoami/);
+    expect(result.stderr).not.toMatch(STACK);
+  });
+
+  it('exits 2 for an unreadable YAML file and a missing secret file, naming both', async () => {
+    const configFile = join(dir, 'broken.yaml');
+    writeFileSync(configFile, 'turn_ttl: [unclosed\n');
+    const { TURN_SHARED_SECRET: _inline, ...withoutSecret } = GOOD;
+    const result = await runBuiltServiceToExit({ ...withoutSecret, CONFIG_FILE: configFile, TURN_SHARED_SECRET_FILE: join(dir, 'no-such-secret') });
+    expect(result.code).toBe(2);
+    expect(namedIn(result.stderr)).toEqual(expect.arrayContaining(['CONFIG_FILE', 'TURN_SHARED_SECRET_FILE']));
+    expect(result.stderr).toMatch(/CONFIG_FILE: .*broken\.yaml is not valid YAML \(\w+ at line \d+, column \d+\)/);
+    expect(result.stderr).toMatch(/TURN_SHARED_SECRET_FILE: cannot read .*no-such-secret: ENOENT/);
+    expect(result.stderr).not.toMatch(STACK);
+  });
+
+  it('exits 2 for an unknown key in the YAML file', async () => {
+    const configFile = join(dir, 'typo.yaml');
+    writeFileSync(configFile, 'turn_uri: turn:turn.example.org\n');
+    const result = await runBuiltServiceToExit({ ...GOOD, CONFIG_FILE: configFile });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/CONFIG_FILE: unknown setting "turn_uri"/);
+  });
+});
+
+describe('a good configuration that cannot start', () => {
+  let blocker: Server;
+  let port: number;
+  beforeAll(async () => {
+    blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    port = (blocker.address() as { port: number }).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
+
+  it('exits 1 with one line saying why (the port is taken), no stack trace', async () => {
+    const result = await runBuiltServiceToExit({ ...GOOD, PORT: String(port), METRICS_PORT: '0' });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trimEnd()).toBe('matrix-turn-credentials: cannot start: EADDRINUSE');
+  });
+});
