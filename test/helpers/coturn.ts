@@ -55,7 +55,8 @@ export async function startCoturn(options: { secrets: string[]; realm?: string }
         execFile(
           'turnutils_uclient',
           ['-y', '-n', '1', '-p', String(port), '-u', username, '-w', password, '127.0.0.1'],
-          { timeout: 15_000 },
+          // A successful run exchanges data for about 5 s; room for a loaded machine.
+          { timeout: 45_000 },
           (error, stdout, stderr) => resolve({ ok: error === null, output: `${stdout}${stderr}` }),
         );
       }),
