@@ -39,6 +39,10 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
     connectionName: 'matrix-turn-credentials',
     // A socket to a server that died never reports closing; keep no 2 s timer alive at exit.
     disconnectTimeout: 500,
+    // A master demoted by a failover answers writes with READONLY while the connection
+    // stays up: reconnect (through Sentinel, to the new master) instead of failing forever.
+    // 1 = reconnect without re-sending the failed command.
+    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
     ...(config.password !== undefined && { password: config.password.value }),
     ...(tls !== undefined && { tls }),
   };
@@ -72,8 +76,9 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
       sentinelRetryStrategy: reconnectDelayMs,
       // Sentinels deployed with Redis usually share its password (Bitnami's chart does).
       ...(config.password !== undefined && { sentinelPassword: config.password.value }),
-      // Subscribes to the Sentinels' +switch-master, so a failover is followed at once.
-      failoverDetector: true,
+      // No failoverDetector: Sentinel itself disconnects the clients of a master it
+      // demotes, a dead master closes the connection, and a silent one is dropped by the
+      // fallback's probe (see fallback.ts); each of those reconnects through Sentinel.
       ...(tls !== undefined && { enableTLSForSentinelMode: true, sentinelTLS: tls }),
     });
   } else {
@@ -84,6 +89,11 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
   // (AUTH's password among them), so only its message is ever logged.
   client.on('error', (error: unknown) => deps.logger.debug({ detail: describeRedisError(error) }, 'redis connection error'));
   return client;
+}
+
+/** Whether a failed command timed out (the connection may be silently dead), rather than being refused. */
+export function isTimeout(error: unknown): boolean {
+  return error instanceof RedisTimeoutError || (error instanceof Error && /timed out/i.test(error.message));
 }
 
 /** The message of an ioredis error, without the command arguments it may carry. */

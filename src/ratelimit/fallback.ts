@@ -12,7 +12,7 @@ import type { Health } from '../health.js';
 import { MatrixError } from '../http/matrix-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { describeRedisError } from '../redis-client.js';
+import { describeRedisError, isTimeout } from '../redis-client.js';
 import { ALLOWED, type RateDecision, type RateLimiter } from './types.js';
 
 /** Retry-After of the 503 under the deny policy: about how long a probe takes to notice Redis is back. */
@@ -31,6 +31,12 @@ export interface FallbackOptions {
   /** One Redis round trip that succeeds only when the limiter would work again. */
   probe: () => Promise<unknown>;
   connection: ConnectionEvents;
+  /**
+   * Drops the connection and reconnects. Called when a probe times out on a connection
+   * that looks alive: a half-open socket (a partition, a frozen or failed-over server)
+   * would otherwise never be noticed, as TCP keepalive takes hours.
+   */
+  reconnect: () => void;
   policy: RedisErrorPolicy;
   /** Used under the 'local' policy: one replica's view of the limit. */
   local: RateLimiter;
@@ -90,7 +96,10 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
     probing = true;
     options.probe().then(
       () => markUp(),
-      (error: unknown) => markDown(describeRedisError(error)),
+      (error: unknown) => {
+        markDown(describeRedisError(error));
+        if (isTimeout(error) && connection.status === 'ready') options.reconnect();
+      },
     ).finally(() => {
       probing = false;
     });

@@ -50,6 +50,7 @@ export function createRateLimiting(config: Config, deps: LimiterDeps): RateLimit
     primary: shared,
     probe: () => shared.consume(PROBE_KEY),
     connection: client,
+    reconnect: () => client.disconnect(true),
     policy: config.rateLimit.onRedisError,
     local,
     metrics: deps.metrics,

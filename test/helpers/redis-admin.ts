@@ -14,3 +14,13 @@ export async function commandCalls(admin: Redis, command: string): Promise<numbe
   const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info);
   return match ? Number(match[1]) : 0;
 }
+
+/** Runs `use` with an admin connection to `url`, closed afterwards. */
+export async function withAdmin<T>(url: string, use: (admin: Redis) => Promise<T>): Promise<T> {
+  const admin = adminConnection(url);
+  try {
+    return await use(admin);
+  } finally {
+    admin.disconnect();
+  }
+}

@@ -57,3 +57,42 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   }
   return undefined;
 }
+
+/** `count` concurrent requests for one token, round-robin over the replicas. */
+export function spreadRequests(replicas: readonly TestService[], token: string, count: number): Promise<Response[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => replicas[i % replicas.length]!.turnServer(token)));
+}
+
+export interface TrafficResult {
+  readonly status: number;
+  readonly ms: number;
+}
+
+export interface Traffic {
+  /** Every answer so far, in arrival order. */
+  readonly results: readonly TrafficResult[];
+  /** Lets each client finish its request in flight, then resolves with every answer. */
+  stop(): Promise<readonly TrafficResult[]>;
+}
+
+/** Clients calling without pause, one per (replica, token) pair, until stopped. */
+export function startTraffic(clients: readonly { replica: TestService; token: string }[]): Traffic {
+  const results: TrafficResult[] = [];
+  let stopping = false;
+  const loops = clients.map(async ({ replica, token }) => {
+    while (!stopping) {
+      const startedMs = Date.now();
+      const response = await replica.turnServer(token);
+      await response.arrayBuffer();
+      results.push({ status: response.status, ms: Date.now() - startedMs });
+    }
+  });
+  return {
+    results,
+    async stop() {
+      stopping = true;
+      await Promise.all(loops);
+      return results;
+    },
+  };
+}

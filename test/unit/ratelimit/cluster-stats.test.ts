@@ -20,11 +20,11 @@ const clients: RedisClient[] = [];
 const stats: ClusterStats[] = [];
 
 async function replica(clock: ManualClock): Promise<ClusterStats> {
-  const client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 300 }, { logger });
+  const client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 5000 }, { logger });
   clients.push(client);
   await waitFor(() => client.status === 'ready', { what: 'the client to connect' });
   // A flush interval far beyond the test: every write here is an explicit flush or read.
-  const created = createClusterStats({ client, clock, logger, timeoutMs: 300, flushIntervalMs: 3_600_000 });
+  const created = createClusterStats({ client, clock, logger, timeoutMs: 5000, flushIntervalMs: 3_600_000 });
   stats.push(created);
   return created;
 }

@@ -20,7 +20,8 @@ let admin: Redis;
 
 beforeAll(async () => {
   redis = await startRedis();
-  client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
+  // Generous: a loaded test machine must not turn a slow answer into a failed test.
+  client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 5000 }, { logger: createLogger('silent') });
   admin = adminConnection(redis.url);
   await waitFor(() => client.status === 'ready', { what: 'the client to connect' });
 });
@@ -70,7 +71,7 @@ describe('redisLimiter', () => {
 
   test('one key per user, a small hash that expires when the bucket has drained', async () => {
     const user = freshUser();
-    const limiter = redisLimiter({ perSecond: 0.1, burst: 10, client, timeoutMs: 1000 });
+    const limiter = redisLimiter({ perSecond: 0.1, burst: 10, client, timeoutMs: 5000 });
     for (let i = 0; i < 3; i += 1) expect(await limiter.consume(user)).toEqual({ allowed: true });
     expect(await admin.keys(`*${user}*`)).toEqual([`mtc:rl:{${user}}`]);
     expect(await admin.type(rateLimitKey(user))).toBe('hash');
@@ -83,7 +84,7 @@ describe('redisLimiter', () => {
 
   test('exactly burst allowed, then refusals with the time until one action has leaked out; a refusal writes nothing', async () => {
     const user = freshUser();
-    const limiter = redisLimiter({ perSecond: 0.1, burst: 4, client, timeoutMs: 1000 });
+    const limiter = redisLimiter({ perSecond: 0.1, burst: 4, client, timeoutMs: 5000 });
     const decisions = [];
     for (let i = 0; i < 4; i += 1) decisions.push(await limiter.consume(user));
     expect(decisions.every((d) => d.allowed)).toBe(true);
@@ -99,11 +100,11 @@ describe('redisLimiter', () => {
 
   test('replicas with separate connections share one limit', async () => {
     const user = freshUser();
-    const other = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
+    const other = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 5000 }, { logger: createLogger('silent') });
     try {
       await waitFor(() => other.status === 'ready', { what: 'the second client to connect' });
-      const a = redisLimiter({ perSecond: 0.001, burst: 5, client, timeoutMs: 1000 });
-      const b = redisLimiter({ perSecond: 0.001, burst: 5, client: other, timeoutMs: 1000 });
+      const a = redisLimiter({ perSecond: 0.001, burst: 5, client, timeoutMs: 5000 });
+      const b = redisLimiter({ perSecond: 0.001, burst: 5, client: other, timeoutMs: 5000 });
       const decisions = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).consume(user)));
       expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
     } finally {
@@ -112,7 +113,7 @@ describe('redisLimiter', () => {
   });
 
   test('one EVALSHA per decision; after SCRIPT FLUSH (a restarted Redis) the script is sent once more', async () => {
-    const limiter = redisLimiter({ perSecond: 1, burst: 100, client, timeoutMs: 1000 });
+    const limiter = redisLimiter({ perSecond: 1, burst: 100, client, timeoutMs: 5000 });
     await limiter.consume(freshUser());
     await admin.config('RESETSTAT');
     for (let i = 0; i < 10; i += 1) await limiter.consume(freshUser());
