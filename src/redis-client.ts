@@ -60,6 +60,9 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
       retryDelayOnClusterDown: 50,
       retryDelayOnTryAgain: 50,
       slotsRefreshTimeout: Math.max(1000, config.commandTimeoutMs * 4),
+      // With TLS, connect to the names the cluster announces rather than addresses
+      // ioredis resolved itself, or no certificate would match (e.g. ElastiCache).
+      ...(tls !== undefined && { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) }),
       redisOptions: nodeOptions,
     };
     client = new Cluster(
@@ -93,13 +96,21 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
 
 /** Whether a failed command timed out (the connection may be silently dead), rather than being refused. */
 export function isTimeout(error: unknown): boolean {
-  return error instanceof RedisTimeoutError || (error instanceof Error && /timed out/i.test(error.message));
+  return error instanceof RedisTimeoutError || /timed out/i.test(errorParts(error)?.message ?? '');
 }
 
 /** The message of an ioredis error, without the command arguments it may carry. */
 export function describeRedisError(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return 'non-error thrown';
+  const parts = errorParts(error);
+  return parts === undefined ? 'non-error thrown' : `${parts.name}: ${parts.message}`;
+}
+
+// Duck-typed, not instanceof: socket errors are made by Node's core, which is another
+// realm than the code under a vm-based test runner.
+function errorParts(error: unknown): { name: string; message: string } | undefined {
+  if (typeof error !== 'object' || error === null || typeof (error as { message?: unknown }).message !== 'string') return undefined;
+  const { name, message } = error as { name?: unknown; message: string };
+  return { name: typeof name === 'string' ? name : 'Error', message };
 }
 
 export class RedisTimeoutError extends Error {

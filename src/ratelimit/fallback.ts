@@ -21,8 +21,8 @@ export const DENY_RETRY_AFTER_SECONDS = 5;
 /** The events of an ioredis client (standalone, Sentinel or Cluster) this module listens to. */
 export interface ConnectionEvents {
   readonly status: string;
-  on(event: 'ready' | 'close', listener: () => void): unknown;
-  off(event: 'ready' | 'close', listener: () => void): unknown;
+  on(event: 'ready' | 'close' | 'error', listener: (error?: unknown) => void): unknown;
+  off(event: 'ready' | 'close' | 'error', listener: (error?: unknown) => void): unknown;
 }
 
 export interface FallbackOptions {
@@ -48,7 +48,7 @@ export interface FallbackOptions {
   probeIntervalMs?: number;
 }
 
-type State = { readonly kind: 'starting' } | { readonly kind: 'up' } | { readonly kind: 'down'; readonly sinceMs: number; readonly reason: string };
+type State = { readonly kind: 'starting' } | { readonly kind: 'up' } | { readonly kind: 'down'; readonly sinceMs: number };
 
 const POLICY_EFFECT: Readonly<Record<RedisErrorPolicy, string>> = {
   local: 'each replica limits users on its own (RATE_LIMIT_ON_REDIS_ERROR=local)',
@@ -85,7 +85,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   const markDown = (reason: string) => {
     if (closed || state.kind === 'down') return;
     logger.warn({ reason, policy }, `redis unreachable: ${POLICY_EFFECT[policy]} until it is back`);
-    state = { kind: 'down', sinceMs: clock.nowMs(), reason };
+    state = { kind: 'down', sinceMs: clock.nowMs() };
     metrics.redisUp.set(0);
     metrics.rateLimitFallback.set(1);
     startProbing();
@@ -111,8 +111,18 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
     probeTimer.unref();
   };
 
-  const onReady = () => probeOnce();
-  const onClose = () => markDown('connection closed');
+  // The close that follows a connection error says nothing of why; the error does
+  // (refused, a certificate that does not verify, a wrong password).
+  let lastError: string | undefined;
+  const onError = (error?: unknown) => {
+    lastError = describeRedisError(error);
+  };
+  const onReady = () => {
+    lastError = undefined;
+    probeOnce();
+  };
+  const onClose = () => markDown(lastError === undefined ? 'connection closed' : `connection closed: ${lastError}`);
+  connection.on('error', onError);
   connection.on('ready', onReady);
   connection.on('close', onClose);
   // A client that connected before we listened will not say 'ready' again.
@@ -129,7 +139,8 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
           detail:
             state.kind === 'starting'
               ? `connecting to redis: ${POLICY_EFFECT[policy]} until connected`
-              : `redis unreachable since ${new Date(state.sinceMs).toISOString()} (${state.reason}): ${POLICY_EFFECT[policy]}`,
+              : // /readyz is on the public port: the reason (addresses, TLS errors) goes to the log only.
+                `redis unreachable since ${new Date(state.sinceMs).toISOString()}: ${POLICY_EFFECT[policy]}`,
         },
   );
 
@@ -162,6 +173,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
       closed = true;
       clearInterval(probeTimer);
       probeTimer = undefined;
+      connection.off('error', onError);
       connection.off('ready', onReady);
       connection.off('close', onClose);
       await local.close?.();

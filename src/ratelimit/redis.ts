@@ -91,7 +91,7 @@ export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
     // The SHA is known in advance; only after a Redis restart or failover (NOSCRIPT)
     // does the script text travel, once per server.
     const evaluate = client.evalsha(RATE_LIMIT_SCRIPT_SHA, 1, redisKey, ...args).catch((error: unknown) => {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      if (!String((error as { message?: unknown } | null)?.message).startsWith('NOSCRIPT')) throw error;
       return client.eval(RATE_LIMIT_SCRIPT, 1, redisKey, ...args);
     });
     const reply = await withTimeout(evaluate, timeoutMs, 'rate limit script');
