@@ -28,8 +28,12 @@ export interface ConnectionEvents {
 export interface FallbackOptions {
   /** The Redis limiter; a rejection means Redis could not decide. */
   primary: RateLimiter;
-  /** One Redis round trip that succeeds only when the limiter would work again. */
-  probe: () => Promise<unknown>;
+  /**
+   * Succeeds only when the limiter would work again; given the last key whose decision
+   * failed, so that in a Cluster it also checks that key's slot (a probe that only asks
+   * healthy masters would bring Redis back up for one request and down again the next).
+   */
+  probe: (failedKey: string | undefined) => Promise<unknown>;
   connection: ConnectionEvents;
   /**
    * Drops the connection and reconnects. Called when a probe times out on a connection
@@ -46,6 +50,13 @@ export interface FallbackOptions {
   clock: Clock;
   /** How often a probe runs while Redis is down, in milliseconds. Default 1000. */
   probeIntervalMs?: number;
+  /**
+   * Consecutive successful probes that end an outage, default 2: a Redis Cluster
+   * converging after a node returns answers one moment and refuses the next, and one
+   * success would flip the state (and the logs) back and forth. The first connection
+   * needs one.
+   */
+  probesToRecover?: number;
 }
 
 type State = { readonly kind: 'starting' } | { readonly kind: 'up' } | { readonly kind: 'down'; readonly sinceMs: number };
@@ -59,6 +70,8 @@ const POLICY_EFFECT: Readonly<Record<RedisErrorPolicy, string>> = {
 export function withRedisFallback(options: FallbackOptions): RateLimiter {
   const { primary, connection, policy, local, metrics, health, logger, clock } = options;
   const probeIntervalMs = options.probeIntervalMs ?? 1000;
+  const probesToRecover = options.probesToRecover ?? 2;
+  let probeSuccesses = 0;
   let state: State = { kind: 'starting' };
   // Bumped on each recovery, so a command that was already failing before it (a timeout
   // landing late) does not take Redis down again.
@@ -66,6 +79,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   let probeTimer: NodeJS.Timeout | undefined;
   let probing = false;
   let closed = false;
+  let lastFailedKey: string | undefined;
 
   metrics.redisUp.set(0);
   metrics.rateLimitFallback.set(1);
@@ -84,6 +98,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
 
   const markDown = (reason: string) => {
     if (closed || state.kind === 'down') return;
+    probeSuccesses = 0;
     logger.warn({ reason, policy }, `redis unreachable: ${POLICY_EFFECT[policy]} until it is back`);
     state = { kind: 'down', sinceMs: clock.nowMs() };
     metrics.redisUp.set(0);
@@ -94,9 +109,16 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   const probeOnce = () => {
     if (probing || closed || connection.status !== 'ready') return;
     probing = true;
-    options.probe().then(
-      () => markUp(),
+    options.probe(lastFailedKey).then(
+      () => {
+        probeSuccesses += 1;
+        if (state.kind === 'starting' || probeSuccesses >= probesToRecover) {
+          lastFailedKey = undefined;
+          markUp();
+        }
+      },
       (error: unknown) => {
+        probeSuccesses = 0;
         markDown(describeRedisError(error));
         if (isTimeout(error) && connection.status === 'ready') options.reconnect();
       },
@@ -165,7 +187,10 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
       try {
         return await primary.consume(key);
       } catch (error) {
-        if (startedIn === generation) markDown(describeRedisError(error));
+        if (startedIn === generation) {
+          lastFailedKey = key;
+          markDown(describeRedisError(error));
+        }
         return fallback(key);
       }
     },

@@ -32,7 +32,7 @@ export interface RateLimiting {
 
 /**
  * The key the fallback probes Redis with: a real decision on a bucket no user has (user
- * ids start with "@"), so the probe fails exactly when a user's decision would.
+ * ids start with "@"), so the probe fails when a write would.
  */
 export const PROBE_KEY = 'mtc-probe';
 
@@ -48,7 +48,8 @@ export function createRateLimiting(config: Config, deps: LimiterDeps): RateLimit
   const shared = redisLimiter({ ...settings, client, timeoutMs });
   const limiter = withRedisFallback({
     primary: shared,
-    probe: () => shared.consume(PROBE_KEY),
+    // A write (the script) anywhere, and the failed user's own server (its slot, in a Cluster).
+    probe: (failedKey) => Promise.all([shared.consume(PROBE_KEY), failedKey === undefined ? undefined : shared.reachable(failedKey)]),
     connection: client,
     reconnect: () => client.disconnect(true),
     policy: config.rateLimit.onRedisError,

@@ -79,6 +79,8 @@ export interface RedisLimiterOptions extends RateLimitSettings {
 export interface RedisLimiter extends RateLimiter {
   /** One decision at an explicit time in seconds instead of Redis's clock: for tests. */
   decideAt(key: string, nowS: number): Promise<RateDecision>;
+  /** Resolves when the server holding `key`'s bucket answers; records nothing. */
+  reachable(key: string): Promise<void>;
 }
 
 export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
@@ -101,6 +103,9 @@ export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
   return {
     consume: (key) => run(key, []),
     decideAt: (key, nowS) => run(key, [String(nowS)]),
+    async reachable(key) {
+      await withTimeout(client.exists(rateLimitKey(key)), timeoutMs, 'reachability check');
+    },
   };
 }
 

@@ -7,7 +7,8 @@ import { rateLimitKey } from '../../src/ratelimit/redis.js';
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
 import { withAdmin } from '../helpers/redis-admin.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-cluster.js';
-import { metricValue, spreadRequests, startReplicas, stopReplicas, waitForSharedLimit } from '../helpers/replicas.js';
+import { metricValue, spreadRequests, startReplicas, startTraffic, stopReplicas, waitForSharedLimit } from '../helpers/replicas.js';
+import { waitFor } from '../helpers/wait.js';
 import type { TestService } from '../helpers/service.js';
 
 const BURST = 4;
@@ -37,11 +38,11 @@ afterAll(async () => {
 });
 
 /** One user per master: user ids chosen by asking the cluster where their bucket lives. */
-async function usersOnEveryMaster(): Promise<{ userId: string; nodePort: number }[]> {
+async function usersOnEveryMaster(prefix = '@cluster'): Promise<{ userId: string; nodePort: number }[]> {
   const byNode = new Map<number, string>();
   for (let i = 0; byNode.size < cluster.nodes.length; i += 1) {
     if (i > 1000) throw new Error('could not place a user on every master');
-    const userId = `@cluster${i}:example.org`;
+    const userId = `${prefix}${i}:example.org`;
     const nodePort = await cluster.nodePortFor(rateLimitKey(userId));
     if (!byNode.has(nodePort)) byNode.set(nodePort, userId);
   }
@@ -79,4 +80,46 @@ describe('shared rate limit through Redis Cluster', () => {
       expect(metricValue(text, 'turn_cluster_users', { window: '24h' })).toBe(3);
     }
   });
+
+  test('one master killed: every answer within 3 s, the fallback entered once (no flapping); restarted: exact again', async () => {
+    const users = await usersOnEveryMaster();
+    const victim = cluster.nodes.find((node) => node.port === users[0]!.nodePort)!;
+    const tokens = users.map(({ userId }) => {
+      const token = `flap-${userId}`;
+      homeserver.addToken(token, { userId });
+      return token;
+    });
+    const traffic = startTraffic(replicas.flatMap((replica) => tokens.map((token) => ({ replica, token }))));
+    try {
+      await waitFor(() => traffic.results.length >= 30, { what: 'requests before the kill' });
+      await victim.kill();
+      // Through both phases: before the cluster notices (the other masters still answer)
+      // and after (cluster_state:fail, every slot refused).
+      const survivor = cluster.nodes.find((node) => node !== victim)!;
+      await withAdmin(survivor.url, (admin) =>
+        waitFor(async () => /cluster_state:fail/.test(String(await admin.call('CLUSTER', 'INFO'))), {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+          what: 'the cluster to notice the dead master',
+        }),
+      );
+      const atFail = traffic.results.length;
+      await waitFor(() => traffic.results.length >= atFail + 100, { what: 'requests while the cluster is down' });
+      await victim.restart();
+      await waitForSharedLimit(replicas, 60_000);
+    } finally {
+      await traffic.stop();
+    }
+    expect(traffic.results.filter((r) => r.status !== 200 && r.status !== 429)).toEqual([]);
+    expect(Math.max(...traffic.results.map((r) => r.ms))).toBeLessThan(3000);
+    for (const replica of replicas) {
+      expect(replica.logs.entries().filter((e) => String(e.msg).startsWith('redis unreachable'))).toHaveLength(1);
+    }
+    // The restarted master came back empty: a new user on it is held to exactly BURST.
+    const onVictim = (await usersOnEveryMaster('@rejoined')).find((u) => u.nodePort === victim.port)!;
+    const token = `token-${onVictim.userId}`;
+    homeserver.addToken(token, { userId: onVictim.userId });
+    const responses = await spreadRequests(replicas, token, 30);
+    expect(responses.filter((r) => r.status === 200)).toHaveLength(BURST);
+  }, 120_000);
 });

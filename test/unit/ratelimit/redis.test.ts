@@ -126,6 +126,13 @@ describe('redisLimiter', () => {
     expect(await commandCalls(admin, 'evalsha')).toBe(10);
   });
 
+  test('reachable(key) asks the server holding the bucket and records nothing', async () => {
+    const user = freshUser();
+    const limiter = redisLimiter({ perSecond: 1, burst: 10, client, timeoutMs: 5000 });
+    await expect(limiter.reachable(user)).resolves.toBeUndefined();
+    expect(await admin.exists(rateLimitKey(user))).toBe(0);
+  });
+
   test('a Redis that does not answer fails the decision after the timeout, without waiting for Redis', async () => {
     const limiter = redisLimiter({ perSecond: 1, burst: 10, client, timeoutMs: 250 });
     await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
