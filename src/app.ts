@@ -9,9 +9,7 @@ import type { TokenVerifier } from './auth/types.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config.js';
 import { createHealth, type Health } from './health.js';
-import { accessLog } from './http/access-log.js';
-import { cors } from './http/cors.js';
-import { errorMiddleware } from './http/error-middleware.js';
+import { edge } from './http/edge.js';
 import { createRouter } from './http/routes.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -85,9 +83,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       trustProxy: config.trustProxy,
     },
   });
-  app.use(accessLog(deps.logger, deps.metrics));
-  app.use(cors);
-  app.use(errorMiddleware(deps.logger));
+  app.use(edge(deps.logger, deps.metrics));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -28,7 +28,6 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       level,
       base: { service: 'matrix-turn-credentials' },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,

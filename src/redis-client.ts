@@ -37,6 +37,9 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
     connectTimeout: Math.max(2000, config.commandTimeoutMs * 4),
     enableReadyCheck: true,
     connectionName: 'matrix-turn-credentials',
+    // Concurrent requests' scripts leave in one write per event-loop turn instead of one
+    // each: fewer syscalls under load, the same single round trip per request.
+    enableAutoPipelining: true,
     // A socket to a server that died never reports closing; keep no 2 s timer alive at exit.
     disconnectTimeout: 500,
     // A master demoted by a failover answers writes with READONLY while the connection

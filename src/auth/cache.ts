@@ -49,7 +49,7 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
   return {
     method: inner.method,
     async verify(token: string, facts: RequestFacts): Promise<Identity> {
-      const key = tokenHash(token);
+      const key = facts.tokenHash ?? tokenHash(token);
       const entry = entries.get(key);
       if (entry !== undefined) {
         hit.inc();
@@ -77,9 +77,9 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
       inFlight.set(key, verification);
       return verification;
     },
-    isKnownValid(token: string): boolean {
+    isKnownValid(token: string, hash?: string): boolean {
       // peek: a look that neither refreshes recency nor counts as a cache request.
-      const entry = entries.peek(tokenHash(token));
+      const entry = entries.peek(hash ?? tokenHash(token));
       return entry !== undefined && 'identity' in entry;
     },
     close: inner.close?.bind(inner),

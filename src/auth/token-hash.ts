@@ -1,7 +1,9 @@
-// Tokens are never kept: caches and logs use this digest instead.
+// Tokens are never kept: caches and logs use this digest instead. The request path
+// computes it once (see routes.ts) and hands it on, so no request hashes its token twice.
+// crypto.hash is the one-shot form: no Hash object to allocate and collect per request.
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export function tokenHash(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
+  return hash('sha256', token, 'base64url');
 }

@@ -12,12 +12,14 @@ export interface Identity {
 export interface RequestFacts {
   /** X-Matrix-User-Identifier, for the appservice method. */
   readonly userIdHeader?: string;
+  /** tokenHash(token), when the caller has already computed it. */
+  readonly tokenHash?: string;
 }
 
 export interface TokenVerifier {
   readonly method: string;
   verify(token: string, facts: RequestFacts): Promise<Identity>;
   /** True when the token is already known to be valid (cached), so verifying asks no one. */
-  isKnownValid?(token: string): boolean;
+  isKnownValid?(token: string, tokenHash?: string): boolean;
   close?(): Promise<void>;
 }

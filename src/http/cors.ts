@@ -1,6 +1,6 @@
 // CORS as the Matrix client-server spec asks of every endpoint, and the OPTIONS preflight.
 
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
@@ -8,10 +8,12 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Headers': 'X-Requested-With, Content-Type, Authorization',
 };
 
-export const cors: Middleware = async function cors(ctx, next) {
-  ctx.set(CORS_HEADERS);
-  await next();
-};
+const CORS_ENTRIES = Object.entries(CORS_HEADERS);
+
+/** On every answer, errors included (edge.ts calls it first). */
+export function applyCorsHeaders(ctx: Context): void {
+  for (const [name, value] of CORS_ENTRIES) ctx.res.setHeader(name, value);
+}
 
 /** Preflight: no authentication, an empty JSON object, as Synapse answers. */
 export const preflight: Middleware = function preflight(ctx) {

@@ -1,16 +1,16 @@
-// The routes. turnServer is a chain of named steps, so a log or a stack trace says which
-// one failed: extract the token → refuse addresses that guess tokens → verify it → guest
+// The routes. turnServer runs named steps in turn, so a log or a stack trace says which
+// one failed: extract the token → verify it (under the token-guessing guard) → guest
 // policy → rate limit → mint. Each step delegates to a domain module; none of them knows
 // about HTTP beyond ctx.
 
 import Router from '@koa/router';
-import type { Middleware } from 'koa';
-import type { TokenVerifier } from '../auth/types.js';
+import type { Middleware, ParameterizedContext } from 'koa';
+import type { Identity, TokenVerifier } from '../auth/types.js';
 import type { Health } from '../health.js';
 import type { Metrics } from '../metrics.js';
 import type { RateLimiter } from '../ratelimit/types.js';
 import type { CredentialMinter } from '../turn/credentials.js';
-import type { Identity } from '../auth/types.js';
+import { tokenHash } from '../auth/token-hash.js';
 import type { RequestState } from './access-log.js';
 import { preflight } from './cors.js';
 import { MatrixError } from './matrix-error.js';
@@ -35,16 +35,13 @@ export interface RouteDeps {
   unknownTokens: Pick<UnknownTokenGuardOptions, 'budget' | 'maxPendingPerAddress' | 'trustProxy'>;
 }
 
-interface TurnState extends RequestState {
-  token?: string;
-  identity?: Identity;
-}
+type TurnContext = ParameterizedContext<RequestState>;
 
-export function createRouter(deps: RouteDeps): Router<TurnState> {
-  const router = new Router<TurnState>();
-  const chain = turnServerChain(deps);
+export function createRouter(deps: RouteDeps): Router<RequestState> {
+  const router = new Router<RequestState>();
+  const turnServer = turnServerRoute(deps);
   for (const path of TURN_SERVER_PATHS) {
-    router.get(path, ...chain);
+    router.get(path, turnServer);
     router.options(path, preflight);
   }
   router.get('/healthz', function liveness(ctx) {
@@ -58,53 +55,70 @@ export function createRouter(deps: RouteDeps): Router<TurnState> {
   return router;
 }
 
-function turnServerChain(deps: RouteDeps): Middleware<TurnState>[] {
+function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   const { verifier, limiter, minter, metrics, allowGuests, exemptUsers } = deps;
   const issued = metrics.credentialsIssued;
   const limitedUser = metrics.rateLimited.labels('user');
 
-  const extractToken: Middleware<TurnState> = async function extractToken(ctx, next) {
-    ctx.state.token = extractAccessToken(ctx.req.headersDistinct.authorization, ctx.query.access_token);
-    await next();
-  };
-
   const guardUnknownTokens = unknownTokenGuard({
     ...deps.unknownTokens,
-    isKnownValid: (token) => verifier.isKnownValid?.(token) ?? false,
+    isKnownValid: (token, hash) => verifier.isKnownValid?.(token, hash) ?? false,
     metrics,
   });
 
-  const verifyToken: Middleware<TurnState> = async function verifyToken(ctx, next) {
+  function extractToken(ctx: TurnContext): { token: string; tokenHash: string } {
+    const token = extractAccessToken(authorizationHeaders(ctx.req.rawHeaders), ctx.query.access_token);
+    return { token, tokenHash: tokenHash(token) };
+  }
+
+  function verifyToken(ctx: TurnContext, token: string, hash: string): Promise<Identity> {
     const userIdHeader = ctx.get('x-matrix-user-identifier');
-    const identity = await verifier.verify(ctx.state.token!, userIdHeader === '' ? {} : { userIdHeader });
-    ctx.state.token = undefined;
-    ctx.state.identity = identity;
-    ctx.state.userId = identity.userId;
-    await next();
-  };
+    const facts = userIdHeader === '' ? { tokenHash: hash } : { tokenHash: hash, userIdHeader };
+    return guardUnknownTokens({ token, tokenHash: hash, req: ctx.req }, () => verifier.verify(token, facts));
+  }
 
-  const applyGuestPolicy: Middleware<TurnState> = async function applyGuestPolicy(ctx, next) {
-    if (ctx.state.identity!.isGuest && !allowGuests) throw MatrixError.guestForbidden();
-    await next();
-  };
+  function applyGuestPolicy(identity: Identity): void {
+    if (identity.isGuest && !allowGuests) throw MatrixError.guestForbidden();
+  }
 
-  const rateLimit: Middleware<TurnState> = async function rateLimit(ctx, next) {
-    const userId = ctx.state.identity!.userId;
-    if (!exemptUsers.has(userId)) {
-      const decision = await limiter.consume(userId);
-      if (!decision.allowed) {
-        limitedUser.inc();
-        throw MatrixError.limitExceeded(decision.retryAfterMs);
-      }
+  async function rateLimit(userId: string): Promise<void> {
+    if (exemptUsers.has(userId)) return;
+    const decision = await limiter.consume(userId);
+    if (!decision.allowed) {
+      limitedUser.inc();
+      throw MatrixError.limitExceeded(decision.retryAfterMs);
     }
-    await next();
-  };
+  }
 
-  const issueCredentials: Middleware<TurnState> = function issueCredentials(ctx) {
-    ctx.body = minter.mint(ctx.state.identity!.userId);
+  function issueCredentials(ctx: TurnContext, userId: string): void {
+    ctx.body = minter.mint(userId);
     ctx.set('Cache-Control', 'no-store');
     issued.inc();
+  }
+
+  // One Koa step whose parts are plain named functions: a stack trace still names the
+  // part that failed, and the hot path pays for one async layer instead of one per part.
+  const turnServer: Middleware<RequestState> = async function turnServer(ctx) {
+    const { token, tokenHash: hash } = extractToken(ctx);
+    const identity = await verifyToken(ctx, token, hash);
+    ctx.state.identity = identity;
+    applyGuestPolicy(identity);
+    await rateLimit(identity.userId);
+    issueCredentials(ctx, identity.userId);
   };
 
-  return [extractToken, guardUnknownTokens, verifyToken, applyGuestPolicy, rateLimit, issueCredentials];
+  return turnServer;
+}
+
+/**
+ * Every Authorization header line as received: Node keeps only the first in
+ * req.headers, and two of them must be refused, not silently reduced to one.
+ */
+export function authorizationHeaders(rawHeaders: readonly string[]): string[] | undefined {
+  let found: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') (found ??= []).push(rawHeaders[i + 1]!);
+  }
+  return found;
 }

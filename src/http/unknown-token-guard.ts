@@ -1,4 +1,4 @@
-// Token guessing defence, the route step before verification. Each client address has a
+// Token guessing defence, around verification. Each client address has a
 // budget of unknown tokens (UNKNOWN_TOKEN_RATE_LIMIT_PER_SECOND / _BURST, Synapse bucket
 // semantics); every verification that ends in M_UNKNOWN_TOKEN spends from it. An address
 // over its budget gets 429 before anyone upstream is asked, unless its token is one the
@@ -7,7 +7,7 @@
 // an address also has at most `burst` unproven tokens being verified at a time. Budgets
 // are per replica (in-process): N replicas let through at most N times as much.
 
-import type { Middleware } from 'koa';
+import type { IncomingMessage } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import type { RateDecision } from '../ratelimit/types.js';
 import { clientAddressKey } from './client-address.js';
@@ -24,7 +24,7 @@ export interface UnknownTokenGuardOptions {
   budget: AddressBudget;
   /** Unproven tokens of one address verified at once; more get 429. */
   maxPendingPerAddress: number;
-  isKnownValid(token: string): boolean;
+  isKnownValid(token: string, tokenHash: string | undefined): boolean;
   trustProxy: boolean;
   metrics: Metrics;
 }
@@ -32,7 +32,20 @@ export interface UnknownTokenGuardOptions {
 /** Wait advised when an address already has its share of verifications in flight. */
 const PENDING_RETRY_AFTER_MS = 1000;
 
-export function unknownTokenGuard(options: UnknownTokenGuardOptions): Middleware<{ token?: string }> {
+export interface GuardedRequest {
+  readonly token: string;
+  readonly tokenHash: string | undefined;
+  /** The HTTP request: its peer address, and X-Forwarded-For when the proxy is trusted. */
+  readonly req: Pick<IncomingMessage, 'socket' | 'headersDistinct'>;
+}
+
+/**
+ * `verify` runs under the guard: at once for a token known to be valid, after the
+ * address checks for any other, with its outcome spending from the address's budget.
+ */
+export type UnknownTokenGuard = <T>(request: GuardedRequest, verify: () => Promise<T>) => Promise<T>;
+
+export function unknownTokenGuard(options: UnknownTokenGuardOptions): UnknownTokenGuard {
   const { budget, maxPendingPerAddress, isKnownValid, trustProxy } = options;
   const limited = options.metrics.rateLimited.labels('address');
   const pending = new Map<string, number>();
@@ -42,21 +55,17 @@ export function unknownTokenGuard(options: UnknownTokenGuardOptions): Middleware
     throw MatrixError.limitExceeded(retryAfterMs);
   };
 
-  return async function guardUnknownTokens(ctx, next) {
-    const token = ctx.state.token!;
-    if (isKnownValid(token)) return next();
-    const address = clientAddressKey({
-      remoteAddress: ctx.req.socket.remoteAddress,
-      forwardedFor: ctx.req.headersDistinct['x-forwarded-for'],
-      trustProxy,
-    });
+  return async function guardUnknownTokens(request, verify) {
+    if (isKnownValid(request.token, request.tokenHash)) return verify();
+    const { req } = request;
+    const address = clientAddressKey({ remoteAddress: req.socket.remoteAddress, forwardedFor: req.headersDistinct['x-forwarded-for'], trustProxy });
     const decision = budget.peek(address);
     if (!decision.allowed) refuse(decision.retryAfterMs);
     const inFlight = pending.get(address) ?? 0;
     if (inFlight >= maxPendingPerAddress) refuse(PENDING_RETRY_AFTER_MS);
     pending.set(address, inFlight + 1);
     try {
-      await next();
+      return await verify();
     } catch (error) {
       if (error instanceof MatrixError && error.errcode === 'M_UNKNOWN_TOKEN') await budget.consume(address);
       throw error;

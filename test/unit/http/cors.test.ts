@@ -1,9 +1,11 @@
 import Router from '@koa/router';
 import Koa from 'koa';
-import { cors, preflight } from '../../../src/http/cors.js';
-import { errorMiddleware } from '../../../src/http/error-middleware.js';
+import { Registry } from 'prom-client';
+import { preflight } from '../../../src/http/cors.js';
+import { edge } from '../../../src/http/edge.js';
 import { MatrixError } from '../../../src/http/matrix-error.js';
 import { createLogger } from '../../../src/logger.js';
+import { createMetrics } from '../../../src/metrics.js';
 import { listen, type Listening } from '../../helpers/listen.js';
 import { captureLogs } from '../../helpers/logs.js';
 
@@ -19,8 +21,7 @@ let server: Listening;
 beforeAll(async () => {
   const app = new Koa();
   app.silent = true;
-  app.use(cors);
-  app.use(errorMiddleware(createLogger('silent', captureLogs().stream)));
+  app.use(edge(createLogger('silent', captureLogs().stream), createMetrics(new Registry(), { defaultMetrics: false })));
   const router = new Router();
   router.get('/resource', (ctx) => {
     ctx.body = { ok: true };

@@ -1,11 +1,11 @@
-// The token-guessing step in a real Koa app: an address over its unknown-token budget is
-// refused before verification, only M_UNKNOWN_TOKEN outcomes spend from it, a token known
-// to be valid always passes, and a burst of concurrent unproven tokens is capped per
-// address. The verifier here is a small stand-in whose answers the test controls.
+// The token-guessing guard around a verification, in a real Koa app: an address over its
+// unknown-token budget is refused before verification, only M_UNKNOWN_TOKEN outcomes
+// spend from it, a token known to be valid always passes, and a burst of concurrent
+// unproven tokens is capped per address.
 
 import Koa from 'koa';
 import { Registry } from 'prom-client';
-import { errorMiddleware } from '../../../src/http/error-middleware.js';
+import { edge } from '../../../src/http/edge.js';
 import { MatrixError } from '../../../src/http/matrix-error.js';
 import { unknownTokenGuard } from '../../../src/http/unknown-token-guard.js';
 import { createLogger } from '../../../src/logger.js';
@@ -32,27 +32,25 @@ async function setup(): Promise<Setup> {
   const state: Setup = { server: undefined as unknown as Listening, verified: [], known: new Set(), clock };
   const app = new Koa({ proxy: true, maxIpsCount: 1 });
   app.silent = true;
-  app.use(errorMiddleware(createLogger('silent', captureLogs().stream)));
-  app.use(async (ctx, next) => {
-    ctx.state.token = ctx.get('x-token');
-    await next();
+  app.use(edge(createLogger('silent', captureLogs().stream), createMetrics(new Registry(), { defaultMetrics: false })));
+  const guard = unknownTokenGuard({
+    budget: memoryLimiter({ perSecond: 1, burst: BURST, clock }),
+    maxPendingPerAddress: BURST,
+    isKnownValid: (token) => state.known.has(token),
+    trustProxy: true,
+    metrics: createMetrics(new Registry(), { defaultMetrics: false }),
   });
-  app.use(
-    unknownTokenGuard({
-      budget: memoryLimiter({ perSecond: 1, burst: BURST, clock }),
-      maxPendingPerAddress: BURST,
-      isKnownValid: (token) => state.known.has(token),
-      trustProxy: true,
-      metrics: createMetrics(new Registry(), { defaultMetrics: false }),
-    }),
-  );
-  app.use(async (ctx) => {
-    const token = ctx.state.token as string;
+  // The verification the guard wraps: a small stand-in whose answers the test controls.
+  const verify = async (token: string) => {
     state.verified.push(token);
     if (state.hold && token.startsWith('held')) await state.hold;
     if (token.startsWith('bad') || token.startsWith('held')) throw MatrixError.unknownToken();
     if (token.startsWith('down')) throw MatrixError.upstream(502, 'homeserver down');
-    ctx.body = { ok: true };
+    return { ok: true };
+  };
+  app.use(async (ctx) => {
+    const token = ctx.get('x-token');
+    ctx.body = await guard({ token, tokenHash: undefined, req: ctx.req }, () => verify(token));
   });
   state.server = await listen(app.callback());
   return state;

@@ -34,3 +34,17 @@ describe('static credentials', () => {
     expect(minter.mint('@a:x')).toEqual({ username: 'u', password: 'p', uris: ['turn:t'], ttl: 86400 });
   });
 });
+
+describe('the hot-path signer', () => {
+  it('equals HMAC-SHA1 for any secret and username, long and non-ASCII ones included', async () => {
+    const fc = (await import('fast-check')).default;
+    const { turnPasswordSigner } = await import('../../../src/turn/credentials.js');
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 200, unit: 'binary' }), fc.array(fc.string({ maxLength: 400, unit: 'binary' }), { minLength: 1, maxLength: 5 }), (key, usernames) => {
+        const sign = turnPasswordSigner(key);
+        for (const username of usernames) expect(sign(username)).toBe(turnPassword(key, username));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,8 +1,10 @@
 import Router from '@koa/router';
 import Koa from 'koa';
-import { errorMiddleware } from '../../../src/http/error-middleware.js';
+import { Registry } from 'prom-client';
+import { edge } from '../../../src/http/edge.js';
 import { MatrixError } from '../../../src/http/matrix-error.js';
 import { createLogger } from '../../../src/logger.js';
+import { createMetrics } from '../../../src/metrics.js';
 import { listen, type Listening } from '../../helpers/listen.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
 
@@ -13,7 +15,7 @@ beforeAll(async () => {
   logs = captureLogs();
   const app = new Koa();
   app.silent = true;
-  app.use(errorMiddleware(createLogger('debug', logs.stream)));
+  app.use(edge(createLogger('debug', logs.stream), createMetrics(new Registry(), { defaultMetrics: false })));
   const router = new Router();
   router.get('/ok', (ctx) => {
     ctx.body = { fine: true };

@@ -1,0 +1,46 @@
+// The one place any failure becomes HTTP (called by edge.ts around every request): a
+// MatrixError becomes its status, Matrix JSON body and headers; a route that matched
+// nothing becomes 404/405 M_UNRECOGNIZED; anything else is logged with its detail and
+// answered as a generic 500 M_UNKNOWN, its message never shown.
+
+import type { Context } from 'koa';
+import type { Logger } from '../logger.js';
+import { MatrixError } from './matrix-error.js';
+
+/** Throws M_UNRECOGNIZED when no route produced an answer. */
+export function refuseUnmatched(ctx: Context): void {
+  if (ctx.body !== undefined && ctx.body !== null) return;
+  if (ctx.status === 404) throw MatrixError.unrecognized(404);
+  if (ctx.status === 405) throw MatrixError.unrecognized(405);
+  // The router answers a method it has no route for at all (PROPFIND, ...) with 501;
+  // to a client that is an unknown method on a known path, or an unknown path.
+  if (ctx.status === 501) throw MatrixError.unrecognized(ctx.response.get('Allow') ? 405 : 404);
+}
+
+/** Answers with whatever was thrown, as a Matrix error. */
+export function respondWithError(ctx: Context, caught: unknown, logger: Logger): void {
+  const error = toMatrixError(caught);
+  if (error.status >= 500) {
+    logger.warn({ errcode: error.errcode, status: error.status, detail: error.detail ?? describe(caught) }, 'request failed');
+  } else if (error.detail !== undefined) {
+    logger.debug({ errcode: error.errcode, status: error.status, detail: error.detail }, 'request refused');
+  }
+  ctx.status = error.status;
+  ctx.set(error.headers);
+  ctx.body = error.body();
+}
+
+function toMatrixError(caught: unknown): MatrixError {
+  if (caught instanceof MatrixError) return caught;
+  const status = (caught as { status?: unknown })?.status;
+  // Koa's own client errors (e.g. a malformed URL): the status is right, the text is not ours.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    if (status === 404 || status === 405) return MatrixError.unrecognized(status);
+    return new MatrixError(status, 'M_UNKNOWN', 'Bad request');
+  }
+  return MatrixError.internal(describe(caught), caught);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : 'non-error thrown';
+}
