@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { describeKey, readPublicKey, verifiableAlgorithms, type PublicKeyReading } from './auth/jwt-public-key.js';
 
 export const AUTH_METHODS = ['whoami', 'introspection', 'jwt', 'appservice'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -114,6 +115,8 @@ export const SECRET_VARIABLES = [
   'REDIS_URL',
   'REDIS_PASSWORD',
 ] as const;
+type SecretName = (typeof SECRET_VARIABLES)[number];
+type Secrets = Partial<Record<SecretName, SecretRef>>;
 
 /** Every variable the service reads, with its default; the README's reference is checked against it. */
 export const VARIABLES: Readonly<Record<string, string | undefined>> = {
@@ -193,7 +196,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   const problems: string[] = [];
   const raw = mergeSources(env, readFile, problems);
   const secrets = readSecrets(raw, readFile, problems);
-  const parsed = schema.safeParse({ ...raw, ...secretsAsStrings(secrets) });
+  const givenAsFile = new Set(SECRET_VARIABLES.filter((name) => nonEmpty(raw[`${name}_FILE`]) !== undefined));
+  const parsed = configSchema(secrets, givenAsFile).safeParse({ ...raw, ...secretsAsStrings(secrets) });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = issue.path.length > 0 ? String(issue.path[0]) : 'configuration';
@@ -320,8 +324,8 @@ function readSecrets(
   raw: Record<string, string>,
   readFile: (path: string) => string,
   problems: string[],
-): Partial<Record<(typeof SECRET_VARIABLES)[number], SecretRef>> {
-  const secrets: Partial<Record<(typeof SECRET_VARIABLES)[number], SecretRef>> = {};
+): Secrets {
+  const secrets: Secrets = {};
   for (const name of SECRET_VARIABLES) {
     const inline = nonEmpty(raw[name]);
     const path = nonEmpty(raw[`${name}_FILE`]);
@@ -438,7 +442,7 @@ const TURN_URI = /^(turns?|stuns?):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})
 const USER_ID = /^@[a-z0-9._=\-/+]+:[A-Za-z0-9.-]+(:\d{1,5})?$/;
 const SERVER_NAME = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
-const schema = z
+const fields = z
   .object({
     PORT: integer('PORT', 0, 65535, '8080'),
     HOST: z.preprocess((v) => trimmed(v ?? '0.0.0.0'), z.string().min(1, 'must not be empty')),
@@ -508,51 +512,89 @@ const schema = z
     UNKNOWN_TOKEN_RATE_LIMIT_PER_SECOND: decimal(0, 1_000_000, '1'),
     UNKNOWN_TOKEN_RATE_LIMIT_BURST: integer('UNKNOWN_TOKEN_RATE_LIMIT_BURST', 1, 1_000_000, '20'),
     SHUTDOWN_TIMEOUT_MS: integer('SHUTDOWN_TIMEOUT_MS', 0, 600_000, '8000'),
-  })
+  });
+
+/**
+ * Each setting's own checks, then the checks across settings. `secrets`: the secrets read;
+ * `givenAsFile`: the secrets given as X_FILE, whether or not the file could be read.
+ */
+function configSchema(secrets: Secrets, givenAsFile: ReadonlySet<SecretName>) {
   // `when`: run even when a setting failed its own check (zod skips refinements after an
   // enum failure), so one message names every problem; a failed field holds raw input.
-  .superRefine((c, ctx) => {
+  return fields.superRefine((c, ctx) => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    // A secret whose file could not be read was given all the same: its X_FILE problem is
+    // the one to report, not a second one saying it is missing.
+    const given = (name: SecretName) => c[name] !== undefined || givenAsFile.has(name);
     switch (c.AUTH_METHOD) {
       case 'whoami':
         if (!c.HOMESERVER_URL) problem('HOMESERVER_URL', 'required when AUTH_METHOD is whoami');
         break;
       case 'introspection':
         if (!c.INTROSPECTION_URL) problem('INTROSPECTION_URL', 'required when AUTH_METHOD is introspection');
-        if (!c.INTROSPECTION_CLIENT_SECRET)
+        if (!given('INTROSPECTION_CLIENT_SECRET'))
           problem('INTROSPECTION_CLIENT_SECRET', 'required when AUTH_METHOD is introspection (or INTROSPECTION_CLIENT_SECRET_FILE)');
         if (c.INTROSPECTION_CLIENT_AUTH !== 'bearer' && !c.INTROSPECTION_CLIENT_ID)
           problem('INTROSPECTION_CLIENT_ID', `required with INTROSPECTION_CLIENT_AUTH=${c.INTROSPECTION_CLIENT_AUTH}`);
         break;
       case 'jwt':
-        if (!c.JWT_JWKS_URL && !c.JWT_PUBLIC_KEY) problem('JWT_JWKS_URL', 'JWT_JWKS_URL or JWT_PUBLIC_KEY is required when AUTH_METHOD is jwt');
-        if (c.JWT_JWKS_URL && c.JWT_PUBLIC_KEY) problem('JWT_PUBLIC_KEY', 'set either JWT_JWKS_URL or JWT_PUBLIC_KEY, not both');
+        if (!c.JWT_JWKS_URL && !given('JWT_PUBLIC_KEY')) problem('JWT_JWKS_URL', 'JWT_JWKS_URL or JWT_PUBLIC_KEY is required when AUTH_METHOD is jwt');
+        if (c.JWT_JWKS_URL && given('JWT_PUBLIC_KEY')) problem('JWT_PUBLIC_KEY', 'set either JWT_JWKS_URL or JWT_PUBLIC_KEY, not both');
+        if (secrets.JWT_PUBLIC_KEY) checkJwtPublicKey(secrets.JWT_PUBLIC_KEY, c.JWT_ALGORITHMS, problem);
         if (!c.JWT_ISSUER) problem('JWT_ISSUER', 'required when AUTH_METHOD is jwt: tokens of any issuer would be accepted');
         if (!c.JWT_AUDIENCE) problem('JWT_AUDIENCE', 'required when AUTH_METHOD is jwt: tokens meant for other services would be accepted');
         break;
       case 'appservice':
-        if (!c.APPSERVICE_HS_TOKEN) problem('APPSERVICE_HS_TOKEN', 'required when AUTH_METHOD is appservice (or APPSERVICE_HS_TOKEN_FILE)');
+        if (!given('APPSERVICE_HS_TOKEN')) problem('APPSERVICE_HS_TOKEN', 'required when AUTH_METHOD is appservice (or APPSERVICE_HS_TOKEN_FILE)');
         break;
     }
     if ((AUTH_METHODS as readonly string[]).includes(c.AUTH_METHOD) && c.AUTH_METHOD !== 'whoami' && !c.SERVER_NAME) problem('SERVER_NAME', `required when AUTH_METHOD is ${c.AUTH_METHOD}`);
-    const hasSecret = c.TURN_SHARED_SECRET !== undefined;
-    const hasStatic = c.TURN_USERNAME !== undefined || c.TURN_PASSWORD !== undefined;
+    const hasSecret = given('TURN_SHARED_SECRET');
+    const hasStatic = c.TURN_USERNAME !== undefined || given('TURN_PASSWORD');
     if (hasSecret && hasStatic) problem('TURN_SHARED_SECRET', 'set either TURN_SHARED_SECRET or TURN_USERNAME/TURN_PASSWORD, not both');
     else if (!hasSecret && !hasStatic) problem('TURN_SHARED_SECRET', 'required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)');
-    else if (hasStatic && (c.TURN_USERNAME === undefined || c.TURN_PASSWORD === undefined))
+    else if (hasStatic && (c.TURN_USERNAME === undefined || !given('TURN_PASSWORD')))
       problem(c.TURN_USERNAME === undefined ? 'TURN_USERNAME' : 'TURN_PASSWORD', 'TURN_USERNAME and TURN_PASSWORD go together');
-    if (hasSecret && c.TURN_SHARED_SECRET!.split(',').some((s) => s.trim() === ''))
+    if (c.TURN_SHARED_SECRET !== undefined && c.TURN_SHARED_SECRET.split(',').some((s) => s.trim() === ''))
       problem('TURN_SHARED_SECRET', 'has an empty entry in its comma-separated list');
-    const redisModes = [c.REDIS_URL, c.REDIS_SENTINELS, c.REDIS_CLUSTER_NODES].filter((x) => x !== undefined).length;
+    const redisModes = [given('REDIS_URL'), c.REDIS_SENTINELS !== undefined, c.REDIS_CLUSTER_NODES !== undefined].filter(Boolean).length;
     if (redisModes > 1) problem('REDIS_URL', 'set only one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
     if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME) problem('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS');
     if (typeof c.PORT === 'number' && c.PORT === c.METRICS_PORT && c.PORT !== 0)
       problem('METRICS_PORT', 'must differ from PORT: /metrics is never served on the public port');
   }, { when: () => true });
+}
 
-type Parsed = z.infer<typeof schema>;
+/**
+ * A static JWT_PUBLIC_KEY must be one the verifier reads (jwt-public-key.ts, the same
+ * reading), and able to verify at least one of JWT_ALGORITHMS: otherwise every token
+ * would be refused. The messages describe the key's type, never its material.
+ */
+function checkJwtPublicKey(ref: SecretRef, algorithms: unknown, problem: (path: string, message: string) => void): void {
+  const [name, source] = ref.path === undefined ? ['JWT_PUBLIC_KEY', 'the value'] : ['JWT_PUBLIC_KEY_FILE', ref.path];
+  let reading: PublicKeyReading;
+  try {
+    reading = readPublicKey(ref.value);
+  } catch (error) {
+    problem(name, `${source} ${(error as Error).message}`);
+    return;
+  }
+  const verifiable = [...new Set(reading.keys.flatMap(verifiableAlgorithms))];
+  const kinds = [...new Set(reading.keys.map(describeKey))].join(', ');
+  if (verifiable.length === 0) {
+    problem(name, `${source} holds only ${kinds}, which cannot verify any JWT (RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or Ed25519, for signatures)`);
+    return;
+  }
+  // A JWT_ALGORITHMS that failed its own check holds raw input and has been reported already.
+  const valid = Array.isArray(algorithms) && algorithms.length > 0 && algorithms.every((alg) => (JWT_ALGORITHM_NAMES as readonly unknown[]).includes(alg));
+  const allowed = valid ? (algorithms as string[]) : [];
+  if (valid && !allowed.some((alg) => verifiable.includes(alg)))
+    problem('JWT_ALGORITHMS', `${allowed.join(', ')} cannot verify any token with JWT_PUBLIC_KEY (${kinds}), which verifies only ${verifiable.join(', ')}`);
+}
 
-function toConfig(c: Parsed, secrets: Partial<Record<(typeof SECRET_VARIABLES)[number], SecretRef>>): Config {
+type Parsed = z.infer<typeof fields>;
+
+function toConfig(c: Parsed, secrets: Secrets): Config {
   const redisConfigured = c.REDIS_URL !== undefined || c.REDIS_SENTINELS !== undefined || c.REDIS_CLUSTER_NODES !== undefined;
   return {
     port: c.PORT,

@@ -3,13 +3,14 @@
 // names a kid we do not know, at most once per cooldown), each fetch timed as upstream
 // "jwks"; a kid still unknown after a fresh fetch is a bad token (jose's error, a 401 to
 // the caller), keys we cannot fetch are a 5xx. Static: JWT_PUBLIC_KEY as PEM, JWK or JWK
-// set, re-parsed when its file changes.
+// set (read by jwt-public-key.ts, as the configuration checked it), re-parsed when its
+// file changes.
 
-import { createPublicKey } from 'node:crypto';
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { MatrixError } from '../http/matrix-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { readPublicKey, type PublicKeyReading } from './jwt-public-key.js';
 
 /** Fetches of the JWKS for unknown kids are at least this far apart (as Keycloak's adapters). */
 export const JWKS_COOLDOWN_MS = 10_000;
@@ -121,29 +122,15 @@ export function staticKeys(source: { current(): string }, logger: Logger): JWTVe
   };
 }
 
-/** Throws an Error naming what is wrong when the text is no public key. */
+/** Throws an Error naming what is wrong when the text is no public key (jwt-public-key.ts reads it). */
 export function parseVerificationKey(text: string): JWTVerifyGetKey {
-  const trimmed = text.trim();
-  if (trimmed.startsWith('-----BEGIN')) {
-    if (/PRIVATE KEY-----/.test(trimmed)) throw new Error('JWT_PUBLIC_KEY is a private key; give the public key');
-    const keyObject = createPublicKey(trimmed);
-    return async () => keyObject;
+  let reading: PublicKeyReading;
+  try {
+    reading = readPublicKey(text);
+  } catch (error) {
+    throw new Error(`JWT_PUBLIC_KEY ${(error as Error).message}`);
   }
-  if (trimmed.startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(trimmed);
-    } catch {
-      throw new Error('JWT_PUBLIC_KEY looks like JSON but does not parse');
-    }
-    const keys = (parsed as Partial<JSONWebKeySet>).keys;
-    if (Array.isArray(keys)) {
-      if (keys.some((jwk) => typeof jwk === 'object' && jwk !== null && 'd' in jwk)) throw new Error('JWT_PUBLIC_KEY has private keys; give only public keys');
-      return createLocalJWKSet(parsed as JSONWebKeySet);
-    }
-    if ('d' in (parsed as object)) throw new Error('JWT_PUBLIC_KEY is a private JWK; give the public key');
-    const keyObject = createPublicKey({ key: parsed as import('node:crypto').JsonWebKey, format: 'jwk' });
-    return async () => keyObject;
-  }
-  throw new Error('JWT_PUBLIC_KEY is neither a PEM public key nor a JWK');
+  if (reading.set !== undefined) return createLocalJWKSet(reading.set as JSONWebKeySet);
+  const keyObject = reading.keys[0]!.keyObject;
+  return async () => keyObject;
 }

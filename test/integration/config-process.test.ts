@@ -2,6 +2,7 @@
 // bad configuration: it refuses to start with exit code 2 and one message on stderr that
 // names every bad variable and why, and never prints a stack trace.
 
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -69,9 +70,34 @@ describe('bad configuration', () => {
     const { TURN_SHARED_SECRET: _inline, ...withoutSecret } = GOOD;
     const result = await runBuiltServiceToExit({ ...withoutSecret, CONFIG_FILE: configFile, TURN_SHARED_SECRET_FILE: join(dir, 'no-such-secret') });
     expect(result.code).toBe(2);
-    expect(namedIn(result.stderr)).toEqual(expect.arrayContaining(['CONFIG_FILE', 'TURN_SHARED_SECRET_FILE']));
+    // Only the file's problem: not also "TURN_SHARED_SECRET: required" for the secret it would have held.
+    expect(namedIn(result.stderr).sort()).toEqual(['CONFIG_FILE', 'TURN_SHARED_SECRET_FILE']);
     expect(result.stderr).toMatch(/CONFIG_FILE: .*broken\.yaml is not valid YAML \(\w+ at line \d+, column \d+\)/);
     expect(result.stderr).toMatch(/TURN_SHARED_SECRET_FILE: cannot read .*no-such-secret: ENOENT/);
+    expect(result.stderr).not.toMatch(STACK);
+  });
+
+  const JWT = { ...GOOD, AUTH_METHOD: 'jwt', SERVER_NAME: 'example.org', JWT_ISSUER: 'https://auth.example.org/', JWT_AUDIENCE: 'turn' };
+
+  it('exits 2 for a JWT_PUBLIC_KEY that is no public key, naming it and why, without the key', async () => {
+    const result = await runBuiltServiceToExit({ ...JWT, JWT_PUBLIC_KEY: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIProcessTestKeyBody alice@example.org' });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.trimEnd().split('\n')).toEqual([
+      'matrix-turn-credentials: Invalid configuration:',
+      '  - JWT_PUBLIC_KEY: the value is neither a PEM public key nor a JWK or JWK set',
+    ]);
+  });
+
+  it('exits 2 for a JWT_PUBLIC_KEY_FILE whose key none of JWT_ALGORITHMS can verify, without the key', async () => {
+    const keyFile = join(dir, 'rsa-public.pem');
+    const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    writeFileSync(keyFile, pem);
+    const result = await runBuiltServiceToExit({ ...JWT, JWT_PUBLIC_KEY_FILE: keyFile, JWT_ALGORITHMS: 'ES256' });
+    expect(result.code).toBe(2);
+    expect(namedIn(result.stderr)).toEqual(['JWT_ALGORITHMS']);
+    expect(result.stderr).toMatch(/JWT_ALGORITHMS: ES256 cannot verify any token with JWT_PUBLIC_KEY \(a 2048-bit RSA key\), which verifies only RS256/);
+    expect(result.stderr).not.toContain(pem.split('\n')[2]);
     expect(result.stderr).not.toMatch(STACK);
   });
 
