@@ -7,9 +7,11 @@
 // asynchronously and reports only differences from it, so a rotation landing between the
 // configuration being read and that first stat would be missed for good. Here the first
 // check always re-reads the file, and every later one compares with what was last read.
+// `watchedSecret` is the form the service uses: a live secret whose re-reads are logged.
 
 import { readFileSync, stat } from 'node:fs';
 import type { SecretRef } from './config.js';
+import type { Logger } from './logger.js';
 
 export interface LiveSecret {
   /** The current value; never logged. */
@@ -74,4 +76,16 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
       clearInterval(timer);
     },
   };
+}
+
+/**
+ * A live secret whose re-reads are logged under `setting` (the X_FILE variable's name):
+ * a failed re-read as an error, a changed value as info; never the value itself.
+ */
+export function watchedSecret(ref: SecretRef, setting: string, logger: Logger, options: { intervalMs?: number } = {}): LiveSecret {
+  return liveSecret(ref, {
+    ...options,
+    onError: (message) => logger.error({ setting }, message),
+    onChange: () => logger.info({ setting }, 'secret file changed; using the new value'),
+  });
 }

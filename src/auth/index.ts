@@ -3,10 +3,10 @@
 // its answer depends on a header besides the token, so it is not cached.
 
 import type { Clock } from '../clock.js';
-import type { Config, SecretRef } from '../config.js';
+import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { liveSecret, type LiveSecret } from '../secret-file.js';
+import { watchedSecret } from '../secret-file.js';
 import { appserviceVerifier } from './appservice.js';
 import { cachingVerifier } from './cache.js';
 import { instrumentedVerifier } from './instrumented.js';
@@ -41,7 +41,7 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
     case 'introspection': {
       const settings = auth.introspection!;
       const upstream = upstreamFor('introspection', auth, deps);
-      const clientSecret = watchSecret('INTROSPECTION_CLIENT_SECRET_FILE', settings.clientSecret!, deps.logger);
+      const clientSecret = watchedSecret(settings.clientSecret!, 'INTROSPECTION_CLIENT_SECRET_FILE', deps.logger);
       const verifier = introspectionVerifier({
         url: settings.url,
         clientAuth: settings.clientAuth,
@@ -62,7 +62,7 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
     }
     case 'jwt': {
       const settings = auth.jwt!;
-      const publicKey = settings.publicKey && watchSecret('JWT_PUBLIC_KEY_FILE', settings.publicKey, deps.logger);
+      const publicKey = settings.publicKey && watchedSecret(settings.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger);
       const keys = publicKey
         ? staticKeys(publicKey, deps.logger)
         : remoteKeys({ url: settings.jwksUrl!, timeoutMs: auth.upstreamTimeoutMs, metrics: deps.metrics });
@@ -78,7 +78,7 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
       return { ...verifier, close: async () => publicKey?.close() };
     }
     case 'appservice': {
-      const hsToken = watchSecret('APPSERVICE_HS_TOKEN_FILE', auth.appservice!.hsToken, deps.logger);
+      const hsToken = watchedSecret(auth.appservice!.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger);
       const verifier = appserviceVerifier({ hsToken, serverName: auth.serverName! });
       return { ...verifier, close: async () => hsToken.close() };
     }
@@ -87,11 +87,4 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
 
 function upstreamFor(name: string, auth: Config['auth'], deps: VerifierDeps): Upstream {
   return createUpstream({ name, timeoutMs: auth.upstreamTimeoutMs, ...upstreamLimits(auth), clock: deps.clock, metrics: deps.metrics, logger: deps.logger });
-}
-
-function watchSecret(setting: string, ref: SecretRef, logger: Logger): LiveSecret {
-  return liveSecret(ref, {
-    onError: (message) => logger.error({ setting }, message),
-    onChange: () => logger.info({ setting }, 'secret file changed; using the new value'),
-  });
 }

@@ -4,7 +4,9 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { liveSecret, type LiveSecret } from '../../src/secret-file.js';
+import { createLogger } from '../../src/logger.js';
+import { liveSecret, watchedSecret, type LiveSecret } from '../../src/secret-file.js';
+import { captureLogs } from '../helpers/logs.js';
 import { waitFor } from '../helpers/wait.js';
 
 const INTERVAL_MS = 20;
@@ -104,5 +106,34 @@ describe('a secret file', () => {
     writeFileSync(path, 'new-value');
     await waitFor(() => witness.current() === 'new-value', { what: 'the witness to see the change' });
     expect(closed.current()).toBe('old');
+  });
+});
+
+describe('a watched secret (as the service uses one)', () => {
+  it('logs a change and a failed re-read under the setting that names the file, never the value', async () => {
+    const path = join(dir, 'secret');
+    writeFileSync(path, 'watched-first-51c');
+    const logs = captureLogs();
+    const secret = watchedSecret({ value: 'watched-first-51c', path }, 'TURN_SHARED_SECRET_FILE', createLogger('info', logs.stream), { intervalMs: INTERVAL_MS });
+    open.push(secret);
+    writeFileSync(path, 'watched-second-51c');
+    await waitFor(() => secret.current() === 'watched-second-51c', { what: 'the rewritten secret' });
+    unlinkSync(path);
+    await waitFor(() => logs.entries().some((e) => e.level === 'error'), { what: 'the failed re-read to be logged' });
+    const entries = logs.entries().map(({ level, setting, msg }) => ({ level, setting, msg }));
+    expect(entries).toEqual([
+      { level: 'info', setting: 'TURN_SHARED_SECRET_FILE', msg: 'secret file changed; using the new value' },
+      { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `cannot re-read secret file ${path} (ENOENT); keeping the previous value` },
+    ]);
+    expect(secret.current()).toBe('watched-second-51c');
+    expect(logs.text()).not.toContain('watched-');
+  });
+
+  it('logs nothing for an inline secret', () => {
+    const logs = captureLogs();
+    const secret = watchedSecret({ value: 'inline-value' }, 'TURN_SHARED_SECRET', createLogger('trace', logs.stream));
+    secret.close();
+    expect(secret.current()).toBe('inline-value');
+    expect(logs.lines).toEqual([]);
   });
 });
