@@ -13,8 +13,13 @@ export function refuseUnmatched(ctx: Context): void {
   if (ctx.status === 404) throw MatrixError.unrecognized(404);
   if (ctx.status === 405) throw MatrixError.unrecognized(405);
   // The router answers a method it has no route for at all (PROPFIND, ...) with 501;
-  // to a client that is an unknown method on a known path, or an unknown path.
-  if (ctx.status === 501) throw MatrixError.unrecognized(ctx.response.get('Allow') ? 405 : 404);
+  // to a client that is an unknown method on a known path, or an unknown path (where the
+  // router has set an empty Allow: nothing to offer, so no header).
+  if (ctx.status === 501) {
+    if (ctx.response.get('Allow')) throw MatrixError.unrecognized(405);
+    ctx.remove('Allow');
+    throw MatrixError.unrecognized(404);
+  }
 }
 
 /** Answers with whatever was thrown, as a Matrix error. */

@@ -121,6 +121,15 @@ describe('requests no route answers', () => {
     expect(JSON.parse(unknown.text)).toEqual({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
   });
 
+  it('offers Allow only where there are methods to allow: none on an unknown path, the route\'s own on a known one', async () => {
+    for (const method of ['PROPFIND', 'GET', 'POST']) expect((await call('/nowhere', method)).headers.has('allow')).toBe(false);
+    for (const method of ['PROPFIND', 'POST']) {
+      const known = await call('/ok', method);
+      expect(known.status).toBe(405);
+      expect(known.headers.get('allow')).toBe('HEAD, GET');
+    }
+  });
+
   it('leaves answers that succeeded alone', async () => {
     const res = await call('/ok');
     expect(res.status).toBe(200);
