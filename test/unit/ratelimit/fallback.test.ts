@@ -3,7 +3,6 @@
 // or silent Redis, the state shows in turn_redis_up and the 'redis' health component, each
 // transition is logged once, and the shared limit returns by itself.
 
-import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import type { RedisErrorPolicy } from '../../../src/config.js';
 import { createHealth, type Health } from '../../../src/health.js';
