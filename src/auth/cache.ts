@@ -77,6 +77,12 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
       inFlight.set(key, verification);
       return verification;
     },
+    cachedIdentity(hash: string): Identity | undefined {
+      const entry = entries.get(hash);
+      if (entry === undefined || !('identity' in entry)) return undefined;
+      hit.inc();
+      return entry.identity;
+    },
     isKnownValid(token: string, hash?: string): boolean {
       // peek: a look that neither refreshes recency nor counts as a cache request.
       const entry = entries.peek(hash ?? tokenHash(token));

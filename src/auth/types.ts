@@ -21,5 +21,11 @@ export interface TokenVerifier {
   verify(token: string, facts: RequestFacts): Promise<Identity>;
   /** True when the token is already known to be valid (cached), so verifying asks no one. */
   isKnownValid?(token: string, tokenHash?: string): boolean;
+  /**
+   * The identity already known for this token (cached and still valid), counted as a
+   * cache hit; undefined when the token must go through verify(). Synchronous, so the
+   * common request awaits nothing before the rate limit.
+   */
+  cachedIdentity?(tokenHash: string): Identity | undefined;
   close?(): Promise<void>;
 }

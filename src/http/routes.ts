@@ -1,6 +1,6 @@
 // The routes. turnServer runs named steps in turn, so a log or a stack trace says which
-// one failed: extract the token → verify it (under the token-guessing guard) → guest
-// policy → rate limit → mint. Each step delegates to a domain module; none of them knows
+// one failed: extract the token → verify it (under the token-guessing guard, unless the
+// cache already knows it) → guest policy → rate limit → mint. Each step delegates to a domain module; none of them knows
 // about HTTP beyond ctx.
 
 import Router from '@koa/router';
@@ -8,7 +8,7 @@ import type { Middleware, ParameterizedContext } from 'koa';
 import type { Identity, TokenVerifier } from '../auth/types.js';
 import type { Health } from '../health.js';
 import type { Metrics } from '../metrics.js';
-import type { RateLimiter } from '../ratelimit/types.js';
+import type { RateDecision, RateLimiter } from '../ratelimit/types.js';
 import type { CredentialMinter } from '../turn/credentials.js';
 import { tokenHash } from '../auth/token-hash.js';
 import type { RequestState } from './access-log.js';
@@ -22,6 +22,8 @@ export const TURN_SERVER_PATHS = [
   '/_matrix/client/r0/voip/turnServer',
   '/_matrix/client/api/v1/voip/turnServer',
 ] as const;
+
+const CREDENTIALS_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
 
 export interface RouteDeps {
   verifier: TokenVerifier;
@@ -67,7 +69,9 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   });
 
   function extractToken(ctx: TurnContext): { token: string; tokenHash: string } {
-    const token = extractAccessToken(authorizationHeaders(ctx.req.rawHeaders), ctx.query.access_token);
+    // Clients send the header; the query string is parsed only when there is one.
+    const queryToken = ctx.querystring === '' ? undefined : ctx.query.access_token;
+    const token = extractAccessToken(authorizationHeaders(ctx.req.rawHeaders), queryToken);
     return { token, tokenHash: tokenHash(token) };
   }
 
@@ -81,9 +85,7 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
     if (identity.isGuest && !allowGuests) throw MatrixError.guestForbidden();
   }
 
-  async function rateLimit(userId: string): Promise<void> {
-    if (exemptUsers.has(userId)) return;
-    const decision = await limiter.consume(userId);
+  function enforceLimit(decision: RateDecision): void {
     if (!decision.allowed) {
       limitedUser.inc();
       throw MatrixError.limitExceeded(decision.retryAfterMs);
@@ -91,8 +93,11 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   }
 
   function issueCredentials(ctx: TurnContext, userId: string): void {
-    ctx.body = minter.mint(userId);
-    ctx.set('Cache-Control', 'no-store');
+    const credentials = minter.mint(userId);
+    // Serialised here, the type set first: given an object, Koa probes what kind of body
+    // it is and looks the content type up again on every response.
+    ctx.set(CREDENTIALS_HEADERS);
+    ctx.body = JSON.stringify(credentials);
     issued.inc();
   }
 
@@ -100,10 +105,11 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   // part that failed, and the hot path pays for one async layer instead of one per part.
   const turnServer: Middleware<RequestState> = async function turnServer(ctx) {
     const { token, tokenHash: hash } = extractToken(ctx);
-    const identity = await verifyToken(ctx, token, hash);
+    // A token the cache vouches for needs no guard and no promise: the common request.
+    const identity = verifier.cachedIdentity?.(hash) ?? (await verifyToken(ctx, token, hash));
     ctx.state.identity = identity;
     applyGuestPolicy(identity);
-    await rateLimit(identity.userId);
+    if (!exemptUsers.has(identity.userId)) enforceLimit(await limiter.consume(identity.userId));
     issueCredentials(ctx, identity.userId);
   };
 

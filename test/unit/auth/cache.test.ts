@@ -52,6 +52,26 @@ async function cacheCounts(): Promise<Record<string, number>> {
   return Object.fromEntries(metric.values.map((v) => [String(v.labels.result), v.value]));
 }
 
+describe('cachedIdentity: the synchronous look-up the request path tries first', () => {
+  it('gives the identity of a verified token, counted as a hit, and nothing for a token not yet verified', async () => {
+    const verifier = cached();
+    expect(verifier.cachedIdentity?.(tokenHash('alice-token'))).toBeUndefined();
+    await verifier.verify('alice-token', {});
+    expect(verifier.cachedIdentity?.(tokenHash('alice-token'))).toMatchObject({ userId: '@alice:example.org' });
+    expect(homeserver.calls).toBe(1);
+    expect(await cacheCounts()).toMatchObject({ miss: 1, hit: 1 });
+  });
+
+  it('gives nothing for a refused token (verify() answers it from the cache) or an expired answer', async () => {
+    const verifier = cached();
+    await expect(verifier.verify('unknown-token', {})).rejects.toMatchObject({ status: 401 });
+    expect(verifier.cachedIdentity?.(tokenHash('unknown-token'))).toBeUndefined();
+    await verifier.verify('alice-token', {});
+    clock.advance(TTL_SECONDS * 1000 + 1);
+    expect(verifier.cachedIdentity?.(tokenHash('alice-token'))).toBeUndefined();
+  });
+});
+
 describe('answers about valid tokens', () => {
   it('are kept: the second request does not reach the homeserver', async () => {
     const verifier = cached();
