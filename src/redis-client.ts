@@ -8,8 +8,9 @@
 //   when the connection drops is failed, never re-sent after the reconnect; re-sending a
 //   rate-limit script would count the same request twice.
 // - commandTimeout: a Redis that accepts but does not answer fails the command after
-//   REDIS_COMMAND_TIMEOUT_MS (callers also bound every call themselves, see withTimeout,
-//   because Cluster redirections and retries happen outside that per-node timer).
+//   REDIS_COMMAND_TIMEOUT_MS. That bounds each rate-limit decision on a standalone or
+//   Sentinel client; in a Cluster, redirections and retries happen outside that per-node
+//   timer, so there (and off the request path) callers bound calls themselves: withTimeout.
 // - reconnect with capped, jittered backoff, so replicas do not reconnect in lockstep.
 
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
@@ -125,11 +126,19 @@ export class RedisTimeoutError extends Error {
 
 /** Rejects with RedisTimeoutError once `timeoutMs` passes; the command itself is not cancelled. */
 export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RedisTimeoutError(what, timeoutMs)), timeoutMs);
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new RedisTimeoutError(what, timeoutMs)), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Sends QUIT when connected (bounded), then drops the connection and stops reconnecting. */

@@ -181,18 +181,16 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   };
 
   return {
-    async consume(key) {
+    consume(key) {
       if (state.kind !== 'up') return fallback(key);
       const startedIn = generation;
-      try {
-        return await primary.consume(key);
-      } catch (error) {
+      return primary.consume(key).catch((error: unknown) => {
         if (startedIn === generation) {
           lastFailedKey = key;
           markDown(describeRedisError(error));
         }
         return fallback(key);
-      }
+      });
     },
     async close() {
       closed = true;

@@ -7,6 +7,7 @@
 // what then.
 
 import { createHash } from 'node:crypto';
+import { Cluster } from 'ioredis';
 import { withTimeout, type RedisClient } from '../redis-client.js';
 import { MAX_RETRY_AFTER_MS } from './synapse-bucket.js';
 import { ALLOWED, type RateDecision, type RateLimiter, type RateLimitSettings } from './types.js';
@@ -86,23 +87,26 @@ export interface RedisLimiter extends RateLimiter {
 export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
   const { client, timeoutMs } = options;
   const settings = [String(options.perSecond), String(options.burst), String(MAX_RETRY_AFTER_MS)];
+  // A standalone or Sentinel client whose commandTimeout is within ours already fails a
+  // decision in time: a second timer per request would only cost. In a Cluster,
+  // redirections and retries happen outside the per-node timer, so the decision gets a
+  // deadline of its own.
+  const clientTimeoutMs = client instanceof Cluster ? undefined : client.options.commandTimeout;
+  const ownDeadline = clientTimeoutMs === undefined || clientTimeoutMs > timeoutMs;
 
-  const run = async (key: string, extra: string[]): Promise<RateDecision> => {
-    const redisKey = rateLimitKey(key);
-    const args = [...settings, ...extra];
+  const decide = (redisKey: string, args: readonly string[]): Promise<RateDecision> => {
     // The SHA is known in advance; only after a Redis restart or failover (NOSCRIPT)
     // does the script text travel, once per server.
-    const evaluate = client.evalsha(RATE_LIMIT_SCRIPT_SHA, 1, redisKey, ...args).catch((error: unknown) => {
+    const decision = client.evalsha(RATE_LIMIT_SCRIPT_SHA, 1, redisKey, ...args).then(toDecision, (error: unknown) => {
       if (!String((error as { message?: unknown } | null)?.message).startsWith('NOSCRIPT')) throw error;
-      return client.eval(RATE_LIMIT_SCRIPT, 1, redisKey, ...args);
+      return client.eval(RATE_LIMIT_SCRIPT, 1, redisKey, ...args).then(toDecision);
     });
-    const reply = await withTimeout(evaluate, timeoutMs, 'rate limit script');
-    return toDecision(reply);
+    return ownDeadline ? withTimeout(decision, timeoutMs, 'rate limit script') : decision;
   };
 
   return {
-    consume: (key) => run(key, []),
-    decideAt: (key, nowS) => run(key, [String(nowS)]),
+    consume: (key) => decide(rateLimitKey(key), settings),
+    decideAt: (key, nowS) => decide(rateLimitKey(key), [...settings, String(nowS)]),
     async reachable(key) {
       await withTimeout(client.exists(rateLimitKey(key)), timeoutMs, 'reachability check');
     },

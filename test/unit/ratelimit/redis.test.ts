@@ -133,6 +133,23 @@ describe('redisLimiter', () => {
     expect(await admin.exists(rateLimitKey(user))).toBe(0);
   });
 
+  test("with the client's own command timeout within the limiter's, that timeout alone bounds a decision", async () => {
+    const bounded = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
+    try {
+      await waitFor(() => bounded.status === 'ready', { what: 'the client to connect' });
+      const limiter = redisLimiter({ perSecond: 1, burst: 10, client: bounded, timeoutMs: 250 });
+      await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      const startedMs = Date.now();
+      await expect(limiter.consume(freshUser())).rejects.toThrow(/timed out/i);
+      expect(Date.now() - startedMs).toBeLessThan(1000);
+      await waitFor(async () => (await limiter.consume(freshUser()).then(() => true, () => false)), {
+        what: 'Redis to answer again after the pause',
+      });
+    } finally {
+      bounded.disconnect();
+    }
+  });
+
   test('a Redis that does not answer fails the decision after the timeout, without waiting for Redis', async () => {
     const limiter = redisLimiter({ perSecond: 1, burst: 10, client, timeoutMs: 250 });
     await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
