@@ -83,7 +83,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       trustProxy: config.trustProxy,
     },
   });
-  app.use(edge(deps.logger, deps.metrics));
+  app.use(edge(deps.logger, deps.metrics, () => deps.health.draining));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -2,7 +2,7 @@
 // public HTTP server needs, and a graceful stop: report not ready, stop accepting, let
 // in-flight requests finish (bounded by SHUTDOWN_TIMEOUT_MS), then release everything.
 
-import { createServer, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { buildDependencies, createApp, type BuiltDependencies } from './app.js';
@@ -48,7 +48,6 @@ export async function startService(
   const deps = buildDependencies(config, base);
   const app = createApp(config, deps);
   const limits = { ...SERVER_LIMITS, ...base.limits };
-  const drain = closingOnDrain(limitUrlLength(app.callback(), limits.maxUrlBytes), () => deps.health.draining);
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderSizeBytes,
@@ -56,7 +55,7 @@ export async function startService(
       headersTimeout: limits.headersTimeoutMs,
       connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
     },
-    drain.handler,
+    limitUrlLength(app.callback(), limits.maxUrlBytes),
   );
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.on('clientError', answerClientError(base.logger));
@@ -78,7 +77,6 @@ export async function startService(
   const stop = () =>
     (stopping ??= (async () => {
       deps.health.startDraining();
-      drain.closeAfterResponses();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       let timer: NodeJS.Timeout | undefined;
@@ -96,32 +94,6 @@ export async function startService(
       await deps.close();
     })());
   return { port, metricsPort, deps, stop };
-}
-
-/**
- * Responses still to be sent, so that a drain can have each one close its connection:
- * otherwise a keep-alive connection that goes idle after its last answer holds the
- * server open until the shutdown timeout. Requests that arrive while draining (on a
- * connection that was busy at the signal) are answered with Connection: close as well.
- */
-function closingOnDrain(handler: RequestListener, isDraining: () => boolean): { handler: RequestListener; closeAfterResponses(): void } {
-  const pending = new Set<ServerResponse>();
-  const closeAfter = (res: ServerResponse) => {
-    if (!res.headersSent) res.setHeader('Connection', 'close');
-  };
-  return {
-    handler(req, res) {
-      if (isDraining()) closeAfter(res);
-      else {
-        pending.add(res);
-        res.once('close', () => pending.delete(res));
-      }
-      handler(req, res);
-    },
-    closeAfterResponses() {
-      for (const res of pending) closeAfter(res);
-    },
-  };
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -1,5 +1,7 @@
 // The outermost step of every request on the public port: CORS headers, every failure
-// turned into a Matrix error (errors.ts), and the access record (access-log.ts). One Koa
+// turned into a Matrix error (errors.ts), the access record (access-log.ts), and, once the
+// service is draining, Connection: close on each answer so its client reconnects to
+// another replica and the process can exit as soon as the last one is out. One Koa
 // middleware rather than three: each async layer costs the hot path a promise and a few
 // microseconds, and these three always run together.
 
@@ -10,7 +12,7 @@ import { createAccessLog, type RequestState } from './access-log.js';
 import { applyCorsHeaders } from './cors.js';
 import { refuseUnmatched, respondWithError } from './errors.js';
 
-export function edge(logger: Logger, metrics: Metrics): Middleware<RequestState> {
+export function edge(logger: Logger, metrics: Metrics, isDraining: () => boolean = () => false): Middleware<RequestState> {
   const record = createAccessLog(logger, metrics);
   return async function edge(ctx, next) {
     const startMs = performance.now();
@@ -21,6 +23,7 @@ export function edge(logger: Logger, metrics: Metrics): Middleware<RequestState>
     } catch (caught) {
       respondWithError(ctx, caught, logger);
     } finally {
+      if (isDraining()) ctx.set('Connection', 'close');
       record(ctx, performance.now() - startMs);
     }
   };
