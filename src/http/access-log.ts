@@ -2,10 +2,11 @@
 // label is the router's template (bounded), never the raw path. The user appears as a
 // short hash at info and in full only at debug.
 //
-// This runs for every request, so it does the least it can: metric children are bound
-// once per (route, method, status), the user's hash is computed once per cached
-// identity, and the line goes through a child logger without redaction: its fields are
-// fixed above and none of them can hold a token or a secret.
+// This runs for every request, so it does the least it can: the metric child and a child
+// logger carrying method, route and status are made once per (route, method, status),
+// the user's hash is computed once per cached identity, and the lines go through a
+// logger without redaction: their fields are fixed here and none can hold a token or a
+// secret.
 
 import { hash } from 'node:crypto';
 import type { Context } from 'koa';
@@ -20,19 +21,27 @@ export interface RequestState {
 
 type Observer = { observe(seconds: number): void };
 
+/** What every request of one (route, method, status) shares, made once. */
+interface Outcome {
+  readonly duration: Observer;
+  /** A child logger with the three fields bound: pino serialises them once, not per line. */
+  readonly lines: Logger;
+}
+
 /** Records one finished request: its latency observation and its log line. */
 export function createAccessLog(logger: Logger, metrics: Metrics): (ctx: Context, elapsedMs: number) => void {
   const lines = logger.child({}, { redact: [] });
-  const observers = new Map<string, Observer>();
+  // Bounded: route templates, the methods Node's parser accepts, and status codes.
+  const outcomes = new Map<string, Outcome>();
   const userHashes = new WeakMap<Identity, string>();
-  const observerFor = (route: string, method: string, status: number): Observer => {
+  const outcomeOf = (route: string, method: string, status: number): Outcome => {
     const key = `${route} ${method} ${status}`;
-    let observer = observers.get(key);
-    if (observer === undefined) {
-      observer = metrics.httpDuration.labels(route, method, String(status));
-      observers.set(key, observer);
+    let outcome = outcomes.get(key);
+    if (outcome === undefined) {
+      outcome = { duration: metrics.httpDuration.labels(route, method, String(status)), lines: lines.child({ method, route, status }) };
+      outcomes.set(key, outcome);
     }
-    return observer;
+    return outcome;
   };
   const userHash = (identity: Identity): string => {
     let digest = userHashes.get(identity);
@@ -45,15 +54,13 @@ export function createAccessLog(logger: Logger, metrics: Metrics): (ctx: Context
 
   return function recordRequest(ctx, elapsedMs) {
     const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-    const { method, status } = ctx;
-    observerFor(route, method, status).observe(elapsedMs / 1000);
+    const outcome = outcomeOf(route, ctx.method, ctx.status);
+    outcome.duration.observe(elapsedMs / 1000);
     if (!lines.isLevelEnabled('info')) return;
     const identity = (ctx.state as RequestState).identity;
-    const line: Record<string, unknown> = { method, route, status, durationMs: Math.round(elapsedMs * 1000) / 1000 };
-    if (identity !== undefined) {
-      if (lines.isLevelEnabled('debug')) line.userId = identity.userId;
-      else line.userHash = userHash(identity);
-    }
-    lines.info(line, 'request');
+    const durationMs = Math.round(elapsedMs * 1000) / 1000;
+    if (identity === undefined) outcome.lines.info({ durationMs }, 'request');
+    else if (lines.isLevelEnabled('debug')) outcome.lines.info({ durationMs, userId: identity.userId }, 'request');
+    else outcome.lines.info({ durationMs, userHash: userHash(identity) }, 'request');
   };
 }
