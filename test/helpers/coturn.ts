@@ -43,7 +43,11 @@ export async function startCoturn(options: { secrets: string[]; realm?: string }
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`coturn exited ${code}:\n${log}`))));
+  const exited = new Promise<never>((_, reject) => {
+    child.once('exit', (code) => reject(new Error(`coturn exited ${code}:\n${log}`)));
+    // Not installed: say so, rather than time out waiting for a port (.ci/run installs it).
+    child.once('error', (error) => reject(new Error(`cannot start turnserver (apt-get install coturn): ${error.message}`)));
+  });
   exited.catch(() => {});
   // coturn opens its TCP listener on the same port once it serves.
   await Promise.race([waitForPort(port, 10_000), exited]);
