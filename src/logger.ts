@@ -33,3 +33,25 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     destination,
   );
 }
+
+/**
+ * Longest a line waits in the process's log buffer. Under load lines leave in batches of
+ * up to STDOUT_BATCH_BYTES (one write per batch, off the request path); when traffic is
+ * light the timer writes them out, so `kubectl logs` is never minutes behind.
+ */
+export const LOG_FLUSH_INTERVAL_MS = 1000;
+export const STDOUT_BATCH_BYTES = 12_288;
+
+/** The process's logger: JSON lines on stdout, batched, flushed at least every second. */
+export function createStdoutLogger(level: string): { logger: Logger; stop(): void } {
+  const logger = createLogger(level, pino.destination({ dest: 1, sync: false, minLength: STDOUT_BATCH_BYTES }));
+  const timer = setInterval(() => logger.flush(), LOG_FLUSH_INTERVAL_MS);
+  timer.unref();
+  return {
+    logger,
+    stop() {
+      clearInterval(timer);
+      logger.flush();
+    },
+  };
+}

@@ -1,10 +1,9 @@
 // The process: read the environment, refuse bad configuration (exit 2, one message, no
 // stack trace), start the service, and stop it gracefully on SIGTERM/SIGINT (exit 0).
 
-import pino from 'pino';
 import { Registry } from 'prom-client';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
-import { createLogger } from './logger.js';
+import { createStdoutLogger } from './logger.js';
 import { startService } from './server.js';
 
 async function main(): Promise<void> {
@@ -18,7 +17,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel, pino.destination({ dest: 1, sync: false, minLength: 4096 }));
+  const { logger, stop: stopLogging } = createStdoutLogger(config.logLevel);
   logger.info({ config: describeConfig(config) }, 'starting');
   const service = await startService(config, { logger, registry: new Registry() });
 
@@ -27,12 +26,12 @@ async function main(): Promise<void> {
     service.stop().then(
       () => {
         logger.info('stopped');
-        logger.flush();
+        stopLogging();
         process.exit(0);
       },
       (error: unknown) => {
         logger.error({ err: error }, 'error while stopping');
-        logger.flush();
+        stopLogging();
         process.exit(1);
       },
     );
