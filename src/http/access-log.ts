@@ -12,14 +12,13 @@ import { hash } from 'node:crypto';
 import type { Context } from 'koa';
 import type { Identity } from '../auth/types.js';
 import type { Logger } from '../logger.js';
+import type { Observer } from '../latency-histogram.js';
 import type { Metrics } from '../metrics.js';
 
 export interface RequestState {
   /** Who the request turned out to be, once the token is verified. */
   identity?: Identity;
 }
-
-type Observer = { observe(seconds: number): void };
 
 /** What every request of one (route, method, status) shares, made once. */
 interface Outcome {
