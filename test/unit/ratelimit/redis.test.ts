@@ -1,13 +1,14 @@
 // The Redis limiter against a real redis-server: the Lua script decides exactly as
 // Synapse's arithmetic in synapse-bucket.ts (same decisions, same retry_after_ms, same
 // stored state) for any sequence of times; one key per user that expires once drained;
-// one EVALSHA per decision; bounded when Redis does not answer.
+// one EVALSHA per turn of the event loop, whatever the number of decisions in it;
+// bounded when Redis does not answer.
 
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../../src/logger.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
-import { rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
+import { MAX_DECISIONS_PER_CALL, rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
 import { takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
 import { adminConnection, commandCalls } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
@@ -69,6 +70,49 @@ describe('redisLimiter', () => {
     );
   });
 
+  test('one call deciding for several keys (repeats included) decides as the arithmetic does, one after another', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({ perSecond: fc.constantFrom(0.1, 0.5, 1 / 3), burst: fc.integer({ min: 1, max: 6 }) }),
+        fc.array(fc.integer({ min: 0, max: 2 }), { minLength: 1, maxLength: 40 }),
+        async (settings, picks) => {
+          const users = [freshUser(), freshUser(), freshUser()];
+          const limiter = redisLimiter({ ...settings, client, timeoutMs: 5000 });
+          const nowS = 1_700_000_000 + Math.random();
+          const states = new Map<string, BucketState>();
+          const expected = picks.map((pick) => {
+            const user = users[pick]!;
+            const outcome = takeAction(states.get(user), nowS, settings);
+            if (outcome.allowed) states.set(user, outcome.state);
+            return outcome.allowed ? { allowed: true } : { allowed: false, retryAfterMs: outcome.retryAfterMs };
+          });
+          expect(await limiter.decideAllAt(picks.map((pick) => users[pick]!), nowS)).toEqual(expected);
+          for (const [user, state] of states) {
+            const stored = await admin.hgetall(rateLimitKey(user));
+            expect({ actionCount: Number(stored.c), timeStartS: Number(stored.t) }).toEqual(state);
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  test('decisions asked for in one turn travel as one script call (at most MAX_DECISIONS_PER_CALL keys each)', async () => {
+    const limiter = redisLimiter({ perSecond: 0.001, burst: 5, client, timeoutMs: 5000 });
+    const user = freshUser();
+    await limiter.consume(freshUser());
+    await admin.config('RESETSTAT');
+    const together = await Promise.all([...Array.from({ length: 12 }, () => limiter.consume(user)), limiter.consume(freshUser())]);
+    expect(together.slice(0, 12).map((d) => d.allowed)).toEqual([...Array<boolean>(5).fill(true), ...Array<boolean>(7).fill(false)]);
+    expect(together[12]).toEqual({ allowed: true });
+    expect(await commandCalls(admin, 'evalsha')).toBe(1);
+
+    await admin.config('RESETSTAT');
+    const many = await Promise.all(Array.from({ length: 2 * MAX_DECISIONS_PER_CALL + 1 }, () => limiter.consume(freshUser())));
+    expect(many.every((d) => d.allowed)).toBe(true);
+    expect(await commandCalls(admin, 'evalsha')).toBe(3);
+  });
+
   test('one key per user, a small hash that expires when the bucket has drained', async () => {
     const user = freshUser();
     const limiter = redisLimiter({ perSecond: 0.1, burst: 10, client, timeoutMs: 5000 });
@@ -112,7 +156,7 @@ describe('redisLimiter', () => {
     }
   });
 
-  test('one EVALSHA per decision; after SCRIPT FLUSH (a restarted Redis) the script is sent once more', async () => {
+  test('one EVALSHA per decision made alone; after SCRIPT FLUSH (a restarted Redis) the script is sent once more', async () => {
     const limiter = redisLimiter({ perSecond: 1, burst: 100, client, timeoutMs: 5000 });
     await limiter.consume(freshUser());
     await admin.config('RESETSTAT');
@@ -148,6 +192,14 @@ describe('redisLimiter', () => {
     } finally {
       bounded.disconnect();
     }
+  });
+
+  test('when the call for a turn fails, every decision in it fails (each request then goes to the fallback)', async () => {
+    const limiter = redisLimiter({ perSecond: 1, burst: 10, client, timeoutMs: 250 });
+    await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => limiter.consume(freshUser())));
+    expect(outcomes.map((o) => o.status)).toEqual(Array(5).fill('rejected'));
+    await waitFor(async () => (await limiter.consume(freshUser()).then(() => true, () => false)), { what: 'Redis to answer again after the pause' });
   });
 
   test('a Redis that does not answer fails the decision after the timeout, without waiting for Redis', async () => {
