@@ -35,23 +35,64 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
 }
 
 /**
- * Longest a line waits in the process's log buffer. Under load lines leave in batches of
- * up to STDOUT_BATCH_BYTES (one write per batch, off the request path); when traffic is
- * light the timer writes them out, so `kubectl logs` is never minutes behind.
+ * Longest a line waits before it is written. Under load lines leave in batches of
+ * STDOUT_BATCH_BYTES, one write each, off the request path; when traffic is light the
+ * timer writes them out, so `kubectl logs` is never more than a second behind.
  */
 export const LOG_FLUSH_INTERVAL_MS = 1000;
 export const STDOUT_BATCH_BYTES = 12_288;
 
-/** The process's logger: JSON lines on stdout, batched, flushed at least every second. */
+/** A pino destination that gathers lines and hands `target` one string per batch. */
+export interface LineBatcher extends DestinationStream {
+  /** Hands over what is gathered now (pino's logger.flush() calls this too). */
+  flush(): void;
+}
+
+/**
+ * Why not sonic-boom's own minLength: its write() measures the whole pending buffer on
+ * every line, a copy of everything gathered so far (about 3 µs a line with 4 kB
+ * batches, measured); gathering lines in an array costs about 1.3 µs a line, and the
+ * target (sonic-boom, which deals with partial writes and EAGAIN) sees one write per batch.
+ */
+export function lineBatcher(target: { write(chunk: string): unknown }, batchBytes: number): LineBatcher {
+  let lines: string[] = [];
+  let gathered = 0;
+  const flush = () => {
+    if (lines.length === 0) return;
+    const batch = lines.join('');
+    lines = [];
+    gathered = 0;
+    target.write(batch);
+  };
+  return {
+    write(line: string) {
+      lines.push(line);
+      gathered += line.length;
+      if (gathered >= batchBytes) flush();
+    },
+    flush,
+  };
+}
+
+/** The process's logger: JSON lines on stdout, batched, written at least every second and at exit. */
 export function createStdoutLogger(level: string): { logger: Logger; stop(): void } {
-  const logger = createLogger(level, pino.destination({ dest: 1, sync: false, minLength: STDOUT_BATCH_BYTES }));
-  const timer = setInterval(() => logger.flush(), LOG_FLUSH_INTERVAL_MS);
+  const stdout = pino.destination({ dest: 1, sync: false });
+  const batches = lineBatcher(stdout, STDOUT_BATCH_BYTES);
+  const logger = createLogger(level, batches);
+  const timer = setInterval(batches.flush, LOG_FLUSH_INTERVAL_MS);
   timer.unref();
+  // Whatever way the process ends (a crash included), what was gathered is written first.
+  const writeOut = () => {
+    batches.flush();
+    stdout.flushSync();
+  };
+  process.once('exit', writeOut);
   return {
     logger,
     stop() {
       clearInterval(timer);
-      logger.flush();
+      process.off('exit', writeOut);
+      writeOut();
     },
   };
 }
