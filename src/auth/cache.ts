@@ -83,11 +83,6 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
       hit.inc();
       return entry.identity;
     },
-    isKnownValid(token: string, hash?: string): boolean {
-      // peek: a look that neither refreshes recency nor counts as a cache request.
-      const entry = entries.peek(hash ?? tokenHash(token));
-      return entry !== undefined && 'identity' in entry;
-    },
     close: inner.close?.bind(inner),
   };
 }

@@ -19,8 +19,6 @@ export interface RequestFacts {
 export interface TokenVerifier {
   readonly method: string;
   verify(token: string, facts: RequestFacts): Promise<Identity>;
-  /** True when the token is already known to be valid (cached), so verifying asks no one. */
-  isKnownValid?(token: string, tokenHash?: string): boolean;
   /**
    * The identity already known for this token (cached and still valid), counted as a
    * cache hit; undefined when the token must go through verify(). Synchronous, so the

@@ -63,11 +63,7 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   const limitedUser = metrics.rateLimited.labels('user');
   const credentialsJson = credentialsSerializer();
 
-  const guardUnknownTokens = unknownTokenGuard({
-    ...deps.unknownTokens,
-    isKnownValid: (token, hash) => verifier.isKnownValid?.(token, hash) ?? false,
-    metrics,
-  });
+  const guardUnknownTokens = unknownTokenGuard({ ...deps.unknownTokens, metrics });
 
   function extractToken(ctx: TurnContext): { token: string; tokenHash: string } {
     // Clients send the header; the query string is parsed only when there is one.
@@ -79,7 +75,7 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   function verifyToken(ctx: TurnContext, token: string, hash: string): Promise<Identity> {
     const userIdHeader = ctx.get('x-matrix-user-identifier');
     const facts = userIdHeader === '' ? { tokenHash: hash } : { tokenHash: hash, userIdHeader };
-    return guardUnknownTokens({ token, tokenHash: hash, req: ctx.req }, () => verifier.verify(token, facts));
+    return guardUnknownTokens(ctx.req, () => verifier.verify(token, facts));
   }
 
   function applyGuestPolicy(identity: Identity): void {
@@ -105,7 +101,8 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   // part that failed, and the hot path pays for one async layer instead of one per part.
   const turnServer: Middleware<RequestState> = async function turnServer(ctx) {
     const { token, tokenHash: hash } = extractToken(ctx);
-    // A token the cache vouches for needs no guard and no promise: the common request.
+    // A token the cache vouches for needs no guard and no promise: the common request,
+    // and a known user behind the address of a token guesser is still served.
     const identity = verifier.cachedIdentity?.(hash) ?? (await verifyToken(ctx, token, hash));
     ctx.state.identity = identity;
     applyGuestPolicy(identity);

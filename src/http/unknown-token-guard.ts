@@ -1,9 +1,9 @@
 // Token guessing defence, around verification. Each client address has a
 // budget of unknown tokens (UNKNOWN_TOKEN_RATE_LIMIT_PER_SECOND / _BURST, Synapse bucket
 // semantics); every verification that ends in M_UNKNOWN_TOKEN spends from it. An address
-// over its budget gets 429 before anyone upstream is asked, unless its token is one the
-// cache already knows to be valid, so a user behind the same NAT as a guesser keeps
-// working. A flood sent all at once would outrun a count kept only after each answer, so
+// over its budget gets 429 before anyone upstream is asked. Only tokens the cache cannot
+// vouch for come here (routes.ts serves a known-valid one before the guard), so a user
+// behind the same NAT as a guesser keeps working. A flood sent all at once would outrun a count kept only after each answer, so
 // an address also has at most `burst` unproven tokens being verified at a time. Budgets
 // are per replica (in-process): N replicas let through at most N times as much.
 
@@ -24,7 +24,6 @@ export interface UnknownTokenGuardOptions {
   budget: AddressBudget;
   /** Unproven tokens of one address verified at once; more get 429. */
   maxPendingPerAddress: number;
-  isKnownValid(token: string, tokenHash: string | undefined): boolean;
   trustProxy: boolean;
   metrics: Metrics;
 }
@@ -32,21 +31,14 @@ export interface UnknownTokenGuardOptions {
 /** Wait advised when an address already has its share of verifications in flight. */
 const PENDING_RETRY_AFTER_MS = 1000;
 
-export interface GuardedRequest {
-  readonly token: string;
-  readonly tokenHash: string | undefined;
-  /** The HTTP request: its peer address, and X-Forwarded-For when the proxy is trusted. */
-  readonly req: Pick<IncomingMessage, 'socket' | 'headersDistinct'>;
-}
+/** The HTTP request: its peer address, and X-Forwarded-For when the proxy is trusted. */
+export type GuardedRequest = Pick<IncomingMessage, 'socket' | 'headersDistinct'>;
 
-/**
- * `verify` runs under the guard: at once for a token known to be valid, after the
- * address checks for any other, with its outcome spending from the address's budget.
- */
-export type UnknownTokenGuard = <T>(request: GuardedRequest, verify: () => Promise<T>) => Promise<T>;
+/** `verify` runs after the address checks, its outcome spending from the address's budget. */
+export type UnknownTokenGuard = <T>(req: GuardedRequest, verify: () => Promise<T>) => Promise<T>;
 
 export function unknownTokenGuard(options: UnknownTokenGuardOptions): UnknownTokenGuard {
-  const { budget, maxPendingPerAddress, isKnownValid, trustProxy } = options;
+  const { budget, maxPendingPerAddress, trustProxy } = options;
   const limited = options.metrics.rateLimited.labels('address');
   const pending = new Map<string, number>();
 
@@ -55,9 +47,7 @@ export function unknownTokenGuard(options: UnknownTokenGuardOptions): UnknownTok
     throw MatrixError.limitExceeded(retryAfterMs);
   };
 
-  return async function guardUnknownTokens(request, verify) {
-    if (isKnownValid(request.token, request.tokenHash)) return verify();
-    const { req } = request;
+  return async function guardUnknownTokens(req, verify) {
     const address = clientAddressKey({ remoteAddress: req.socket.remoteAddress, forwardedFor: req.headersDistinct['x-forwarded-for'], trustProxy });
     const decision = budget.peek(address);
     if (!decision.allowed) refuse(decision.retryAfterMs);
