@@ -106,11 +106,11 @@ export interface RedisLimiter extends RateLimiter {
 export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
   const { client, timeoutMs } = options;
   const settings = [String(options.perSecond), String(options.burst), String(MAX_RETRY_AFTER_MS)];
-  const batching = !(client instanceof Cluster);
+  const cluster = client instanceof Cluster;
   // A standalone or Sentinel client whose commandTimeout is within ours already fails a
   // call in time: a second timer would only cost. In a Cluster, redirections and retries
   // happen outside the per-node timer, so each call gets a deadline of its own.
-  const clientTimeoutMs = client instanceof Cluster ? undefined : client.options.commandTimeout;
+  const clientTimeoutMs = cluster ? undefined : client.options.commandTimeout;
   const ownDeadline = clientTimeoutMs === undefined || clientTimeoutMs > timeoutMs;
 
   /** One script call deciding for each of `keys` in turn. */
@@ -124,6 +124,7 @@ export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
     });
     return ownDeadline ? withTimeout(decisions, timeoutMs, 'rate limit script') : decisions;
   };
+  const decideAlone = (key: string, args: readonly string[]) => decide([rateLimitKey(key)], args).then(([decision]) => decision!);
 
   interface Pending {
     readonly key: string;
@@ -149,13 +150,13 @@ export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
 
   return {
     consume(key) {
-      if (!batching) return decide([rateLimitKey(key)], settings).then(([decision]) => decision!);
+      if (cluster) return decideAlone(key, settings);
       return new Promise<RateDecision>((resolve, reject) => {
         if (queued.length === 0) setImmediate(sendQueued);
         queued.push({ key: rateLimitKey(key), resolve, reject });
       });
     },
-    decideAt: (key, nowS) => decide([rateLimitKey(key)], [...settings, String(nowS)]).then(([decision]) => decision!),
+    decideAt: (key, nowS) => decideAlone(key, [...settings, String(nowS)]),
     decideAllAt: (keys, nowS) => decide(keys.map(rateLimitKey), [...settings, String(nowS)]),
     async reachable(key) {
       await withTimeout(client.exists(rateLimitKey(key)), timeoutMs, 'reachability check');
