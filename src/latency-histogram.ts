@@ -1,4 +1,4 @@
-// The histogram every request observes (turn_http_request_duration_seconds). prom-client's
+// The histogram every request observes (matrix_turn_http_request_duration_seconds). prom-client's
 // Histogram turns the label set into a hash key and validates it on every observation,
 // about a microsecond on the path each request takes; here a label set is resolved once,
 // by labels(), to its own counts, and observing is a bucket search and three additions.

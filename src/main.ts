@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
 import { createStdoutLogger } from './logger.js';
 import { startService } from './server.js';
+import { SERVICE_VERSION } from './version.js';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -18,7 +19,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const { logger, stop: stopLogging } = createStdoutLogger(config.logLevel);
-  logger.info({ config: describeConfig(config) }, 'starting');
+  logger.info({ version: SERVICE_VERSION, config: describeConfig(config) }, 'starting');
   const service = await startService(config, { logger, registry: new Registry() });
 
   const shutdown = (signal: string) => {

@@ -8,6 +8,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import { LatencyHistogram } from './latency-histogram.js';
+import { SERVICE_VERSION } from './version.js';
 
 /** Resolves a 1 ms answer from a 5 ms and a 50 ms one. */
 export const LATENCY_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -29,68 +30,79 @@ export interface Metrics {
   readonly upstreamInFlight: Gauge<'upstream'>;
 }
 
-/** `redis`: whether Redis is configured; without it the Redis series are not exported at all. */
-export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean; redis?: boolean } = {}): Metrics {
+/**
+ * `redis`: whether Redis is configured; without it the Redis series are not exported at all.
+ * `version`: the service's version, exported as matrix_turn_build_info{version}.
+ */
+export function createMetrics(registry: Registry, options: { defaultMetrics?: boolean; redis?: boolean; version?: string } = {}): Metrics {
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   const registers = [registry];
+  new Gauge({
+    name: 'matrix_turn_build_info',
+    help: 'Always 1; its version label is the running version of matrix-turn-credentials.',
+    labelNames: ['version'],
+    registers,
+  })
+    .labels(options.version ?? SERVICE_VERSION)
+    .set(1);
   const redisRegisters = options.redis === true ? registers : [];
   return {
     registry,
     credentialsIssued: new Counter({
-      name: 'turn_credentials_issued_total',
+      name: 'matrix_turn_credentials_issued_total',
       help: 'TURN credentials issued by this replica.',
       registers,
     }),
     rateLimited: new Counter({
-      name: 'turn_rate_limited_total',
+      name: 'matrix_turn_rate_limited_total',
       help: 'Requests refused with 429, by what was limited (user, or client address for unknown tokens).',
       labelNames: ['scope'],
       registers,
     }),
     tokenVerifications: new Counter({
-      name: 'turn_token_verifications_total',
+      name: 'matrix_turn_token_verifications_total',
       help: 'Access token verifications that reached the verifier (cache misses), by method and result.',
       labelNames: ['method', 'result'],
       registers,
     }),
     tokenCacheRequests: new Counter({
-      name: 'turn_token_cache_requests_total',
+      name: 'matrix_turn_token_cache_requests_total',
       help: 'Token cache look-ups: hit, miss, or coalesced onto a verification already in flight.',
       labelNames: ['result'],
       registers,
     }),
     upstreamDuration: new Histogram({
-      name: 'turn_upstream_request_duration_seconds',
+      name: 'matrix_turn_upstream_request_duration_seconds',
       help: 'Calls to the homeserver, OAuth server or JWKS endpoint, by upstream and outcome.',
       labelNames: ['upstream', 'outcome'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     }),
     httpDuration: new LatencyHistogram({
-      name: 'turn_http_request_duration_seconds',
+      name: 'matrix_turn_http_request_duration_seconds',
       help: 'HTTP requests served on the public port, by route template, method and status.',
       labelNames: ['route', 'method', 'status'],
       buckets: LATENCY_BUCKETS_SECONDS,
       registers,
     }),
     redisUp: new Gauge({
-      name: 'turn_redis_up',
+      name: 'matrix_turn_redis_up',
       help: '1 while the Redis rate limiter is reachable, 0 while the fallback is in force (absent without Redis).',
       registers: redisRegisters,
     }),
     rateLimitFallback: new Gauge({
-      name: 'turn_rate_limit_fallback_active',
+      name: 'matrix_turn_rate_limit_fallback_active',
       help: '1 while the service limits with the RATE_LIMIT_ON_REDIS_ERROR fallback instead of Redis.',
       registers: redisRegisters,
     }),
     breakerOpen: new Gauge({
-      name: 'turn_upstream_circuit_open',
+      name: 'matrix_turn_upstream_circuit_open',
       help: '1 while the circuit breaker for an upstream is open (failing fast).',
       labelNames: ['upstream'],
       registers,
     }),
     upstreamInFlight: new Gauge({
-      name: 'turn_upstream_requests_in_flight',
+      name: 'matrix_turn_upstream_requests_in_flight',
       help: 'Verification calls to an upstream in flight.',
       labelNames: ['upstream'],
       registers,
@@ -114,18 +126,20 @@ export interface ClusterFigures {
 export function registerClusterGauges(registry: Registry, read: () => Promise<ClusterFigures | undefined>): void {
   let inFlight: Promise<ClusterFigures | undefined> | undefined;
   const readOnce = () => (inFlight ??= read().finally(() => (inFlight = undefined)));
-  const issued: Gauge = new Gauge({
-    name: 'turn_cluster_credentials_issued',
-    help: 'TURN credentials issued by all replicas sharing this Redis (read from Redis at scrape time).',
+  // A counter whose running total Redis holds, as exporters expose a server's own
+  // counts: set at each scrape from Redis, so rate() works; it resets only if Redis's data does.
+  const issued: Counter = new Counter({
+    name: 'matrix_turn_cluster_credentials_issued_total',
+    help: 'TURN credentials issued by all replicas sharing this Redis (a total Redis keeps, read at scrape time).',
     registers: [registry],
     async collect() {
       const figures = await readOnce();
-      if (figures === undefined) issued.remove();
-      else issued.set(figures.credentialsIssued);
+      issued.remove();
+      if (figures !== undefined) issued.inc(figures.credentialsIssued);
     },
   });
   const users: Gauge<'window'> = new Gauge({
-    name: 'turn_cluster_users',
+    name: 'matrix_turn_cluster_users',
     help: 'Distinct users issued credentials by any replica in the last hour or day (HyperLogLog estimate, read from Redis at scrape time).',
     labelNames: ['window'],
     registers: [registry],

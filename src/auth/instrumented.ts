@@ -1,5 +1,5 @@
 // Counts verifications by method and result (valid, invalid, error) for
-// turn_token_verifications_total, around any verifier.
+// matrix_turn_token_verifications_total, around any verifier.
 
 import { MatrixError } from '../http/matrix-error.js';
 import type { Metrics } from '../metrics.js';

@@ -3,7 +3,7 @@
 // decided by the RATE_LIMIT_ON_REDIS_ERROR policy (in-process limits, allow, or a 503),
 // and a probe off the request path (every probeIntervalMs, and at once when the client
 // reconnects) brings the shared limit back without a restart. Each transition is logged
-// once, sets turn_redis_up and turn_rate_limit_fallback_active, and shows in /readyz as
+// once, sets matrix_turn_redis_up and matrix_turn_rate_limit_fallback_active, and shows in /readyz as
 // the degraded 'redis' component (still ready: the service can serve).
 
 import type { Clock } from '../clock.js';

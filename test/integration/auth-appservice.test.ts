@@ -52,9 +52,9 @@ describe('appservice mode', () => {
 
   it('asks no upstream, and counts its verifications', async () => {
     const metrics = await service.metrics();
-    expect(metrics).not.toMatch(/turn_upstream_request_duration_seconds_count\{/);
-    expect(metrics).toMatch(/turn_token_verifications_total\{method="appservice",result="valid"\} [1-9]/);
-    expect(metrics).toMatch(/turn_token_verifications_total\{method="appservice",result="invalid"\} [1-9]/);
+    expect(metrics).not.toMatch(/matrix_turn_upstream_request_duration_seconds_count\{/);
+    expect(metrics).toMatch(/matrix_turn_token_verifications_total\{method="appservice",result="valid"\} [1-9]/);
+    expect(metrics).toMatch(/matrix_turn_token_verifications_total\{method="appservice",result="invalid"\} [1-9]/);
   });
 
   it('follows APPSERVICE_HS_TOKEN_FILE when the file changes, without a restart', async () => {

@@ -77,7 +77,7 @@ describe('introspection against a real OAuth 2.0 server', () => {
       expect(status).toBe(200);
       expect(body.username).toMatch(/^\d+:@alice:example\.org$/);
       expect(body.uris).toEqual(service.config.turn.uris);
-      expect(await service.metrics()).toMatch(/turn_token_verifications_total\{method="introspection",result="valid"\} 1\b/);
+      expect(await service.metrics()).toMatch(/matrix_turn_token_verifications_total\{method="introspection",result="valid"\} 1\b/);
     });
 
     it('accepts the unstable MSC2967 scope as Synapse does', async () => {
@@ -189,7 +189,7 @@ describe('introspection against a real OAuth 2.0 server', () => {
     expect(String(line!.detail)).toContain('INTROSPECTION_CLIENT_SECRET');
     expect(service.logs.text()).not.toContain(wrongSecret);
     expect(service.logs.text()).not.toContain(token);
-    expect(await service.metrics()).toMatch(/turn_token_verifications_total\{method="introspection",result="error"\} 2\b/);
+    expect(await service.metrics()).toMatch(/matrix_turn_token_verifications_total\{method="introspection",result="error"\} 2\b/);
   });
 
   it('answers 502 M_UNKNOWN when the introspection endpoint is unreachable', async () => {

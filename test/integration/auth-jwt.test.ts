@@ -189,7 +189,7 @@ describe('JWT access tokens from a real OAuth 2.0 server', () => {
     );
     expect([...seen].filter((s) => s !== 200 && s !== 503)).toEqual([]);
     expect((await status(before)).status).toBe(200);
-    expect(await service.metrics()).toMatch(/turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} [2-9]/);
+    expect(await service.metrics()).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} [2-9]/);
   }, 90_000);
 
   it('answers 5xx M_UNKNOWN, never 401, while the JWKS is unreachable and the kid is unknown', async () => {

@@ -229,7 +229,7 @@ describe('after all that', () => {
     expect(res.status).toBe(200);
     expect(homeserver.calls).toBe(before + 1);
     const metrics = await service.metrics();
-    expect(metrics).not.toMatch(/turn_http_request_duration_seconds_count\{[^}]*status="5\d\d"/);
+    expect(metrics).not.toMatch(/matrix_turn_http_request_duration_seconds_count\{[^}]*status="5\d\d"/);
     expect(service.logs.text()).not.toMatch(/"level":"(error|fatal)"/);
   });
 });

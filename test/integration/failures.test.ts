@@ -53,7 +53,7 @@ describe('circuit breaker on the homeserver', () => {
       expect(await answer(await service.turnServer(`no-such-token-${i}`))).toMatchObject({ status: 401, errcode: 'M_UNKNOWN_TOKEN' });
     }
     expect((await service.turnServer(freshUser())).status).toBe(200);
-    expect(gauge(await service.metrics(), 'turn_upstream_circuit_open')).toBe(0);
+    expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(0);
   });
 
   test('a failing homeserver: 5xx M_UNKNOWN until the breaker opens, then 503 without asking it; a trickle of probes; recovery on its own', async () => {
@@ -65,7 +65,7 @@ describe('circuit breaker on the homeserver', () => {
       expect(res.errcode).toBe('M_UNKNOWN');
     }
     expect(homeserver.calls - before).toBe(FAILURES);
-    expect(gauge(await service.metrics(), 'turn_upstream_circuit_open')).toBe(1);
+    expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(1);
 
     // Open: a homeserver that now hangs would hold any call it got for the 20 s upstream
     // timeout. The answers are 503 and the homeserver saw none of them: nobody waited.
@@ -101,7 +101,7 @@ describe('circuit breaker on the homeserver', () => {
     homeserver.mode = 'normal';
     await waitFor(async () => (await service.turnServer(freshUser())).status === 200, { what: 'the service to recover', timeoutMs: 45_000 });
     expect((await service.turnServer(freshUser())).status).toBe(200);
-    expect(gauge(await service.metrics(), 'turn_upstream_circuit_open')).toBe(0);
+    expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(0);
     expect(service.logs.text()).toContain('circuit breaker open');
     expect(service.logs.text()).toContain('circuit breaker closed');
   }, 90_000);
@@ -165,8 +165,8 @@ describe('the cap on calls in flight to the homeserver', () => {
     for (const r of refused) expect(r).toMatchObject({ errcode: 'M_UNKNOWN', retryAfter: '1' });
     expect(homeserver.calls).toBe(2);
     // Refusals for overload are not homeserver failures: the breaker stayed closed.
-    expect(gauge(await service.metrics(), 'turn_upstream_circuit_open')).toBe(0);
-    expect(gauge(await service.metrics(), 'turn_upstream_requests_in_flight')).toBe(0);
+    expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(0);
+    expect(gauge(await service.metrics(), 'matrix_turn_upstream_requests_in_flight')).toBe(0);
   });
 });
 

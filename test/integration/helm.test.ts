@@ -447,7 +447,7 @@ describe('alerts and dashboard', () => {
     }
     return names;
   }
-  const seriesIn = (expr: string) => [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(turn_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b(?=\s*[{[)])/g)].map((m) => m[1]!);
+  const seriesIn = (expr: string) => [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(matrix_turn_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b(?=\s*[{[)])/g)].map((m) => m[1]!);
 
   it('alert on error ratio, upstream failures, Redis down and p99 latency, using only series the service exports', async () => {
     const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);

@@ -151,7 +151,7 @@ describe('nothing leaks from the service in process', () => {
     await redis.kill();
     for (const token of secrets.recoveryTokens) statuses.add(await call(token));
     await redis.restart();
-    await waitFor(async () => (await service.metrics()).includes('turn_redis_up 1'), { what: 'Redis to be used again' });
+    await waitFor(async () => (await service.metrics()).includes('matrix_turn_redis_up 1'), { what: 'Redis to be used again' });
 
     for (const expected of [200, 400, 401, 405, 414, 429, 431, 502, 503, 504]) expect([expected, statuses.has(expected)]).toEqual([expected, true]);
     expect(secrets.turnPasswords.length).toBeGreaterThan(3);
@@ -174,7 +174,7 @@ describe('nothing leaks from the service in process', () => {
 
   test('the /metrics text holds none', async () => {
     const metrics = await service.metrics();
-    expect(metrics).toContain('turn_credentials_issued_total');
+    expect(metrics).toContain('matrix_turn_credentials_issued_total');
     expect(leaks('/metrics', metrics)).toEqual([]);
   });
 

@@ -70,14 +70,14 @@ describe('shared rate limit through Redis Cluster', () => {
   });
 
   test('the cluster-wide gauges agree with what the replicas issued', async () => {
-    const perReplica = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'turn_credentials_issued_total') ?? 0));
+    const perReplica = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_credentials_issued_total') ?? 0));
     const issued = perReplica.reduce((a, b) => a + b, 0);
     expect(issued).toBe(3 * BURST);
     for (const replica of replicas) {
       const text = await replica.metrics();
-      expect(metricValue(text, 'turn_cluster_credentials_issued')).toBe(issued);
-      expect(metricValue(text, 'turn_cluster_users', { window: '1h' })).toBe(3);
-      expect(metricValue(text, 'turn_cluster_users', { window: '24h' })).toBe(3);
+      expect(metricValue(text, 'matrix_turn_cluster_credentials_issued_total')).toBe(issued);
+      expect(metricValue(text, 'matrix_turn_cluster_users', { window: '1h' })).toBe(3);
+      expect(metricValue(text, 'matrix_turn_cluster_users', { window: '24h' })).toBe(3);
     }
   });
 

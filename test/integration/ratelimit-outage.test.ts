@@ -1,5 +1,5 @@
 // Redis going away under load: three replicas keep answering every request (200 or 429,
-// within 3 s) after a SIGKILL, say so in /readyz (ready, degraded) and turn_redis_up, log
+// within 3 s) after a SIGKILL, say so in /readyz (ready, degraded) and matrix_turn_redis_up, log
 // it once, and hold the exact shared limit again once Redis is back on the same port,
 // without a restart. With RATE_LIMIT_ON_REDIS_ERROR=deny the answer is a 503, never a 500.
 
@@ -71,7 +71,7 @@ describe('Redis killed while requests flow (RATE_LIMIT_ON_REDIS_ERROR=local)', (
       await redis.kill();
       await Promise.all(
         replicas.map((replica) =>
-          waitFor(async () => metricValue(await replica.metrics(), 'turn_redis_up') === 0, { what: 'turn_redis_up 0' }),
+          waitFor(async () => metricValue(await replica.metrics(), 'matrix_turn_redis_up') === 0, { what: 'matrix_turn_redis_up 0' }),
         ),
       );
       const atKill = results.length;
@@ -82,7 +82,7 @@ describe('Redis killed while requests flow (RATE_LIMIT_ON_REDIS_ERROR=local)', (
         expect(status).toBe(200);
         expect(body.status).toBe('degraded');
         expect(body.components.redis).toMatchObject({ ready: true, degraded: true });
-        expect(metricValue(await replica.metrics(), 'turn_rate_limit_fallback_active')).toBe(1);
+        expect(metricValue(await replica.metrics(), 'matrix_turn_rate_limit_fallback_active')).toBe(1);
       }
 
       await redis.restart();
@@ -97,7 +97,7 @@ describe('Redis killed while requests flow (RATE_LIMIT_ON_REDIS_ERROR=local)', (
     expect(results.some((r) => r.status === 429)).toBe(true);
     for (const replica of replicas) {
       expect(downLogs(replica)).toHaveLength(1);
-      expect(metricValue(await replica.metrics(), 'turn_redis_up')).toBe(1);
+      expect(metricValue(await replica.metrics(), 'matrix_turn_redis_up')).toBe(1);
     }
 
     // Redis came back empty; the shared limit is exact again, across all three.
@@ -171,7 +171,7 @@ describe('without Redis', () => {
       for (let i = 0; i < 3; i += 1) statuses.push((await replica.turnServer(token)).status);
       expect(statuses).toEqual([200, 200, 429]);
       const text = await replica.metrics();
-      expect(text).not.toMatch(/turn_redis_up|turn_rate_limit_fallback_active|turn_cluster_/);
+      expect(text).not.toMatch(/matrix_turn_redis_up|matrix_turn_rate_limit_fallback_active|matrix_turn_cluster_/);
       const { body } = await readiness(replica);
       expect(body.components.redis).toBeUndefined();
     } finally {

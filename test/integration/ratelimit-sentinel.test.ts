@@ -89,7 +89,7 @@ describe('shared rate limit through Redis Sentinel', () => {
     }
     expect(results.filter((r) => r.status !== 200 && r.status !== 429)).toEqual([]);
     expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(ANSWER_WITHIN_MS);
-    for (const replica of replicas) expect(metricValue(await replica.metrics(), 'turn_redis_up')).toBe(1);
+    for (const replica of replicas) expect(metricValue(await replica.metrics(), 'matrix_turn_redis_up')).toBe(1);
     await expectExactLimit(sentinel.replica.url);
   }, 120_000);
 

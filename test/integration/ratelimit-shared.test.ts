@@ -76,7 +76,7 @@ describe('shared rate limit across three replicas and one Redis', () => {
       if (response.status !== 200) expectLimited(response, bodies[i]!);
     });
     // Each replica saw some of both: the limit was shared, not per replica.
-    const limited = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'turn_rate_limited_total', { scope: 'user' }) ?? 0));
+    const limited = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_rate_limited_total', { scope: 'user' }) ?? 0));
     expect(limited.reduce((a, b) => a + b, 0)).toBe(30 - BURST);
   });
 
@@ -100,15 +100,15 @@ describe('shared rate limit across three replicas and one Redis', () => {
     expect(responses.map((r) => r.status)).toEqual(Array(BURST * 4).fill(200));
   });
 
-  test('/readyz says ready with Redis shared; turn_redis_up is 1 on every replica', async () => {
+  test('/readyz says ready with Redis shared; matrix_turn_redis_up is 1 on every replica', async () => {
     for (const replica of replicas) {
       const { status, body } = await readiness(replica);
       expect(status).toBe(200);
       expect(body.status).toBe('ready');
       expect(body.components.redis).toMatchObject({ ready: true, degraded: false });
       const text = await replica.metrics();
-      expect(metricValue(text, 'turn_redis_up')).toBe(1);
-      expect(metricValue(text, 'turn_rate_limit_fallback_active')).toBe(0);
+      expect(metricValue(text, 'matrix_turn_redis_up')).toBe(1);
+      expect(metricValue(text, 'matrix_turn_rate_limit_fallback_active')).toBe(0);
     }
   });
 });
@@ -119,15 +119,15 @@ describe('cluster-wide gauges', () => {
     for (const user of users) await burstOf(BURST + 1, user);
     // A scrape writes the replica's own batch before reading, so after each replica has
     // been scraped once, any scrape sees everything.
-    const perReplica = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'turn_credentials_issued_total') ?? 0));
+    const perReplica = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_credentials_issued_total') ?? 0));
     const issued = perReplica.reduce((a, b) => a + b, 0);
     expect(issued).toBeGreaterThanOrEqual(users.length * BURST);
     const distinct = served.size;
     for (const replica of replicas) {
       const text = await replica.metrics();
-      expect(metricValue(text, 'turn_cluster_credentials_issued')).toBe(issued);
-      expect(metricValue(text, 'turn_cluster_users', { window: '1h' })).toBe(distinct);
-      expect(metricValue(text, 'turn_cluster_users', { window: '24h' })).toBe(distinct);
+      expect(metricValue(text, 'matrix_turn_cluster_credentials_issued_total')).toBe(issued);
+      expect(metricValue(text, 'matrix_turn_cluster_users', { window: '1h' })).toBe(distinct);
+      expect(metricValue(text, 'matrix_turn_cluster_users', { window: '24h' })).toBe(distinct);
     }
   });
 });

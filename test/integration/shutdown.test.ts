@@ -108,7 +108,7 @@ test('SIGTERM with requests in flight: they complete with 200, new connections a
   await waitFor(
     async () => {
       const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      return /^turn_upstream_requests_in_flight\{upstream="homeserver"\} (\d+)$/m.exec(metrics)?.[1] === String(IN_FLIGHT + 1);
+      return /^matrix_turn_upstream_requests_in_flight\{upstream="homeserver"\} (\d+)$/m.exec(metrics)?.[1] === String(IN_FLIGHT + 1);
     },
     { what: 'all requests to be waiting on the homeserver' },
   );

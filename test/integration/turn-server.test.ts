@@ -310,7 +310,7 @@ describe('the token cache', () => {
     // One miss; the rest waited on it, or (on a slow machine) arrived after it and hit.
     const cacheAfter = await svc.metrics();
     const delta = (result: string) =>
-      (metricValue(cacheAfter, 'turn_token_cache_requests_total', { result }) ?? 0) - (metricValue(cacheBefore, 'turn_token_cache_requests_total', { result }) ?? 0);
+      (metricValue(cacheAfter, 'matrix_turn_token_cache_requests_total', { result }) ?? 0) - (metricValue(cacheBefore, 'matrix_turn_token_cache_requests_total', { result }) ?? 0);
     expect(delta('miss')).toBe(1);
     expect(delta('coalesced')).toBeGreaterThanOrEqual(1);
     expect(delta('coalesced') + delta('hit')).toBe(29);
@@ -362,8 +362,8 @@ describe('the per-user rate limit (in-process), on an injected clock', () => {
     for (let i = 0; i < 20; i += 1) expect((await svc.turnServer('bot-token')).status).toBe(200);
   });
 
-  it('counts refusals in turn_rate_limited_total{scope="user"}', async () => {
-    expect(metricValue(await svc.metrics(), 'turn_rate_limited_total', { scope: 'user' })).toBe(2);
+  it('counts refusals in matrix_turn_rate_limited_total{scope="user"}', async () => {
+    expect(metricValue(await svc.metrics(), 'matrix_turn_rate_limited_total', { scope: 'user' })).toBe(2);
   });
 });
 
@@ -436,19 +436,19 @@ describe('operations', () => {
 
   it('/metrics on METRICS_PORT moves with what the service does, and serves nothing else there', async () => {
     const before = await svc.metrics();
-    expect(metricValue(before, 'turn_credentials_issued_total')).toBe(0);
+    expect(metricValue(before, 'matrix_turn_credentials_issued_total')).toBe(0);
     expect((await svc.turnServer('ops-token')).status).toBe(200);
     expect((await svc.turnServer('ops-token')).status).toBe(200);
     expect((await svc.turnServer('ops-unknown')).status).toBe(401);
     const after = await svc.metrics();
-    expect(metricValue(after, 'turn_credentials_issued_total')).toBe(2);
-    expect(metricValue(after, 'turn_token_verifications_total', { method: 'whoami', result: 'valid' })).toBe(1);
-    expect(metricValue(after, 'turn_token_verifications_total', { method: 'whoami', result: 'invalid' })).toBe(1);
-    expect(metricValue(after, 'turn_token_cache_requests_total', { result: 'hit' })).toBe(1);
-    expect(metricValue(after, 'turn_token_cache_requests_total', { result: 'miss' })).toBe(2);
-    expect(metricValue(after, 'turn_http_request_duration_seconds_count', { route: '/_matrix/client/v3/voip/turnServer', method: 'GET', status: '200' })).toBe(2);
-    expect(metricValue(after, 'turn_http_request_duration_seconds_count', { route: '/_matrix/client/v3/voip/turnServer', method: 'GET', status: '401' })).toBe(1);
-    expect(metricValue(after, 'turn_upstream_request_duration_seconds_count', { upstream: 'homeserver', outcome: 'response' })).toBe(2);
+    expect(metricValue(after, 'matrix_turn_credentials_issued_total')).toBe(2);
+    expect(metricValue(after, 'matrix_turn_token_verifications_total', { method: 'whoami', result: 'valid' })).toBe(1);
+    expect(metricValue(after, 'matrix_turn_token_verifications_total', { method: 'whoami', result: 'invalid' })).toBe(1);
+    expect(metricValue(after, 'matrix_turn_token_cache_requests_total', { result: 'hit' })).toBe(1);
+    expect(metricValue(after, 'matrix_turn_token_cache_requests_total', { result: 'miss' })).toBe(2);
+    expect(metricValue(after, 'matrix_turn_http_request_duration_seconds_count', { route: '/_matrix/client/v3/voip/turnServer', method: 'GET', status: '200' })).toBe(2);
+    expect(metricValue(after, 'matrix_turn_http_request_duration_seconds_count', { route: '/_matrix/client/v3/voip/turnServer', method: 'GET', status: '401' })).toBe(1);
+    expect(metricValue(after, 'matrix_turn_upstream_request_duration_seconds_count', { upstream: 'homeserver', outcome: 'response' })).toBe(2);
     const elsewhere = await fetch(svc.metricsUrl.replace(/\/metrics$/, '/healthz'));
     expect(elsewhere.status).toBe(404);
     await elsewhere.arrayBuffer();

@@ -145,7 +145,7 @@ describe('a good token', () => {
     const v = verifier();
     for (const key of [rsa, ec, ed, rsa]) await v.verify(await sign(key), {});
     expect(jwks.fetches).toBe(1);
-    expect(await metrics.registry.metrics()).toMatch(/turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} 1\b/);
+    expect(await metrics.registry.metrics()).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} 1\b/);
   });
 });
 
@@ -220,7 +220,7 @@ describe('keys from the JWKS URL', () => {
   it('a JWKS nobody listens on is 502 M_UNKNOWN', async () => {
     const keys = remote({ url: `http://127.0.0.1:${await freePort()}/jwks` });
     expect(await refusal(verifier({ keys }).verify(await sign(rsa), {}))).toMatchObject({ status: 502, body: { errcode: 'M_UNKNOWN' } });
-    expect(await metrics.registry.metrics()).toMatch(/turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="unreachable"\} 1\b/);
+    expect(await metrics.registry.metrics()).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="unreachable"\} 1\b/);
   });
 
   it('keeps verifying with the keys it has while a refresh fails, but an unknown kid is then 502', async () => {

@@ -116,8 +116,8 @@ describe('a homeserver that is unwell: 5xx M_UNKNOWN, never M_UNKNOWN_TOKEN', ()
     homeserver.mode = 'error500';
     await refusalOf('alice-token');
     const text = await metrics.registry.metrics();
-    expect(text).toMatch(/turn_upstream_request_duration_seconds_count\{upstream="homeserver",outcome="response"\} 1/);
-    expect(text).toMatch(/turn_upstream_request_duration_seconds_count\{upstream="homeserver",outcome="server_error"\} 1/);
+    expect(text).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="homeserver",outcome="response"\} 1/);
+    expect(text).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="homeserver",outcome="server_error"\} 1/);
   });
 });
 

@@ -1,9 +1,10 @@
 // The exported series follow Prometheus conventions, so dashboards and alerts written
-// against them stay right: a turn_ prefix, counters ending in _total and nothing else
+// against them stay right: a matrix_turn_ prefix, counters ending in _total and nothing else
 // ending so, durations in seconds, label names from a small known vocabulary (never a
 // user or a token), latency buckets fine enough to tell 1 ms from 50 ms, and every
 // series DESIGN.md promises.
 
+import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { LATENCY_BUCKETS_SECONDS, createMetrics, registerClusterGauges } from '../../../src/metrics.js';
 
@@ -26,32 +27,41 @@ async function exported(): Promise<Exported[]> {
 }
 
 /** Label names the series may carry: each has a bounded set of values. */
-const LABEL_VOCABULARY = new Set(['route', 'method', 'status', 'upstream', 'outcome', 'result', 'scope', 'window']);
+const LABEL_VOCABULARY = new Set(['route', 'method', 'status', 'upstream', 'outcome', 'result', 'scope', 'window', 'version']);
 
 describe('exported metrics', () => {
   it('include every series DESIGN.md promises', async () => {
     const names = (await exported()).map((m) => m.name);
     expect(names).toEqual(
       expect.arrayContaining([
-        'turn_credentials_issued_total',
-        'turn_rate_limited_total',
-        'turn_token_verifications_total',
-        'turn_token_cache_requests_total',
-        'turn_upstream_request_duration_seconds',
-        'turn_http_request_duration_seconds',
-        'turn_redis_up',
+        'matrix_turn_credentials_issued_total',
+        'matrix_turn_rate_limited_total',
+        'matrix_turn_token_verifications_total',
+        'matrix_turn_token_cache_requests_total',
+        'matrix_turn_upstream_request_duration_seconds',
+        'matrix_turn_http_request_duration_seconds',
+        'matrix_turn_redis_up',
+        'matrix_turn_build_info',
+        'matrix_turn_cluster_credentials_issued_total',
       ]),
     );
     const byName = new Map((await exported()).map((m) => [m.name, m]));
-    expect(byName.get('turn_token_verifications_total')?.labels).toEqual(['method', 'result']);
-    expect(byName.get('turn_token_cache_requests_total')?.labels).toEqual(['result']);
-    expect(byName.get('turn_http_request_duration_seconds')?.labels).toEqual(['method', 'route', 'status']);
-    expect(byName.get('turn_upstream_request_duration_seconds')?.labels).toContain('upstream');
+    expect(byName.get('matrix_turn_token_verifications_total')?.labels).toEqual(['method', 'result']);
+    expect(byName.get('matrix_turn_token_cache_requests_total')?.labels).toEqual(['result']);
+    expect(byName.get('matrix_turn_http_request_duration_seconds')?.labels).toEqual(['method', 'route', 'status']);
+    expect(byName.get('matrix_turn_upstream_request_duration_seconds')?.labels).toContain('upstream');
+  });
+
+  it("export the running version as matrix_turn_build_info, package.json's", async () => {
+    const registry = new Registry();
+    createMetrics(registry, { defaultMetrics: false });
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await registry.metrics()).toMatch(new RegExp(`^matrix_turn_build_info\\{version="${version.replaceAll('.', '\\.')}"\\} 1$`, 'm'));
   });
 
   it('are named by Prometheus conventions: prefix, _total on counters only, base units', async () => {
     for (const metric of await exported()) {
-      expect({ name: metric.name, prefixed: metric.name.startsWith('turn_') }).toEqual({ name: metric.name, prefixed: true });
+      expect({ name: metric.name, prefixed: metric.name.startsWith('matrix_turn_') }).toEqual({ name: metric.name, prefixed: true });
       expect({ name: metric.name, type: metric.type, total: metric.name.endsWith('_total') }).toEqual({ name: metric.name, type: metric.type, total: metric.type === 'counter' });
       if (metric.type === 'histogram') expect(metric.name).toMatch(/_seconds$/);
       expect(metric.name).not.toMatch(/_(ms|milliseconds|minutes|hours)(_|$)/);

@@ -1,6 +1,6 @@
 // The fallback around the Redis limiter, against a real redis-server that the tests kill,
 // restart and pause: decisions keep coming (local, allow or deny), nothing waits on a dead
-// or silent Redis, the state shows in turn_redis_up and the 'redis' health component, each
+// or silent Redis, the state shows in matrix_turn_redis_up and the 'redis' health component, each
 // transition is logged once, and the shared limit returns by itself.
 
 import { Registry } from 'prom-client';
@@ -76,8 +76,8 @@ async function gauge(registry: Registry, name: string): Promise<number | undefin
 }
 
 const logged = (logs: CapturedLogs, pattern: RegExp) => logs.entries().filter((e) => pattern.test(String(e.msg)));
-const isUp = (stack: Stack) => async () => (await gauge(stack.registry, 'turn_redis_up')) === 1;
-const isDown = (stack: Stack) => async () => (await gauge(stack.registry, 'turn_redis_up')) === 0;
+const isUp = (stack: Stack) => async () => (await gauge(stack.registry, 'matrix_turn_redis_up')) === 1;
+const isDown = (stack: Stack) => async () => (await gauge(stack.registry, 'matrix_turn_redis_up')) === 0;
 
 let counter = 0;
 const freshUser = () => `@fallback${(counter += 1)}:example.org`;
@@ -107,16 +107,16 @@ describe('withRedisFallback', () => {
 
   test('local: Redis killed, each replica limits alone at once; Redis back, the shared limit returns without a restart', async () => {
     const s = (stack = buildStack(redis, 'local'));
-    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
     expect(s.health.report()).toMatchObject({ ready: true, status: 'ready', components: { redis: { degraded: false } } });
-    expect(await gauge(s.registry, 'turn_rate_limit_fallback_active')).toBe(0);
+    expect(await gauge(s.registry, 'matrix_turn_rate_limit_fallback_active')).toBe(0);
 
     const user = freshUser();
     expect((await s.limiter.consume(user)).allowed).toBe(true);
 
     await redis.kill();
-    await waitFor(isDown(s), { what: 'turn_redis_up 0 after SIGKILL' });
-    expect(await gauge(s.registry, 'turn_rate_limit_fallback_active')).toBe(1);
+    await waitFor(isDown(s), { what: 'matrix_turn_redis_up 0 after SIGKILL' });
+    expect(await gauge(s.registry, 'matrix_turn_rate_limit_fallback_active')).toBe(1);
     const report = s.health.report();
     expect(report).toMatchObject({ ready: true, status: 'degraded', components: { redis: { ready: true, degraded: true } } });
     expect(report.components.redis!.detail).toMatch(/unreachable.*RATE_LIMIT_ON_REDIS_ERROR=local/);
@@ -129,7 +129,7 @@ describe('withRedisFallback', () => {
     expect(Math.max(...during.map((d) => d.ms))).toBeLessThan(TIMEOUT_MS);
 
     await redis.restart();
-    await waitFor(isUp(s), { what: 'turn_redis_up 1 after the restart' });
+    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 after the restart' });
     const after = freshUser();
     const decisions = await Promise.all(Array.from({ length: BURST * 3 }, () => s.limiter.consume(after)));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(BURST);
@@ -145,9 +145,9 @@ describe('withRedisFallback', () => {
 
   test('allow: while Redis is down nobody is limited', async () => {
     const s = (stack = buildStack(redis, 'allow'));
-    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
     await redis.kill();
-    await waitFor(isDown(s), { what: 'turn_redis_up 0' });
+    await waitFor(isDown(s), { what: 'matrix_turn_redis_up 0' });
     const user = freshUser();
     const decisions = await Promise.all(Array.from({ length: BURST * 4 }, () => s.limiter.consume(user)));
     expect(decisions.every((d) => d.allowed)).toBe(true);
@@ -156,9 +156,9 @@ describe('withRedisFallback', () => {
 
   test('deny: while Redis is down every request gets 503 M_UNKNOWN with Retry-After, never a 500', async () => {
     const s = (stack = buildStack(redis, 'deny'));
-    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
     await redis.kill();
-    await waitFor(isDown(s), { what: 'turn_redis_up 0' });
+    await waitFor(isDown(s), { what: 'matrix_turn_redis_up 0' });
     const { error } = (await timed(s.limiter, freshUser())) as { error: unknown };
     expect(error).toBeInstanceOf(MatrixError);
     const matrixError = error as MatrixError;
@@ -170,18 +170,18 @@ describe('withRedisFallback', () => {
 
   test('a Redis that stops answering: one decision waits the timeout, the next ones none; answers again, shared again', async () => {
     const s = (stack = buildStack(redis, 'local'));
-    await waitFor(isUp(s), { what: 'turn_redis_up 1' });
+    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
     const admin = adminConnection(redis.url);
     try {
       await admin.call('CLIENT', 'PAUSE', String(TIMEOUT_MS * 4), 'ALL');
       const first = await timed(s.limiter, freshUser());
       expect(first).toMatchObject({ decision: { allowed: true } });
       expect(first.ms).toBeLessThan(TIMEOUT_MS * 3);
-      expect(await gauge(s.registry, 'turn_redis_up')).toBe(0);
+      expect(await gauge(s.registry, 'matrix_turn_redis_up')).toBe(0);
       const next = await Promise.all(Array.from({ length: 10 }, () => timed(s.limiter, freshUser())));
       expect(next.every((n) => 'decision' in n && n.decision.allowed)).toBe(true);
       expect(Math.max(...next.map((n) => n.ms))).toBeLessThan(TIMEOUT_MS);
-      await waitFor(isUp(s), { what: 'turn_redis_up 1 after the pause', timeoutMs: 20_000 });
+      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 after the pause', timeoutMs: 20_000 });
       expect(logged(s.logs, /^redis unreachable/)).toHaveLength(1);
       expect(logged(s.logs, /^redis unreachable/)[0]!.reason).toMatch(/longer than|timed out/i);
     } finally {
@@ -193,13 +193,13 @@ describe('withRedisFallback', () => {
     const proxy = await startTcpProxy(redis.port);
     try {
       const s = (stack = buildStack(redis, 'local', `redis://127.0.0.1:${proxy.port}`));
-      await waitFor(isUp(s), { what: 'turn_redis_up 1 through the proxy' });
+      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 through the proxy' });
       const connectionsBefore = proxy.accepted;
       proxy.freezeExisting();
       expect(await timed(s.limiter, freshUser())).toMatchObject({ decision: { allowed: true } });
-      expect(await gauge(s.registry, 'turn_redis_up')).toBe(0);
+      expect(await gauge(s.registry, 'matrix_turn_redis_up')).toBe(0);
       // TCP would never tell: only the timed-out probe makes the client reconnect.
-      await waitFor(isUp(s), { what: 'turn_redis_up 1 over a new connection', timeoutMs: 20_000 });
+      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 over a new connection', timeoutMs: 20_000 });
       expect(proxy.accepted).toBeGreaterThan(connectionsBefore);
       const user = freshUser();
       const decisions = await Promise.all(Array.from({ length: BURST * 2 }, () => s.limiter.consume(user)));
@@ -224,7 +224,7 @@ describe('withRedisFallback', () => {
     expect(down!.reason).toMatch(/ECONNREFUSED/);
     expect(s.health.report().components.redis!.detail).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
     await redis.restart();
-    await waitFor(isUp(s), { what: 'turn_redis_up 1 once Redis is there' });
+    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 once Redis is there' });
     expect(s.health.report()).toMatchObject({ ready: true, status: 'ready' });
   });
 });
