@@ -25,10 +25,10 @@ export function refuseUnmatched(ctx: Context): void {
 /** Answers with whatever was thrown, as a Matrix error. */
 export function respondWithError(ctx: Context, caught: unknown, logger: Logger): void {
   const error = toMatrixError(caught);
-  if (error.status >= 500) {
+  if (error.status >= 500 && !error.reported) {
     logger.warn({ errcode: error.errcode, status: error.status, detail: error.detail ?? describe(caught) }, 'request failed');
   } else if (error.detail !== undefined) {
-    logger.debug({ errcode: error.errcode, status: error.status, detail: error.detail }, 'request refused');
+    logger.debug({ errcode: error.errcode, status: error.status, detail: error.detail }, error.status >= 500 ? 'request failed' : 'request refused');
   }
   ctx.status = error.status;
   ctx.set(error.headers);

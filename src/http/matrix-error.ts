@@ -23,6 +23,11 @@ export interface MatrixErrorOptions {
   /** Operator-facing explanation, logged, never sent. */
   detail?: string;
   cause?: unknown;
+  /**
+   * The failure's source already reports it (an outage logged once when it starts and once
+   * when it ends, with counts), so the error step logs this request at debug, not warn.
+   */
+  reported?: boolean;
 }
 
 export class MatrixError extends Error {
@@ -31,6 +36,7 @@ export class MatrixError extends Error {
   readonly headers: Record<string, string>;
   readonly extra: Record<string, unknown>;
   readonly detail: string | undefined;
+  readonly reported: boolean;
 
   constructor(status: number, errcode: MatrixErrcode, message: string, options: MatrixErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -40,6 +46,7 @@ export class MatrixError extends Error {
     this.headers = options.headers ?? {};
     this.extra = options.extra ?? {};
     this.detail = options.detail;
+    this.reported = options.reported ?? false;
   }
 
   /** The JSON body a client receives. */
