@@ -1,6 +1,8 @@
 // One log line and one latency observation per request on the public port. The route
-// label is the router's template (bounded), never the raw path. The user appears as a
-// short hash at info and in full only at debug.
+// label is the router's template (bounded), never the raw path; a method refused on a
+// known path (405) keeps its path's template. The user appears as a short hash at info
+// and in full only at debug. kubelet's probes are logged at debug: at info they would be
+// most of the log (about 18 lines a minute a pod), and their figures are in the metrics.
 //
 // This runs for every request, so it does the least it can: the metric child and a child
 // logger carrying method, route and status are made once per (route, method, status),
@@ -15,6 +17,7 @@ import type { Identity } from '../auth/types.js';
 import type { Logger } from '../logger.js';
 import type { Observer } from '../latency-histogram.js';
 import type { Metrics } from '../metrics.js';
+import { PROBE_PATHS } from './routes.js';
 
 export interface RequestState {
   /** Who the request turned out to be, once the token is verified. */
@@ -24,9 +27,14 @@ export interface RequestState {
 /** What every request of one (route, method, status) shares, made once. */
 interface Outcome {
   readonly duration: Observer;
+  readonly level: AccessLevel;
   /** Writes the line, with the three fields already serialised. */
   readonly line: AccessLine;
 }
+
+export type AccessLevel = 'info' | 'debug';
+
+const QUIET_ROUTES: ReadonlySet<string> = new Set(Object.values(PROBE_PATHS));
 
 /** Records one finished request: its latency observation and its log line. */
 export function createAccessLog(logger: Logger, metrics: Metrics): (ctx: Context, elapsedMs: number) => void {
@@ -38,7 +46,9 @@ export function createAccessLog(logger: Logger, metrics: Metrics): (ctx: Context
     const key = `${route} ${method} ${status}`;
     let outcome = outcomes.get(key);
     if (outcome === undefined) {
-      outcome = { duration: metrics.httpDuration.labels(route, method, String(status)), line: accessLine(lines.child({ method, route, status })) };
+      const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
+      const line = accessLine(lines.child({ method, route, status }), level);
+      outcome = { duration: metrics.httpDuration.labels(route, method, String(status)), level, line };
       outcomes.set(key, outcome);
     }
     return outcome;
@@ -53,10 +63,9 @@ export function createAccessLog(logger: Logger, metrics: Metrics): (ctx: Context
   };
 
   return function recordRequest(ctx, elapsedMs) {
-    const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-    const outcome = outcomeOf(route, ctx.method, ctx.status);
+    const outcome = outcomeOf(routeOf(ctx as RoutedContext), ctx.method, ctx.status);
     outcome.duration.observe(elapsedMs / 1000);
-    if (!lines.isLevelEnabled('info')) return;
+    if (!lines.isLevelEnabled(outcome.level)) return;
     const identity = (ctx.state as RequestState).identity;
     const durationMs = Math.round(elapsedMs * 1000) / 1000;
     if (identity === undefined) outcome.line(durationMs);
@@ -65,22 +74,38 @@ export function createAccessLog(logger: Logger, metrics: Metrics): (ctx: Context
   };
 }
 
-/** Writes one access line at info: the duration and, when known, the user. */
+/** What @koa/router leaves on the context: the template of the route that ran, and every layer whose path matched. */
+interface RoutedContext {
+  _matchedRoute?: string | RegExp;
+  matched?: readonly { readonly path: string | RegExp; readonly methods: readonly string[] }[];
+}
+
+/**
+ * The route template: the one that ran or, when the path matched a route but not its
+ * method (a 405, which runs none), that route's path. Only the router's own templates,
+ * so the label stays bounded; anything else is `unmatched`.
+ */
+function routeOf(ctx: RoutedContext): string {
+  const route = ctx._matchedRoute ?? ctx.matched?.find((layer) => layer.methods.length > 0)?.path;
+  return typeof route === 'string' ? route : 'unmatched';
+}
+
+/** Writes one access line at its level: the duration and, when known, the user. */
 export type AccessLine = (durationMs: number, userField?: 'userId' | 'userHash', user?: string) => void;
 
 const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym } = pino.symbols;
 
 /**
- * The access line exactly as `logger.info({ durationMs, [userField]: user }, 'request')`
+ * The access line exactly as `logger[level]({ durationMs, [userField]: user }, 'request')`
  * writes it, without pino's field-by-field serialisation of an object on every request:
  * pino's own level prefix, timestamp, child bindings and line end (the state pino exposes
  * through pino.symbols for integrations like this one), around the two fields. The tests
  * hold it byte-for-byte equal to pino's output, so a pino upgrade that changes the line
  * is caught.
  */
-export function accessLine(logger: Logger): AccessLine {
+export function accessLine(logger: Logger, level: AccessLevel = 'info'): AccessLine {
   const state = logger as unknown as Record<symbol, unknown>;
-  const levelPrefix = (state[lsCacheSym] as Record<number, string>)[logger.levels.values.info!]!;
+  const levelPrefix = (state[lsCacheSym] as Record<number, string>)[logger.levels.values[level]!]!;
   const time = (state[timeSym] as () => string).bind(logger);
   const bindings = state[chindingsSym] as string;
   const end = `,"msg":"request"${state[endSym] as string}`;
