@@ -49,7 +49,7 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
   const { logger } = base;
   const verifier = createVerifier(config, { logger, metrics, clock });
   const rateLimiting = createRateLimiting(config, { logger, metrics, clock, health });
-  const turn = createMinter(config, { clock, logger });
+  const turn = createMinter(config, { clock, logger, metrics });
   return {
     logger,
     metrics,

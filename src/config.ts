@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { describeKey, readPublicKey, verifiableAlgorithms, type PublicKeyReading } from './auth/jwt-public-key.js';
+import { publicKeyProblem } from './auth/jwt-public-key.js';
+import { sharedSecretsProblem } from './turn/credentials.js';
 
 export const AUTH_METHODS = ['whoami', 'introspection', 'jwt', 'appservice'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -19,7 +20,11 @@ export const JWT_ALGORITHM_NAMES = [
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ] as const;
 
-/** A secret given inline or as a file; a file is re-read when it changes (see secret-file.ts). */
+/**
+ * A secret given inline or as a file; a file is re-read when it changes (see secret-file.ts),
+ * and each re-read is held to the rule applied here (each rule lives with the domain that
+ * needs it: sharedSecretsProblem, publicKeyProblem; the other secrets need only not be empty).
+ */
 export interface SecretRef {
   readonly value: string;
   readonly path?: string;
@@ -75,7 +80,8 @@ export interface Config {
     readonly allowGuests: boolean;
   };
   readonly redis?: {
-    readonly url?: string;
+    /** REDIS_URL; from REDIS_URL_FILE, re-read like any secret (the credentials in it are followed). */
+    readonly url?: SecretRef;
     readonly sentinels?: readonly { host: string; port: number }[];
     readonly sentinelName?: string;
     readonly clusterNodes?: readonly { host: string; port: number }[];
@@ -555,8 +561,8 @@ function configSchema(secrets: Secrets, givenAsFile: ReadonlySet<SecretName>) {
     else if (!hasSecret && !hasStatic) problem('TURN_SHARED_SECRET', 'required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)');
     else if (hasStatic && (c.TURN_USERNAME === undefined || !given('TURN_PASSWORD')))
       problem(c.TURN_USERNAME === undefined ? 'TURN_USERNAME' : 'TURN_PASSWORD', 'TURN_USERNAME and TURN_PASSWORD go together');
-    if (c.TURN_SHARED_SECRET !== undefined && c.TURN_SHARED_SECRET.split(',').some((s) => s.trim() === ''))
-      problem('TURN_SHARED_SECRET', 'has an empty entry in its comma-separated list');
+    const sharedSecrets = c.TURN_SHARED_SECRET === undefined ? undefined : sharedSecretsProblem(c.TURN_SHARED_SECRET);
+    if (sharedSecrets !== undefined) problem('TURN_SHARED_SECRET', sharedSecrets);
     const redisModes = [given('REDIS_URL'), c.REDIS_SENTINELS !== undefined, c.REDIS_CLUSTER_NODES !== undefined].filter(Boolean).length;
     if (redisModes > 1) problem('REDIS_URL', 'set only one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
     if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME) problem('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS');
@@ -566,30 +572,17 @@ function configSchema(secrets: Secrets, givenAsFile: ReadonlySet<SecretName>) {
 }
 
 /**
- * A static JWT_PUBLIC_KEY must be one the verifier reads (jwt-public-key.ts, the same
- * reading), and able to verify at least one of JWT_ALGORITHMS: otherwise every token
- * would be refused. The messages describe the key's type, never its material.
+ * A static JWT_PUBLIC_KEY must pass publicKeyProblem (jwt-public-key.ts: the rule a re-read
+ * of its file is held to as well): a key the verifier reads, able to verify at least one of
+ * JWT_ALGORITHMS. The messages describe the key's type, never its material.
  */
 function checkJwtPublicKey(ref: SecretRef, algorithms: unknown, problem: (path: string, message: string) => void): void {
   const [name, source] = ref.path === undefined ? ['JWT_PUBLIC_KEY', 'the value'] : ['JWT_PUBLIC_KEY_FILE', ref.path];
-  let reading: PublicKeyReading;
-  try {
-    reading = readPublicKey(ref.value);
-  } catch (error) {
-    problem(name, `${source} ${(error as Error).message}`);
-    return;
-  }
-  const verifiable = [...new Set(reading.keys.flatMap(verifiableAlgorithms))];
-  const kinds = [...new Set(reading.keys.map(describeKey))].join(', ');
-  if (verifiable.length === 0) {
-    problem(name, `${source} holds only ${kinds}, which cannot verify any JWT (RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or Ed25519, for signatures)`);
-    return;
-  }
   // A JWT_ALGORITHMS that failed its own check holds raw input and has been reported already.
   const valid = Array.isArray(algorithms) && algorithms.length > 0 && algorithms.every((alg) => (JWT_ALGORITHM_NAMES as readonly unknown[]).includes(alg));
-  const allowed = valid ? (algorithms as string[]) : [];
-  if (valid && !allowed.some((alg) => verifiable.includes(alg)))
-    problem('JWT_ALGORITHMS', `${allowed.join(', ')} cannot verify any token with JWT_PUBLIC_KEY (${kinds}), which verifies only ${verifiable.join(', ')}`);
+  const broken = publicKeyProblem(ref.value, valid ? (algorithms as string[]) : undefined);
+  if (broken?.setting === 'JWT_ALGORITHMS') problem('JWT_ALGORITHMS', broken.message);
+  else if (broken !== undefined) problem(name, `${source} ${broken.message}`);
 }
 
 type Parsed = z.infer<typeof fields>;
@@ -646,7 +639,7 @@ function toConfig(c: Parsed, secrets: Secrets): Config {
     },
     ...(redisConfigured && {
       redis: {
-        ...(secrets.REDIS_URL && { url: secrets.REDIS_URL.value }),
+        ...(secrets.REDIS_URL && { url: secrets.REDIS_URL }),
         ...(c.REDIS_SENTINELS !== undefined && { sentinels: c.REDIS_SENTINELS }),
         ...(c.REDIS_SENTINEL_NAME !== undefined && { sentinelName: c.REDIS_SENTINEL_NAME }),
         ...(c.REDIS_CLUSTER_NODES !== undefined && { clusterNodes: c.REDIS_CLUSTER_NODES }),
@@ -681,7 +674,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     turn: { ...config.turn, sharedSecret: mask(config.turn.sharedSecret), password: mask(config.turn.password) },
     redis: config.redis && {
       ...config.redis,
-      url: config.redis.url && maskUrlPassword(config.redis.url),
+      url: config.redis.url && maskUrlPassword(config.redis.url.value),
       password: mask(config.redis.password),
     },
   };

@@ -1,6 +1,6 @@
 // Metrics: every series the service exports, built on a registry that is passed in (each
 // test gets a fresh one). Label values are bounded sets: route templates, methods, status
-// codes, outcome words; never a user id or a token. Series on the request path are bound
+// codes, outcome words, the names of our own variables; never a user id or a token. Series on the request path are bound
 // to their labels once, so a request does no label lookups; the one every request
 // observes is a LatencyHistogram (latency-histogram.ts), which does not hash per
 // observation either.
@@ -28,6 +28,8 @@ export interface Metrics {
   readonly rateLimitFallback: Gauge;
   readonly breakerOpen: Gauge<'upstream'>;
   readonly upstreamInFlight: Gauge<'upstream'>;
+  /** By the X_FILE variable naming the file: a bounded set (secret-file.ts counts, once per failure). */
+  readonly secretReloadFailures: Counter<'secret'>;
 }
 
 /**
@@ -105,6 +107,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: 'matrix_turn_upstream_requests_in_flight',
       help: 'Verification calls to an upstream in flight.',
       labelNames: ['upstream'],
+      registers,
+    }),
+    secretReloadFailures: new Counter({
+      name: 'matrix_turn_secret_reload_failures_total',
+      help: 'Re-reads of a secret file that failed (missing, unreadable, empty) or were refused by the rule of the start, by the variable naming the file; the last good value stays in force, and a restart would refuse to start.',
+      labelNames: ['secret'],
       registers,
     }),
   };

@@ -7,9 +7,17 @@
 // asynchronously and reports only differences from it, so a rotation landing between the
 // configuration being read and that first stat would be missed for good. Here the first
 // check always re-reads the file, and every later one compares with what was last read.
-// `watchedSecret` is the form the service uses: a live secret whose re-reads are logged.
+//
+// A re-read value is held to the rule the configuration held the secret to at start (the
+// caller passes that one rule as `validate`): a value that breaks it is refused and the
+// last good one stays in force, as a failed read does. Otherwise a rewrite the service
+// would have refused to start with (say a shared-secret list with an empty first entry,
+// which signs with an empty key) would be taken silently while the service runs.
+// `watchedSecret` is the form the service uses: a live secret whose re-reads are logged
+// and whose failures are counted for an alert.
 
 import { readFileSync, stat } from 'node:fs';
+import type { Counter } from 'prom-client';
 import type { SecretRef } from './config.js';
 import type { Logger } from './logger.js';
 
@@ -22,9 +30,20 @@ export interface LiveSecret {
 export interface LiveSecretOptions {
   /** How often the file is checked, in milliseconds. Default 1000. */
   intervalMs?: number;
-  /** Told when a re-read fails (the previous value stays in force). */
+  /**
+   * The rule the value was held to at start: returns the rule a value breaks, in words
+   * that show none of it, or undefined when it is good. A re-read value that breaks it is
+   * refused. Emptiness needs no rule: an empty file is always refused.
+   */
+  validate?: (value: string) => string | undefined;
+  /**
+   * Told when a re-read fails or is refused (the previous value stays in force): once per
+   * failure, not at every check while the file stays as it is, and never with the value.
+   */
   onError?: (message: string) => void;
   onChange?: () => void;
+  /** Told after every check of the file has ended, whatever it found (so a caller can wait for one). */
+  onChecked?: () => void;
 }
 
 export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): LiveSecret {
@@ -33,23 +52,44 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
   if (path === undefined) return { current: () => value, close: () => {} };
   // What the file looked like when last read; undefined until the first check.
   let seen: string | undefined;
+  // The failure last reported, until a good read: kubelet swaps in a new file for every
+  // key of a Secret when any one changes, and the same bad content must not be reported
+  // (and counted) again each time. Holds the refused content itself, which stays in memory only.
+  let failure: string | undefined;
   let checking = false;
   let closed = false;
 
+  const fail = (key: string, message: string) => {
+    if (key === failure) return;
+    failure = key;
+    options.onError?.(message);
+  };
+
   const reread = () => {
+    let next: string;
     try {
-      const next = readFileSync(path, 'utf8').trim();
-      if (next === '') {
-        options.onError?.(`secret file ${path} is empty; keeping the previous value`);
-        return;
-      }
-      if (next !== value) {
-        value = next;
-        options.onChange?.();
-      }
+      next = readFileSync(path, 'utf8').trim();
     } catch (error) {
-      options.onError?.(`cannot re-read secret file ${path} (${(error as NodeJS.ErrnoException).code ?? 'error'}); keeping the previous value`);
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      fail(`unreadable ${code}`, `cannot re-read secret file ${path} (${code}); keeping the previous value`);
+      return;
     }
+    if (next === '') {
+      fail('empty', `secret file ${path} is empty; keeping the previous value`);
+      return;
+    }
+    if (next === value) {
+      failure = undefined;
+      return;
+    }
+    const broken = options.validate?.(next);
+    if (broken !== undefined) {
+      fail(`refused ${next}`, `secret file ${path} refused: the new value ${broken}; keeping the previous value`);
+      return;
+    }
+    failure = undefined;
+    value = next;
+    options.onChange?.();
   };
 
   const check = () => {
@@ -60,9 +100,11 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
       if (closed) return;
       // ino as well as mtime and size: kubelet's swap points the path at a new file.
       const now = error ? `missing ${error.code ?? ''}` : `${stats.ino} ${stats.size} ${stats.mtimeMs}`;
-      if (now === seen) return;
-      seen = now;
-      reread();
+      if (now !== seen) {
+        seen = now;
+        reread();
+      }
+      options.onChecked?.();
     });
   };
 
@@ -78,14 +120,33 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
   };
 }
 
+export interface WatchedSecretOptions {
+  /** How often the file is checked, in milliseconds. Default 1000. */
+  intervalMs?: number;
+  /** The secret's rule at start (see LiveSecretOptions.validate). */
+  validate?: (value: string) => string | undefined;
+  /**
+   * matrix_turn_secret_reload_failures_total: counted under `setting` at each failed or
+   * refused re-read, and present at 0 from the start, so increase() sees the first one.
+   */
+  failures?: Counter<'secret'>;
+}
+
 /**
  * A live secret whose re-reads are logged under `setting` (the X_FILE variable's name):
- * a failed re-read as an error, a changed value as info; never the value itself.
+ * a failed or refused re-read as an error, naming the file and the rule broken, and
+ * counted; a changed value as info; never the value itself.
  */
-export function watchedSecret(ref: SecretRef, setting: string, logger: Logger, options: { intervalMs?: number } = {}): LiveSecret {
+export function watchedSecret(ref: SecretRef, setting: string, logger: Logger, options: WatchedSecretOptions = {}): LiveSecret {
+  const { failures, ...rest } = options;
+  const counted = ref.path === undefined ? undefined : failures?.labels(setting);
+  counted?.inc(0);
   return liveSecret(ref, {
-    ...options,
-    onError: (message) => logger.error({ setting }, message),
+    ...rest,
+    onError: (message) => {
+      counted?.inc();
+      logger.error({ setting }, message);
+    },
     onChange: () => logger.info({ setting }, 'secret file changed; using the new value'),
   });
 }

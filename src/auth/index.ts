@@ -1,5 +1,5 @@
-// Chooses the verifier AUTH_METHOD names, gives it its upstream and live secrets, and
-// wraps it: counted, then cached. The appservice method has no upstream call to save, and
+// Chooses the verifier AUTH_METHOD names, gives it its upstream and live secrets (each
+// re-read held to the rule of the start, failures counted), and wraps it: counted, then cached. The appservice method has no upstream call to save, and
 // its answer depends on a header besides the token, so it is not cached.
 
 import type { Clock } from '../clock.js';
@@ -13,6 +13,7 @@ import { instrumentedVerifier } from './instrumented.js';
 import { introspectionVerifier } from './introspection.js';
 import { jwtVerifier } from './jwt.js';
 import { remoteKeys, staticKeys } from './jwt-keys.js';
+import { publicKeyRule } from './jwt-public-key.js';
 import type { TokenVerifier } from './types.js';
 import { createUpstream, upstreamLimits, type Upstream } from './upstream.js';
 import { whoamiVerifier } from './whoami.js';
@@ -32,6 +33,8 @@ export function createVerifier(config: Config, deps: VerifierDeps): TokenVerifie
 
 function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
   const { auth } = config;
+  // The client secret's and the hs_token's only rule at start is not being empty, which every re-read checks.
+  const failures = deps.metrics.secretReloadFailures;
   switch (auth.method) {
     case 'whoami': {
       const upstream = upstreamFor('homeserver', auth, deps);
@@ -41,7 +44,7 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
     case 'introspection': {
       const settings = auth.introspection!;
       const upstream = upstreamFor('introspection', auth, deps);
-      const clientSecret = watchedSecret(settings.clientSecret!, 'INTROSPECTION_CLIENT_SECRET_FILE', deps.logger);
+      const clientSecret = watchedSecret(settings.clientSecret!, 'INTROSPECTION_CLIENT_SECRET_FILE', deps.logger, { failures });
       const verifier = introspectionVerifier({
         url: settings.url,
         clientAuth: settings.clientAuth,
@@ -62,7 +65,8 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
     }
     case 'jwt': {
       const settings = auth.jwt!;
-      const publicKey = settings.publicKey && watchedSecret(settings.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger);
+      const publicKey =
+        settings.publicKey && watchedSecret(settings.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger, { validate: publicKeyRule(settings.algorithms), failures });
       const keys = publicKey
         ? staticKeys(publicKey, deps.logger)
         : remoteKeys({ url: settings.jwksUrl!, timeoutMs: auth.upstreamTimeoutMs, metrics: deps.metrics });
@@ -78,7 +82,7 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
       return { ...verifier, close: async () => publicKey?.close() };
     }
     case 'appservice': {
-      const hsToken = watchedSecret(auth.appservice!.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger);
+      const hsToken = watchedSecret(auth.appservice!.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger, { failures });
       const verifier = appserviceVerifier({ hsToken, serverName: auth.serverName! });
       return { ...verifier, close: async () => hsToken.close() };
     }

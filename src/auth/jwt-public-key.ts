@@ -1,7 +1,8 @@
 // What a static JWT_PUBLIC_KEY may be, read synchronously: a PEM public key, one public
 // JWK, or a JWK set whose every key imports; and which JWS algorithms each key can verify
-// under jose. The configuration refuses what this refuses, before the service starts, and
-// the verifier builds its keys from the same reading, so the two never disagree. Reasons
+// under jose. The configuration refuses what this refuses, before the service starts, a
+// re-read of JWT_PUBLIC_KEY_FILE is held to the same rule (publicKeyProblem), and the
+// verifier builds its keys from the same reading, so the three never disagree. Reasons
 // name the key's form and type and Node's error code, never the key's material.
 
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
@@ -64,6 +65,48 @@ function importOrExplain(load: () => KeyObject, reason: string, where?: string):
     const code = (error as { code?: unknown })?.code;
     throw new Error(`${reason} (${where === undefined ? '' : `${where}: `}${typeof code === 'string' ? code : 'unreadable'})`);
   }
+}
+
+/** What is wrong, and which setting it is to be blamed on: the key itself, or JWT_ALGORITHMS that cannot use it. */
+export interface PublicKeyProblem {
+  readonly setting: 'JWT_PUBLIC_KEY' | 'JWT_ALGORITHMS';
+  /** "is …", "holds …" of the key; "<algorithms> cannot verify …" of JWT_ALGORITHMS. */
+  readonly message: string;
+}
+
+/**
+ * The rule of a static key: it reads as a public key, can verify some JWT, and (when
+ * `algorithms` is given) under at least one of JWT_ALGORITHMS; otherwise every token would
+ * be refused. Undefined when the key passes.
+ */
+export function publicKeyProblem(text: string, algorithms?: readonly string[]): PublicKeyProblem | undefined {
+  let reading: PublicKeyReading;
+  try {
+    reading = readPublicKey(text);
+  } catch (error) {
+    return { setting: 'JWT_PUBLIC_KEY', message: (error as Error).message };
+  }
+  const verifiable = [...new Set(reading.keys.flatMap(verifiableAlgorithms))];
+  const kinds = [...new Set(reading.keys.map(describeKey))].join(', ');
+  if (verifiable.length === 0) {
+    return {
+      setting: 'JWT_PUBLIC_KEY',
+      message: `holds only ${kinds}, which cannot verify any JWT (RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or Ed25519, for signatures)`,
+    };
+  }
+  if (algorithms !== undefined && !algorithms.some((alg) => verifiable.includes(alg))) {
+    return { setting: 'JWT_ALGORITHMS', message: `${algorithms.join(', ')} cannot verify any token with JWT_PUBLIC_KEY (${kinds}), which verifies only ${verifiable.join(', ')}` };
+  }
+  return undefined;
+}
+
+/** publicKeyProblem as the rule a re-read of the key's file is held to (secret-file.ts): the rule broken, in words. */
+export function publicKeyRule(algorithms: readonly string[]): (text: string) => string | undefined {
+  return (text) => {
+    const problem = publicKeyProblem(text, algorithms);
+    if (problem === undefined) return undefined;
+    return problem.setting === 'JWT_ALGORITHMS' ? `breaks JWT_ALGORITHMS: ${problem.message}` : problem.message;
+  };
 }
 
 /** jose refuses RSA keys shorter than this for every RS and PS algorithm. */

@@ -2,7 +2,9 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { publicKeyRule } from '../../src/auth/jwt-public-key.js';
 import { ConfigError, SECRET_VARIABLES, VARIABLES, describeConfig, loadConfig, parseSynapseDurationMs } from '../../src/config.js';
+import { sharedSecretsProblem } from '../../src/turn/credentials.js';
 
 const BASE = {
   HOMESERVER_URL: 'https://matrix.example.org',
@@ -525,4 +527,46 @@ describe("the README's configuration reference", () => {
       expect(section).toContain(`\`${key}\``);
     },
   );
+});
+
+// A secret file re-read while running is held to the rule applied here (secret-file.ts
+// is given that rule by the minter and the verifier): the same verdict, in the same words.
+describe('the rule of the start is the rule of every re-read', () => {
+  const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
+  const verdictAtStart = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return undefined;
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems.join('\n');
+      throw error;
+    }
+  };
+
+  it.each([',new-s', 'new-s,', 'new-s,,old-s', ' , ', 'new-s, old-s', 'new-s'])('TURN_SHARED_SECRET_FILE holding %j', (contents) => {
+    const atStart = verdictAtStart({ ...noSecret, TURN_SHARED_SECRET_FILE: file(`${contents}\n`) });
+    const atReread = sharedSecretsProblem(contents.trim());
+    expect({ refusedAtStart: atStart !== undefined, refusedAtReread: atReread !== undefined }).toEqual({ refusedAtStart: atReread !== undefined, refusedAtReread: atReread !== undefined });
+    if (atReread !== undefined) expect(atStart).toBe(`TURN_SHARED_SECRET: ${atReread}`);
+  });
+
+  const JWT = { ...BASE, AUTH_METHOD: 'jwt', SERVER_NAME: 'example.org', JWT_ISSUER: 'https://auth.example.org/', JWT_AUDIENCE: 'turn' };
+  const pem = (key: KeyObject) => key.export({ type: 'spki', format: 'pem' }).toString();
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+  it.each([
+    ['an RSA key for RS256', () => pem(rsa), 'RS256'],
+    ['an RSA key for ES256 only', () => pem(rsa), 'ES256'],
+    ['an EC P-384 key for the default algorithms', () => pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey), 'RS256,ES256,EdDSA'],
+    ['a 1024-bit RSA key', () => pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey), 'RS256'],
+    ['an SSH key', () => 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIConfigTestKeyBody alice@example.org', 'EdDSA'],
+  ])('JWT_PUBLIC_KEY_FILE holding %s', (_what, text, algorithms) => {
+    const atStart = verdictAtStart({ ...JWT, JWT_PUBLIC_KEY_FILE: file(`${text()}\n`), JWT_ALGORITHMS: algorithms });
+    const atReread = publicKeyRule(algorithms.split(','))(text());
+    expect({ refusedAtStart: atStart !== undefined }).toEqual({ refusedAtStart: atReread !== undefined });
+    if (atReread === undefined) return;
+    // The same words, blamed on the same setting.
+    const blamesAlgorithms = atReread.startsWith('breaks JWT_ALGORITHMS: ');
+    expect(atStart).toMatch(blamesAlgorithms ? /^JWT_ALGORITHMS: / : /^JWT_PUBLIC_KEY_FILE: /);
+    expect(atStart).toContain(atReread.replace(/^breaks JWT_ALGORITHMS: /, ''));
+  });
 });

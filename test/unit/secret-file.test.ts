@@ -1,11 +1,15 @@
 // Live secrets: a file is re-read when it changes, including the symlink swap kubelet
-// performs when a Kubernetes Secret is updated. Every wait is for a condition, bounded.
+// performs when a Kubernetes Secret is updated, and a re-read value is held to the rule
+// of the start before it is used. Every wait is for a condition, bounded.
 
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { createLogger } from '../../src/logger.js';
-import { liveSecret, watchedSecret, type LiveSecret } from '../../src/secret-file.js';
+import { createMetrics } from '../../src/metrics.js';
+import { liveSecret, watchedSecret, type LiveSecret, type LiveSecretOptions } from '../../src/secret-file.js';
+import { sharedSecretsProblem } from '../../src/turn/credentials.js';
 import { captureLogs } from '../helpers/logs.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -22,7 +26,7 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function watch(path: string, value: string, options: { onChange?: () => void; onError?: (message: string) => void } = {}): LiveSecret {
+function watch(path: string, value: string, options: LiveSecretOptions = {}): LiveSecret {
   const secret = liveSecret({ value, path }, { intervalMs: INTERVAL_MS, ...options });
   open.push(secret);
   return secret;
@@ -135,5 +139,129 @@ describe('a watched secret (as the service uses one)', () => {
     secret.close();
     expect(secret.current()).toBe('inline-value');
     expect(logs.lines).toEqual([]);
+  });
+});
+
+/** kubelet's update of a Secret: a new folder holding every key, swapped in by renaming ..data. */
+function kubeletMount(dir: string, name: string) {
+  let version = 0;
+  const write = (contents: string) => {
+    version += 1;
+    mkdirSync(join(dir, `..v${version}`));
+    writeFileSync(join(dir, `..v${version}`, name), contents);
+    symlinkSync(`..v${version}`, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+    if (version > 1) rmSync(join(dir, `..v${version - 1}`), { recursive: true });
+  };
+  return {
+    path: join(dir, name),
+    write(contents: string) {
+      write(contents);
+      if (version === 1) symlinkSync(join('..data', name), join(dir, name));
+    },
+  };
+}
+
+describe('a re-read value, held to the rule of the start', () => {
+  it('is refused when it breaks the rule: the last good value stays, and the file and the rule are reported, never the value', async () => {
+    const path = join(dir, 'secret');
+    writeFileSync(path, 'good-old-4e1');
+    const errors: string[] = [];
+    let changes = 0;
+    const secret = watch(path, 'good-old-4e1', { validate: sharedSecretsProblem, onError: (m) => errors.push(m), onChange: () => (changes += 1) });
+    writeFileSync(path, ',fresh-new-4e1\n');
+    await waitFor(() => errors.length > 0, { what: 'the refusal' });
+    expect(secret.current()).toBe('good-old-4e1');
+    expect(errors).toEqual([`secret file ${path} refused: the new value has an empty entry in its comma-separated list; keeping the previous value`]);
+    expect(changes).toBe(0);
+
+    writeFileSync(path, 'fresh-new-4e1,good-old-4e1\n');
+    await waitFor(() => secret.current() === 'fresh-new-4e1,good-old-4e1', { what: 'the good rewrite to be taken' });
+    expect(changes).toBe(1);
+    expect(errors).toHaveLength(1);
+  });
+
+  it('is reported once per bad content, however often the same content is swapped in, and again after a good one', async () => {
+    const mount = kubeletMount(dir, 'secret');
+    mount.write('good-5a0');
+    const errors: string[] = [];
+    let checks = 0;
+    const secret = watch(mount.path, 'good-5a0', { validate: sharedSecretsProblem, onError: (m) => errors.push(m), onChecked: () => (checks += 1) });
+    /** Two checks that end after now: the second began after now, so it saw the file as it is. */
+    const lookedAt = () => {
+      const from = checks;
+      return waitFor(() => checks >= from + 2, { what: 'the file to be checked again' });
+    };
+
+    mount.write('bad-5a0,');
+    await waitFor(() => errors.length === 1, { what: 'the first refusal' });
+    // kubelet swaps every key of a Secret when any one changes: the same bad content, a new file.
+    mount.write('bad-5a0,');
+    await lookedAt();
+    mount.write('bad-5a0,');
+    await lookedAt();
+    expect(errors).toHaveLength(1);
+
+    mount.write(',other-bad-5a0');
+    await waitFor(() => errors.length === 2, { what: 'the refusal of another bad content' });
+    mount.write('good-new-5a0');
+    await waitFor(() => secret.current() === 'good-new-5a0', { what: 'the good content' });
+    mount.write('bad-5a0,');
+    await waitFor(() => errors.length === 3, { what: 'the bad content, refused again after a good one' });
+    expect(secret.current()).toBe('good-new-5a0');
+    expect(errors.join('\n')).not.toMatch(/5a0/);
+  });
+
+  it('takes what passes the rule', async () => {
+    const path = join(dir, 'secret');
+    writeFileSync(path, 'one-9b2');
+    const secret = watch(path, 'one-9b2', { validate: sharedSecretsProblem });
+    writeFileSync(path, ' two-9b2 , one-9b2 \n');
+    await waitFor(() => secret.current() === 'two-9b2 , one-9b2', { what: 'the new list' });
+  });
+});
+
+describe('a watched secret, counted', () => {
+  const count = async (registry: Registry, secret: string) => {
+    const metric = await registry.getSingleMetric('matrix_turn_secret_reload_failures_total')?.get();
+    return metric?.values.find((v) => v.labels.secret === secret)?.value;
+  };
+
+  it('counts every refused or failed re-read under its variable, from 0 while watching, and logs each once', async () => {
+    const path = join(dir, 'secret');
+    writeFileSync(path, 'counted-first-77d');
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { defaultMetrics: false });
+    const logs = captureLogs();
+    const secret = watchedSecret({ value: 'counted-first-77d', path }, 'TURN_SHARED_SECRET_FILE', createLogger('info', logs.stream), {
+      intervalMs: INTERVAL_MS,
+      validate: sharedSecretsProblem,
+      failures: metrics.secretReloadFailures,
+    });
+    open.push(secret);
+    expect(await count(registry, 'TURN_SHARED_SECRET_FILE')).toBe(0);
+
+    writeFileSync(path, ',counted-second-77d');
+    await waitFor(async () => (await count(registry, 'TURN_SHARED_SECRET_FILE')) === 1, { what: 'the refusal to be counted' });
+    writeFileSync(path, '\n');
+    await waitFor(async () => (await count(registry, 'TURN_SHARED_SECRET_FILE')) === 2, { what: 'the empty file to be counted' });
+    unlinkSync(path);
+    await waitFor(async () => (await count(registry, 'TURN_SHARED_SECRET_FILE')) === 3, { what: 'the missing file to be counted' });
+
+    expect(secret.current()).toBe('counted-first-77d');
+    expect(logs.entries().map(({ level, setting, msg }) => ({ level, setting, msg }))).toEqual([
+      { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `secret file ${path} refused: the new value has an empty entry in its comma-separated list; keeping the previous value` },
+      { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `secret file ${path} is empty; keeping the previous value` },
+      { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `cannot re-read secret file ${path} (ENOENT); keeping the previous value` },
+    ]);
+    expect(logs.text()).not.toContain('77d');
+    expect(await registry.metrics()).not.toContain('77d');
+  });
+
+  it('exports no series for an inline secret, which is never re-read', async () => {
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { defaultMetrics: false });
+    watchedSecret({ value: 'inline' }, 'TURN_SHARED_SECRET', createLogger('silent', captureLogs().stream), { failures: metrics.secretReloadFailures }).close();
+    expect(await count(registry, 'TURN_SHARED_SECRET')).toBeUndefined();
   });
 });

@@ -27,7 +27,7 @@ async function exported(): Promise<Exported[]> {
 }
 
 /** Label names the series may carry: each has a bounded set of values. */
-const LABEL_VOCABULARY = new Set(['route', 'method', 'status', 'upstream', 'outcome', 'result', 'scope', 'window', 'version']);
+const LABEL_VOCABULARY = new Set(['route', 'method', 'status', 'upstream', 'outcome', 'result', 'scope', 'window', 'version', 'secret']);
 
 describe('exported metrics', () => {
   it('include every series DESIGN.md promises', async () => {
@@ -50,6 +50,11 @@ describe('exported metrics', () => {
     expect(byName.get('matrix_turn_token_cache_requests_total')?.labels).toEqual(['result']);
     expect(byName.get('matrix_turn_http_request_duration_seconds')?.labels).toEqual(['method', 'route', 'status']);
     expect(byName.get('matrix_turn_upstream_request_duration_seconds')?.labels).toContain('upstream');
+  });
+
+  it('count refused or failed re-reads of a secret file by the variable naming it, for an alert', async () => {
+    const byName = new Map((await exported()).map((m) => [m.name, m]));
+    expect(byName.get('matrix_turn_secret_reload_failures_total')).toEqual({ name: 'matrix_turn_secret_reload_failures_total', type: 'counter', labels: ['secret'] });
   });
 
   it("export the running version as matrix_turn_build_info, package.json's", async () => {
