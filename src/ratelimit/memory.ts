@@ -4,7 +4,7 @@
 
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
-import { takeAction, type BucketState } from './synapse-bucket.js';
+import { actionsLeft, takeAction, type BucketState } from './synapse-bucket.js';
 import { ALLOWED, type RateDecision, type RateLimiter, type RateLimitSettings } from './types.js';
 
 export interface MemoryLimiterOptions extends RateLimitSettings {
@@ -15,7 +15,7 @@ export interface MemoryLimiterOptions extends RateLimitSettings {
 
 export function memoryLimiter(
   options: MemoryLimiterOptions,
-): RateLimiter & { decide(key: string): RateDecision; peek(key: string): RateDecision } {
+): RateLimiter & { decide(key: string): RateDecision; peek(key: string): RateDecision; headroom(key: string): number } {
   const { clock } = options;
   const buckets = new LRUCache<string, BucketState>({ max: options.maxKeys ?? 100_000, perf: { now: () => clock.nowMs() } });
   const decide = (key: string): RateDecision => {
@@ -30,9 +30,12 @@ export function memoryLimiter(
     const outcome = takeAction(buckets.peek(key), clock.nowMs() / 1000, options);
     return outcome.allowed ? ALLOWED : { allowed: false, retryAfterMs: outcome.retryAfterMs };
   };
+  /** How many actions in a row would be allowed now, recording nothing. */
+  const headroom = (key: string): number => actionsLeft(buckets.peek(key), clock.nowMs() / 1000, options);
   return {
     decide,
     peek,
+    headroom,
     consume: async (key) => decide(key),
   };
 }

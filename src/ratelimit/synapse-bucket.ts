@@ -57,5 +57,30 @@ export function takeAction(previous: BucketState | undefined, nowS: number, sett
   return { allowed, state: { actionCount, timeStartS }, retryAfterMs, idleAfterS: Math.max(0, idleAfterS) };
 }
 
+/**
+ * How many actions in a row takeAction would allow now, changing nothing (0 exactly when
+ * it would deny the next). The token-guessing guard reserves these for verifications in
+ * flight. Counted with takeAction's own expressions, so the two never differ by rounding.
+ */
+export function actionsLeft(previous: BucketState | undefined, nowS: number, settings: RateLimitSettings): number {
+  const { perSecond, burst } = settings;
+  let actionCount = previous?.actionCount ?? 0;
+  let leaked = Math.max(0, nowS - (previous?.timeStartS ?? nowS)) * perSecond;
+  if (actionCount - leaked < 0) {
+    actionCount = 0;
+    leaked = 0;
+  }
+  // The k-th further action (from 0) is allowed while !((actionCount + k) - leaked > burst - 1).
+  const allows = (k: number) => !(actionCount + k - leaked > burst - 1);
+  if (!allows(0)) return 0;
+  // Never more than burst (what leaked is never more than was counted); the estimate is off
+  // by a rounding at most, and a time of NaN (which takeAction lets through) counts as full.
+  const estimate = Math.floor(burst - 1 - (actionCount - leaked));
+  let k = Number.isFinite(estimate) ? Math.min(Math.max(0, estimate), burst - 1) : burst - 1;
+  while (k > 0 && !allows(k)) k -= 1;
+  while (k < burst - 1 && allows(k + 1)) k += 1;
+  return k + 1;
+}
+
 /** A day: the longest wait ever advised, also when per_second is 0 (no refill). */
 export const MAX_RETRY_AFTER_MS = 86_400_000;
