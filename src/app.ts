@@ -79,7 +79,9 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     exemptUsers: new Set(config.rateLimit.exemptUsers),
     unknownTokens: {
       budget: memoryLimiter({ perSecond: config.rateLimit.unknownTokenPerSecond, burst: config.rateLimit.unknownTokenBurst, clock: deps.clock }),
-      maxPendingPerAddress: config.rateLimit.unknownTokenBurst,
+      // Verifying and waiting: a wave of new users behind one proxy waits its turn (the guard
+      // verifies `burst` at a time); past a thousand at once, 429 rather than a longer queue.
+      maxPendingPerAddress: 1000,
       trustProxy: config.trustProxy,
     },
   });

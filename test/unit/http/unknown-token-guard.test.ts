@@ -1,65 +1,141 @@
 // The token-guessing guard around a verification, in a real Koa app: an address over its
 // unknown-token budget is refused before verification, only M_UNKNOWN_TOKEN outcomes
-// spend from it, and a burst of concurrent unproven tokens is capped per address. (That a
-// token the cache knows never meets the guard is the route's doing, tested through the
-// service in test/integration/abuse.test.ts.)
+// spend from it, a verification in flight holds a unit of it, and tokens beyond those
+// units wait their turn (bounded in count and time, on injected timers) instead of being
+// refused. (That a token the cache knows never meets the guard is the route's doing,
+// tested through the service in test/integration/abuse.test.ts.)
 
 import Koa from 'koa';
 import { Registry } from 'prom-client';
 import { edge } from '../../../src/http/edge.js';
 import { MatrixError } from '../../../src/http/matrix-error.js';
-import { unknownTokenGuard } from '../../../src/http/unknown-token-guard.js';
+import { unknownTokenGuard, type WaitTimers } from '../../../src/http/unknown-token-guard.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { memoryLimiter } from '../../../src/ratelimit/memory.js';
-import { manualClock } from '../../helpers/clock.js';
+import { manualClock, type ManualClock } from '../../helpers/clock.js';
 import { listen, type Listening } from '../../helpers/listen.js';
 import { waitFor } from '../../helpers/wait.js';
 import { captureLogs } from '../../helpers/logs.js';
 
 const BURST = 3;
+const MAX_PENDING = 8;
+const MAX_WAIT_MS = 10_000;
+
+/** Timers on the manual clock: they fire when the test advances it past their time. */
+function manualTimers(clock: ManualClock): WaitTimers & { advance(ms: number): void } {
+  const due = new Map<object, { atMs: number; callback: () => void }>();
+  return {
+    setTimeout(callback, ms) {
+      const handle = {};
+      due.set(handle, { atMs: clock.nowMs() + ms, callback });
+      return handle;
+    },
+    clearTimeout(handle) {
+      due.delete(handle as object);
+    },
+    advance(ms) {
+      clock.advance(ms);
+      for (const [handle, timer] of [...due]) {
+        if (timer.atMs > clock.nowMs()) continue;
+        due.delete(handle);
+        timer.callback();
+      }
+    },
+  };
+}
 
 interface Setup {
   server: Listening;
+  /** Tokens that reached the guard, in order of arrival. */
+  arrived: string[];
+  /** Tokens verified, in order. */
   verified: string[];
-  /** While set, verifying a token that starts with "held" waits for it: the request stays in flight. */
-  hold?: Promise<void>;
-  clock: ReturnType<typeof manualClock>;
+  /** Verifications under way now, and the most there ever were at once. */
+  inVerification: number;
+  mostInVerification: number;
+  /** Lets every "held" verification, under way or to come, answer. */
+  release(): void;
+  clock: ManualClock;
+  timers: ReturnType<typeof manualTimers>;
 }
 
 async function setup(): Promise<Setup> {
   const clock = manualClock();
-  const state: Setup = { server: undefined as unknown as Listening, verified: [], clock };
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const state: Setup = {
+    server: undefined as unknown as Listening,
+    arrived: [],
+    verified: [],
+    inVerification: 0,
+    mostInVerification: 0,
+    release,
+    clock,
+    timers: manualTimers(clock),
+  };
   const app = new Koa({ proxy: true, maxIpsCount: 1 });
   app.silent = true;
   app.use(edge(createLogger('silent', captureLogs().stream), createMetrics(new Registry(), { defaultMetrics: false })));
   const guard = unknownTokenGuard({
     budget: memoryLimiter({ perSecond: 1, burst: BURST, clock }),
-    maxPendingPerAddress: BURST,
+    maxPendingPerAddress: MAX_PENDING,
     trustProxy: true,
     metrics: createMetrics(new Registry(), { defaultMetrics: false }),
+    maxWaitMs: MAX_WAIT_MS,
+    timers: state.timers,
   });
   // The verification the guard wraps: a small stand-in whose answers the test controls.
+  // "held-…" tokens answer once the test releases them; "…bad…" ones are unknown.
   const verify = async (token: string) => {
     state.verified.push(token);
-    if (state.hold && token.startsWith('held')) await state.hold;
-    if (token.startsWith('bad') || token.startsWith('held')) throw MatrixError.unknownToken();
-    if (token.startsWith('down')) throw MatrixError.upstream(502, 'homeserver down');
-    return { ok: true };
+    state.inVerification += 1;
+    state.mostInVerification = Math.max(state.mostInVerification, state.inVerification);
+    try {
+      if (token.startsWith('held')) await held;
+      if (token.includes('bad')) throw MatrixError.unknownToken();
+      if (token.startsWith('down')) throw MatrixError.upstream(502, 'homeserver down');
+      return { ok: true };
+    } finally {
+      state.inVerification -= 1;
+    }
   };
   app.use(async (ctx) => {
     const token = ctx.get('x-token');
+    state.arrived.push(token);
     ctx.body = await guard(ctx.req, () => verify(token));
   });
   state.server = await listen(app.callback());
   return state;
 }
 
-const ask = (s: Setup, token: string, address = '192.0.2.1') =>
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+const ask = (s: Setup, token: string, address = '192.0.2.1'): Promise<Answer> =>
   fetch(s.server.url, { headers: { 'x-token': token, 'x-forwarded-for': address } }).then(async (res) => ({
     status: res.status,
     body: (await res.json()) as Record<string, unknown>,
   }));
+
+/**
+ * Sends them one after another without waiting for answers, each once the one before has
+ * reached the guard (admitted or queued: that part is synchronous), so their order is known.
+ */
+async function sendAll(s: Setup, tokens: string[]): Promise<Promise<Answer>[]> {
+  const answers: Promise<Answer>[] = [];
+  for (const token of tokens) {
+    const before = s.arrived.length;
+    answers.push(ask(s, token));
+    await waitFor(() => s.arrived.length > before, { what: `${token} to reach the guard`, intervalMs: 1 });
+  }
+  return answers;
+}
+
+const statuses = async (answers: Promise<Answer>[]) => (await Promise.all(answers)).map((a) => a.status);
+const named = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
 
 let s: Setup;
 beforeEach(async () => {
@@ -90,15 +166,72 @@ test('valid tokens and upstream failures spend nothing', async () => {
   expect((await ask(s, 'bad-first')).status).toBe(401);
 });
 
-test('at most BURST unproven tokens of one address are verified at once', async () => {
-  let release!: () => void;
-  s.hold = new Promise((resolve) => (release = resolve));
-  const pending = Array.from({ length: BURST }, (_, i) => ask(s, `held-${i}`));
-  // Once the held ones are all being verified, one more from that address is refused at once.
-  await waitFor(() => s.verified.length === BURST, { what: 'the held tokens to be in verification' });
-  expect((await ask(s, 'bad-extra')).status).toBe(429);
-  expect((await ask(s, 'good-other-address', '198.51.100.9')).status).toBe(200);
-  release();
-  expect((await Promise.all(pending)).map((r) => r.status)).toEqual([401, 401, 401]);
-  expect(s.verified).not.toContain('bad-extra');
+test('many valid tokens at once from one address: all served, BURST verified at a time, the rest waiting their turn', async () => {
+  const answers = await sendAll(s, named('held-good', MAX_PENDING));
+  expect(s.verified).toEqual(named('held-good', BURST));
+  s.release();
+  expect(await statuses(answers)).toEqual(Array(MAX_PENDING).fill(200));
+  expect(s.verified).toEqual(named('held-good', MAX_PENDING));
+  expect(s.mostInVerification).toBe(BURST);
+  // They spent nothing: a whole budget of wrong tokens is still only 401.
+  for (let i = 0; i < BURST; i++) expect((await ask(s, `bad-${i}`)).status).toBe(401);
+});
+
+test('wrong tokens at once: BURST verified, those waiting get the 429 a newcomer gets, unverified', async () => {
+  const answers = await sendAll(s, named('held-bad', 6));
+  s.release();
+  const all = await Promise.all(answers);
+  expect(all.map((a) => a.status)).toEqual([401, 401, 401, 429, 429, 429]);
+  expect(all[5]!.body).toEqual({ errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 1000 });
+  expect(s.verified).toEqual(named('held-bad', BURST));
+});
+
+test('a verification in flight holds its unit: with one spent, BURST - 1 are verified at once', async () => {
+  expect((await ask(s, 'bad-first')).status).toBe(401);
+  const answers = await sendAll(s, named('held-good', 4));
+  expect(s.verified).toEqual(['bad-first', ...named('held-good', BURST - 1)]);
+  s.release();
+  expect(await statuses(answers)).toEqual([200, 200, 200, 200]);
+  expect(s.mostInVerification).toBe(BURST - 1);
+});
+
+test('a waiter re-checks the budget on its turn: wrong tokens ahead spend it, valid ones hand their unit back', async () => {
+  const answers = await sendAll(s, ['held-bad-0', 'held-bad-1', 'held-good-0', 'good-a', 'good-b', 'bad-c']);
+  expect(s.verified).toEqual(['held-bad-0', 'held-bad-1', 'held-good-0']);
+  s.release();
+  // Two units spent, one left: the waiters go one at a time until bad-c spends the last.
+  expect(await statuses(answers)).toEqual([401, 401, 200, 200, 200, 401]);
+  expect(s.mostInVerification).toBe(BURST);
+  expect((await ask(s, 'good-after')).status).toBe(429);
+});
+
+test('the wait is bounded in time: a turn that does not come in maxWaitMs is 429, unverified', async () => {
+  const answers = await sendAll(s, [...named('held-bad', BURST), 'good-late']);
+  let answered = false;
+  void answers[BURST]!.then(() => (answered = true));
+  s.timers.advance(MAX_WAIT_MS - 1);
+  // A round trip to another address: had the waiter been answered, it would be by now.
+  expect((await ask(s, 'good-elsewhere', '198.51.100.9')).status).toBe(200);
+  expect(answered).toBe(false);
+  s.timers.advance(1);
+  expect(await answers[BURST]).toEqual({
+    status: 429,
+    body: { errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 1000 },
+  });
+  s.release();
+  expect(await statuses(answers)).toEqual([401, 401, 401, 429]);
+  expect(s.verified).not.toContain('good-late');
+});
+
+test('the wait is bounded in count: past maxPendingPerAddress, verifying and waiting, 429 at once', async () => {
+  const answers = await sendAll(s, named('held-good', MAX_PENDING));
+  // Answered while all the others are still held.
+  expect(await ask(s, 'good-one-too-many')).toEqual({
+    status: 429,
+    body: { errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 1000 },
+  });
+  expect((await ask(s, 'good-elsewhere', '198.51.100.9')).status).toBe(200);
+  s.release();
+  expect(await statuses(answers)).toEqual(Array(MAX_PENDING).fill(200));
+  expect(s.verified).not.toContain('good-one-too-many');
 });
