@@ -176,10 +176,16 @@ describe('odd paths and methods', () => {
     expectMatrixError(upgrade, 401, 'M_MISSING_TOKEN');
   });
 
-  test('HEAD and OPTIONS behave', async () => {
-    const head = await rawRequest(port(), getRequest(PATH, [], 'HEAD'));
-    expect(head.status).toBe(401);
-    expect(head.body).toBe('');
+  test('HEAD and OPTIONS behave: HEAD is refused as the Matrix API defines GET only, even with a valid token', async () => {
+    const callsBefore = homeserver.calls;
+    for (const lines of [[], [`Authorization: Bearer ${VALID}`]]) {
+      const head = await rawRequest(port(), getRequest(PATH, lines, 'HEAD'));
+      expect(head.status).toBe(405);
+      expect(head.headers.allow).toBe('GET, OPTIONS');
+      expect(head.headers['access-control-allow-origin']).toBe('*');
+      expect(head.body).toBe('');
+    }
+    expect(homeserver.calls).toBe(callsBefore);
     const options = await rawRequest(port(), getRequest(PATH, ['Origin: https://app.element.io', 'Access-Control-Request-Method: GET'], 'OPTIONS'));
     expect(options.status).toBe(200);
     expect(options.headers['access-control-allow-origin']).toBe('*');
