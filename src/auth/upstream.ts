@@ -1,10 +1,13 @@
-// Calls to an upstream (the homeserver, the OAuth server, the JWKS endpoint): one
-// keep-alive connection pool per origin, a timeout on every call, the duration recorded,
-// and every failure turned into the right 5xx MatrixError. The caller decides what a
-// response means; this module only decides whether there was one. Every upstream also
-// gets a cap on calls in flight and a circuit breaker: 5xx answers, timeouts and refused
+// Calls to an upstream (the homeserver, the OAuth server): one keep-alive connection pool
+// per origin, a timeout on every call, the duration recorded, and every failure turned
+// into the right 5xx MatrixError. The caller decides what an answer means; this module
+// decides whether there was one, and a 5xx is none (no protocol we speak puts a verdict
+// on a token in one): 503 passes on as 503, any other as 502. Every upstream also gets a
+// cap on calls in flight and a circuit breaker: 5xx answers, timeouts and refused
 // connections count as failures (a 401 for a bad token never does), and while the breaker
 // is open or the cap is exhausted callers get 503 at once instead of waiting on it.
+// Outages are logged by outage.ts, once when they start and once when they end; the
+// breaker's own changes are steps of that story, logged at debug.
 
 import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
@@ -14,6 +17,7 @@ import type { Metrics } from '../metrics.js';
 import { MatrixError } from '../http/matrix-error.js';
 import { createBreaker, type CircuitBreaker } from './breaker.js';
 import { concurrencyLimit } from './concurrency.js';
+import { outageLog } from './outage.js';
 
 export interface UpstreamResponse {
   readonly status: number;
@@ -82,6 +86,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   const observe = (outcome: string, startNs: bigint) =>
     metrics.upstreamDuration.labels(name, outcome).observe(Number(process.hrtime.bigint() - startNs) / 1e9);
   const breaker = upstreamBreaker(options);
+  const outages = outageLog({ upstream: name, logger, clock: options.clock ?? systemClock });
   const slots = concurrencyLimit({
     maxInFlight: options.maxConcurrency ?? 64,
     maxWaiting: options.maxConcurrency ?? 64,
@@ -118,25 +123,30 @@ export function createUpstream(options: UpstreamOptions): Upstream {
   return {
     name,
     async call(req) {
+      const outage = outages.call();
       const admission = breaker.admit();
       if (!admission.admitted) {
-        throw MatrixError.upstream(503, `${name} circuit breaker open after repeated failures`, {
-          retryAfterSeconds: Math.max(1, Math.ceil(admission.retryAfterMs / 1000)),
-        });
+        throw outages.failedFast(
+          MatrixError.upstream(503, `${name} circuit breaker open after repeated failures`, {
+            retryAfterSeconds: Math.max(1, Math.ceil(admission.retryAfterMs / 1000)),
+          }),
+        );
       }
       const permit = await slots.acquire();
       if (!permit.granted) {
         admission.settle('neutral');
-        throw MatrixError.upstream(503, `${name}: too many calls in flight (${permit.reason})`, { retryAfterSeconds: 1 });
+        throw outage.failed(MatrixError.upstream(503, `${name}: too many calls in flight (${permit.reason})`, { retryAfterSeconds: 1 }));
       }
       inFlight.inc();
       try {
         const res = await send(req);
-        admission.settle(res.status >= 500 ? 'failure' : 'success');
+        if (res.status >= 500) throw serverError(name, res.status);
+        admission.settle('success');
+        outage.succeeded();
         return res;
       } catch (error) {
         admission.settle('failure');
-        throw error;
+        throw error instanceof MatrixError ? outage.failed(error) : error;
       } finally {
         inFlight.dec();
         permit.release();
@@ -157,12 +167,20 @@ function upstreamBreaker(options: UpstreamOptions): CircuitBreaker {
     failureThreshold: options.breakerFailureThreshold ?? 5,
     resetMs,
     clock: options.clock ?? systemClock,
+    // Debug: the breaker opens inside an outage whose start is already logged, and closes
+    // with the success that ends it; the calls it refused are counted there as failedFast.
     onChange(isOpen, consecutiveFailures) {
       open.set(isOpen ? 1 : 0);
-      if (isOpen) logger.warn({ upstream: name, consecutiveFailures, resetMs }, 'circuit breaker open: failing fast, probing once per reset period');
-      else logger.info({ upstream: name }, 'circuit breaker closed: upstream answering again');
+      if (isOpen) logger.debug({ upstream: name, consecutiveFailures, resetMs }, 'circuit breaker open: failing fast, probing once per reset period');
+      else logger.debug({ upstream: name }, 'circuit breaker closed: upstream answering again');
     },
   });
+}
+
+/** An upstream that answered 5xx: 503 (it says it is overloaded or down) stays 503, with Retry-After. */
+function serverError(name: string, status: number): MatrixError {
+  if (status === 503) return MatrixError.upstream(503, `${name} answered 503`, { retryAfterSeconds: 1 });
+  return MatrixError.upstream(502, `${name} answered HTTP ${status}`);
 }
 
 async function readLimited(body: AsyncIterable<Buffer | Uint8Array> & { destroy?: (e?: Error) => void }, maxBytes: number): Promise<string> {

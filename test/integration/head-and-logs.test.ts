@@ -1,8 +1,10 @@
-// What an operator sees of two things through the running service: HEAD on the
+// What an operator sees of three things through the running service: HEAD on the
 // endpoint is refused like any other method the Matrix API does not define (it mints,
 // counts and spends nothing, and is recorded under its route); kubelet's probes stay out
-// of the log at info.
+// of the log at info; an outage of the homeserver is told once when it starts and once
+// when it ends, with its counts, instead of a warning per request.
 
+import { manualClock } from '../helpers/clock.js';
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
@@ -121,6 +123,85 @@ describe("kubelet's probes", () => {
     expect(lines).toEqual([
       expect.objectContaining({ level: 'debug', method: 'GET', route: '/healthz', status: 200, durationMs: expect.any(Number) }),
       expect.objectContaining({ level: 'debug', method: 'GET', route: '/readyz', status: 200, durationMs: expect.any(Number) }),
+    ]);
+  });
+});
+
+describe('an outage of the homeserver', () => {
+  const FAILURES = 3;
+  const REQUESTS = 10;
+
+  afterEach(() => {
+    homeserver.mode = 'normal';
+  });
+
+  /** Everything logged at info or above that is not an access line. */
+  const story = (svc: TestService) => svc.logs.entries().filter((e) => e.msg !== 'request' && (e.level === 'info' || e.level === 'warn' || e.level === 'error'));
+
+  it('is logged once when it starts (warn, naming the upstream and why) and once when it ends (info, with its counts), and not per request', async () => {
+    const clock = manualClock();
+    const svc = await service(
+      { LOG_LEVEL: 'info', UPSTREAM_BREAKER_FAILURES: String(FAILURES), UPSTREAM_BREAKER_RESET_MS: '5000', RATE_LIMIT_BURST: '10000' },
+      { clock },
+    );
+    expect((await svc.turnServer(freshToken())).status).toBe(200);
+    const quietBefore = story(svc).length;
+
+    homeserver.mode = 'error500';
+    const statuses: number[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      statuses.push((await svc.turnServer(freshToken())).status);
+      clock.advance(1000);
+    }
+    // The breaker opened after FAILURES (at 2 s), failed fast for its reset period, let one
+    // probe through at 7 s (it failed), and failed fast again.
+    expect(statuses).toEqual([502, 502, 502, 503, 503, 503, 503, 502, 503, 503]);
+    clock.advance(50_000);
+    homeserver.mode = 'normal';
+    expect((await svc.turnServer(freshToken())).status).toBe(200);
+    expect((await svc.turnServer(freshToken())).status).toBe(200);
+
+    // 4 of the 10 asked the homeserver (3, then the probe); 6 were refused by the breaker.
+    expect(story(svc).slice(quietBefore)).toEqual([
+      expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^upstream outage started/), upstream: 'homeserver', detail: 'homeserver answered HTTP 500' }),
+      expect.objectContaining({
+        level: 'info',
+        msg: expect.stringMatching(/^upstream outage ended/),
+        upstream: 'homeserver',
+        failedRequests: REQUESTS,
+        failedFast: 6,
+        durationMs: REQUESTS * 1000 + 50_000,
+      }),
+    ]);
+    // And no line per failed request at info: those are at debug.
+    expect(svc.logs.entries().filter((e) => e.msg === 'request failed')).toEqual([]);
+  });
+
+  it('of refused connections says so in its first line, and ends with the first answer', async () => {
+    const doomed = await startHomeserver();
+    doomed.addToken('alice-token', { userId: '@alice:example.org' });
+    const clock = manualClock();
+    const svc = await startTestService(
+      { HOMESERVER_URL: doomed.url, LOG_LEVEL: 'info', UPSTREAM_BREAKER_FAILURES: '1000', TOKEN_CACHE_TTL: '0' },
+      { clock },
+    );
+    services.push(svc);
+    expect((await svc.turnServer('alice-token')).status).toBe(200);
+    const quietBefore = story(svc).length;
+    const port = doomed.port;
+    await doomed.close();
+    for (let i = 0; i < REQUESTS; i++) expect((await svc.turnServer('alice-token')).status).toBe(502);
+    clock.advance(7000);
+    const back = await startHomeserver({ port });
+    back.addToken('alice-token', { userId: '@alice:example.org' });
+    try {
+      expect((await svc.turnServer('alice-token')).status).toBe(200);
+    } finally {
+      await back.close();
+    }
+    expect(story(svc).slice(quietBefore)).toEqual([
+      expect.objectContaining({ level: 'warn', upstream: 'homeserver', detail: 'homeserver unreachable (ECONNREFUSED)' }),
+      expect.objectContaining({ level: 'info', upstream: 'homeserver', failedRequests: REQUESTS, failedFast: 0, durationMs: 7000 }),
     ]);
   });
 });
