@@ -15,6 +15,7 @@ import { jwtVerifier } from './jwt.js';
 import { remoteKeys, staticKeys } from './jwt-keys.js';
 import { publicKeyRule } from './jwt-public-key.js';
 import type { TokenVerifier } from './types.js';
+import { outageLog } from './outage.js';
 import { createUpstream, upstreamLimits, type Upstream } from './upstream.js';
 import { whoamiVerifier } from './whoami.js';
 
@@ -69,7 +70,12 @@ function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
         settings.publicKey && watchedSecret(settings.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger, { validate: publicKeyRule(settings.algorithms), failures });
       const keys = publicKey
         ? staticKeys(publicKey, deps.logger)
-        : remoteKeys({ url: settings.jwksUrl!, timeoutMs: auth.upstreamTimeoutMs, metrics: deps.metrics });
+        : remoteKeys({
+            url: settings.jwksUrl!,
+            timeoutMs: auth.upstreamTimeoutMs,
+            metrics: deps.metrics,
+            outages: outageLog({ upstream: 'jwks', logger: deps.logger, clock: deps.clock }),
+          });
       const verifier = jwtVerifier({
         keys,
         issuer: settings.issuer!,

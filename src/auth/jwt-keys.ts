@@ -11,6 +11,7 @@ import { MatrixError } from '../http/matrix-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { readPublicKey, type PublicKeyReading } from './jwt-public-key.js';
+import type { OutageLog } from './outage.js';
 
 /** Fetches of the JWKS for unknown kids are at least this far apart (as Keycloak's adapters). */
 export const JWKS_COOLDOWN_MS = 10_000;
@@ -26,6 +27,8 @@ export interface RemoteKeysOptions {
   /** Milliseconds fetched keys are used before the JWKS is fetched again. Default JWKS_CACHE_MAX_AGE_MS. */
   cacheMaxAgeMs?: number;
   metrics: Metrics;
+  /** Told of each request the JWKS being unreachable fails, and of each good fetch: a JWKS outage is logged once (outage.ts). */
+  outages?: OutageLog;
 }
 
 export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
@@ -36,12 +39,20 @@ export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
   // must not stop tokens signed with keys we already hold.
   let stale: JWTVerifyGetKey | undefined;
 
+  // jose shares one fetch among the requests waiting on it: a fetch that got the key set
+  // ends an outage, and each request it failed is counted (jwksKey below).
+  const failed = (error: MatrixError) => options.outages?.call().failed(error) ?? error;
+
   const timedFetch: FetchImplementation = async (url, init) => {
     const startNs = process.hrtime.bigint();
+    const outage = options.outages?.call();
     try {
       const response = await fetch(url, init);
       observe(response.status < 500 ? 'response' : 'server_error', startNs);
-      if (response.status === 200) stale = undefined;
+      if (response.status === 200) {
+        stale = undefined;
+        outage?.succeeded();
+      }
       return response;
     } catch (error) {
       observe((error as Error)?.name === 'TimeoutError' ? 'timeout' : 'unreachable', startNs);
@@ -69,12 +80,12 @@ export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
       }
       if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JOSE_NOT_SUPPORTED' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw error;
       const lastGood = remote.jwks();
-      if (lastGood === undefined) throw unreachable(error, options.timeoutMs);
+      if (lastGood === undefined) throw failed(unreachable(error, options.timeoutMs));
       stale ??= createLocalJWKSet(lastGood);
       try {
         return await stale(header, token);
       } catch (staleError) {
-        throw joseCode(staleError) === 'ERR_JWKS_NO_MATCHING_KEY' ? unreachable(error, options.timeoutMs) : staleError;
+        throw joseCode(staleError) === 'ERR_JWKS_NO_MATCHING_KEY' ? failed(unreachable(error, options.timeoutMs)) : staleError;
       }
     }
   };
