@@ -1,5 +1,6 @@
 // The Redis connection: one ioredis client (standalone, Sentinel or Cluster, as
-// configured) tuned so that no request ever waits on Redis for long, and closing it.
+// configured) tuned so that no request ever waits on Redis for long, the credentials it
+// presents kept current with their files, and closing it.
 //
 // Why these options:
 // - enableOfflineQueue false: while disconnected a command fails at once instead of
@@ -12,10 +13,19 @@
 //   Sentinel client; in a Cluster, redirections and retries happen outside that per-node
 //   timer, so there (and off the request path) callers bound calls themselves: withTimeout.
 // - reconnect with capped, jittered backoff, so replicas do not reconnect in lockstep.
+//
+// Rotating the password (REDIS_PASSWORD_FILE, or the credentials inside REDIS_URL_FILE):
+// the files are watched (secret-file.ts) and every connection ioredis opens, each
+// reconnect included, authenticates with what they hold at that moment. A connection that
+// is already authenticated stays as it is: Redis keeps it after `CONFIG SET requirepass`,
+// so rewriting the file before or after Redis changes loses nothing. A refused password
+// (WRONGPASS, NOAUTH) is logged as such, once until a connection succeeds again.
 
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { Config } from './config.js';
+import type { Counter } from 'prom-client';
+import type { Config, SecretRef } from './config.js';
 import type { Logger } from './logger.js';
+import { watchedSecret } from './secret-file.js';
 
 export type RedisClient = Redis | Cluster;
 export type RedisConfig = NonNullable<Config['redis']>;
@@ -28,7 +38,14 @@ export function reconnectDelayMs(attempt: number): number {
   return Math.round(base / 2 + (Math.random() * base) / 2);
 }
 
-export function createRedisClient(config: RedisConfig, deps: { logger: Logger }): RedisClient {
+export interface RedisClientDeps {
+  logger: Logger;
+  /** matrix_turn_secret_reload_failures_total, for re-reads of the files refused. */
+  secretReloadFailures?: Counter<'secret'>;
+}
+
+export function createRedisClient(config: RedisConfig, deps: RedisClientDeps): RedisClient {
+  const credentials = liveCredentials(config, deps);
   const tls = config.tls ? {} : undefined;
   const common: RedisOptions = {
     enableOfflineQueue: false,
@@ -47,12 +64,16 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
     // stays up: reconnect (through Sentinel, to the new master) instead of failing forever.
     // 1 = reconnect without re-sending the failed command.
     reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
-    ...(config.password !== undefined && { password: config.password.value }),
+    // The first connection is opened in the constructor, before readLive below: it needs the values themselves.
+    ...(credentials.password() !== undefined && { password: credentials.password() }),
     ...(tls !== undefined && { tls }),
   };
   let client: RedisClient;
   if (config.clusterNodes !== undefined) {
     const { enableOfflineQueue: _queue, ...nodeOptions } = common;
+    // Each node's client is made from these options when the node is first reached or
+    // comes back, so the getters are read then.
+    readLive(nodeOptions, { password: credentials.password });
     const options: ClusterOptions = {
       enableOfflineQueue: false,
       enableReadyCheck: true,
@@ -82,20 +103,145 @@ export function createRedisClient(config: RedisConfig, deps: { logger: Logger })
       retryStrategy: reconnectDelayMs,
       sentinelRetryStrategy: reconnectDelayMs,
       // Sentinels deployed with Redis usually share its password (Bitnami's chart does).
-      ...(config.password !== undefined && { sentinelPassword: config.password.value }),
+      ...(credentials.password() !== undefined && { sentinelPassword: credentials.password() }),
       // No failoverDetector: Sentinel itself disconnects the clients of a master it
       // demotes, a dead master closes the connection, and a silent one is dropped by the
       // fallback's probe (see fallback.ts); each of those reconnects through Sentinel.
       ...(tls !== undefined && { enableTLSForSentinelMode: true, sentinelTLS: tls }),
     });
+    readLive(client.options, { password: credentials.password, sentinelPassword: credentials.password });
   } else {
-    client = new Redis(config.url!, { ...common, retryStrategy: reconnectDelayMs });
+    client = new Redis(config.url!.value, { ...common, retryStrategy: reconnectDelayMs });
+    readLive(client.options, { username: credentials.username, password: credentials.password });
   }
-  // Connection errors repeat on every reconnection attempt; the limiter logs the
-  // transitions (down, up) once each. An ioredis error may carry the command's arguments
-  // (AUTH's password among them), so only its message is ever logged.
-  client.on('error', (error: unknown) => deps.logger.debug({ detail: describeRedisError(error) }, 'redis connection error'));
+  logConnectionErrors(client, credentials.source, deps.logger);
+  client.once('end', credentials.close);
   return client;
+}
+
+/**
+ * Makes ioredis read each option from `values` whenever it reads it. Checked against
+ * ioredis 5.11.1, which reads them once per connection it opens: Redis#_connect takes
+ * AUTH's arguments from options.username and options.password (the StandaloneConnector
+ * and SentinelConnector hold that same options object), the SentinelConnector reads
+ * options.sentinelPassword for each Sentinel it asks, and a Cluster copies its
+ * redisOptions into the client of each node it creates. Nothing in ioredis assigns them.
+ * test/unit/redis-client.test.ts breaks if an upgrade changes that.
+ */
+function readLive(options: object, values: Record<string, () => string | undefined>): void {
+  for (const [key, read] of Object.entries(values)) Object.defineProperty(options, key, { get: read, enumerable: true, configurable: true });
+}
+
+interface LiveCredentials {
+  username(): string | undefined;
+  password(): string | undefined;
+  /** The setting the password comes from, for the log; undefined when none is configured. */
+  readonly source: string | undefined;
+  close(): void;
+}
+
+/**
+ * The credentials as their files hold them now. A password in the URL wins over
+ * REDIS_PASSWORD, as ioredis has it. A rewritten REDIS_URL_FILE may change only the
+ * credentials: one naming another server (scheme, host, port, database) is refused like
+ * any re-read that breaks its rule (logged once, counted, the last good URL kept), since
+ * following it would mean moving at whatever moment the connection next drops, and TLS
+ * cannot be switched on a live client. Moving to another server takes a restart.
+ */
+function liveCredentials(config: RedisConfig, deps: RedisClientDeps): LiveCredentials {
+  const { logger, secretReloadFailures: failures } = deps;
+  const password = config.password && watchedSecret(config.password, 'REDIS_PASSWORD_FILE', logger, { failures });
+  let url: { credentials(): UrlParts['credentials']; close(): void } | undefined;
+  if (config.url !== undefined) {
+    // The configuration checked the URL at start, so it parses.
+    const started = urlParts(config.url.value)!;
+    const secret = watchedSecret(config.url, 'REDIS_URL_FILE', logger, { validate: (text) => sameServerProblem(text, started), failures });
+    let read: { text: string; parts: UrlParts } = { text: config.url.value, parts: started };
+    url = {
+      credentials() {
+        const text = secret.current();
+        // validate let only URLs of this server through.
+        if (text !== read.text) read = { text, parts: urlParts(text)! };
+        return read.parts.credentials;
+      },
+      close: () => secret.close(),
+    };
+  }
+  const inUrl = () => url?.credentials();
+  return {
+    username: () => inUrl()?.username,
+    password: () => inUrl()?.password ?? password?.current(),
+    source: inUrl() !== undefined ? settingOf(config.url!, 'REDIS_URL') : config.password && settingOf(config.password, 'REDIS_PASSWORD'),
+    close: () => {
+      password?.close();
+      url?.close();
+    },
+  };
+}
+
+const settingOf = (ref: SecretRef, name: string) => (ref.path === undefined ? name : `${name}_FILE`);
+
+/** The rule a re-read REDIS_URL_FILE is held to, in words that show none of it. */
+function sameServerProblem(text: string, started: UrlParts): string | undefined {
+  const parts = urlParts(text);
+  if (parts === undefined) return 'is not a redis:// or rediss:// URL';
+  if (parts.server !== started.server) {
+    return 'names another server (scheme, host, port or database) than the one in use: only its credentials may change while running; restart to move';
+  }
+  return undefined;
+}
+
+interface UrlParts {
+  /** The URL without its credentials. */
+  readonly server: string;
+  readonly credentials: { readonly username: string; readonly password: string } | undefined;
+}
+
+/** As ioredis's parseURL reads a redis:// URL's credentials; undefined when it is not one. */
+function urlParts(text: string): UrlParts | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return undefined;
+  const credentials =
+    url.username !== '' || url.password !== '' ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+  url.username = '';
+  url.password = '';
+  return { server: url.toString(), credentials };
+}
+
+/**
+ * Connection errors repeat on every reconnection attempt; the limiter logs the transitions
+ * (down, up) once each, so they are debug lines, except a refused password: that is no
+ * passing outage but a setting to fix, and the limiter's line would only say the
+ * connection closed. An ioredis error may carry the command's arguments (AUTH's password
+ * among them), so only its message is ever logged.
+ */
+function logConnectionErrors(client: RedisClient, source: string | undefined, logger: Logger): void {
+  let refused: string | undefined;
+  const onError = (error: unknown) => {
+    const detail = describeRedisError(error);
+    const code = /\b(WRONGPASS|NOAUTH)\b/.exec(detail)?.[1];
+    if (code === undefined || code === refused) {
+      logger.debug({ detail }, 'redis connection error');
+      return;
+    }
+    refused = code;
+    const fix =
+      source === undefined
+        ? 'no password is configured (REDIS_PASSWORD, REDIS_PASSWORD_FILE or the REDIS_URL)'
+        : `each reconnection tries ${source} as it is then, until Redis and it agree`;
+    logger.error({ detail, code }, `redis refused the password (${code}): ${fix}`);
+  };
+  client.on('error', onError);
+  // A Cluster reports its nodes' errors apart from its own.
+  if (client instanceof Cluster) client.on('node error', onError);
+  client.on('ready', () => {
+    refused = undefined;
+  });
 }
 
 /** Whether a failed command timed out (the connection may be silently dead), rather than being refused. */

@@ -44,7 +44,7 @@ export function createRateLimiting(config: Config, deps: LimiterDeps): RateLimit
     return { limiter: local, counting: (minter) => minter, close: async () => {} };
   }
   const timeoutMs = config.redis.commandTimeoutMs;
-  const client = createRedisClient(config.redis, { logger: deps.logger });
+  const client = createRedisClient(config.redis, { logger: deps.logger, secretReloadFailures: deps.metrics.secretReloadFailures });
   const shared = redisLimiter({ ...settings, client, timeoutMs });
   const limiter = withRedisFallback({
     primary: shared,

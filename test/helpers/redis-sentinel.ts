@@ -1,7 +1,8 @@
 // A real Sentinel setup for tests: a master, a replica of it, and Sentinels
 // (redis-server --sentinel) watching the master, all on free loopback ports, with
 // timeouts short enough that a failover takes seconds. Ready once every Sentinel knows
-// the replica and the other Sentinels, so a failover can be agreed on.
+// the replica and the other Sentinels, so a failover can be agreed on. With `password`,
+// every server and Sentinel requires it (as Bitnami's chart sets them up).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,8 @@ export interface RedisSentinelSetup {
   readonly name: string;
   /** "127.0.0.1:s1,127.0.0.1:s2,…", the form REDIS_SENTINELS takes. */
   readonly sentinels: string;
+  /** The password every server and Sentinel was started with, if any. */
+  readonly password: string | undefined;
   /** The port of the master the Sentinels currently name. */
   masterPort(): Promise<number>;
   stop(): Promise<void>;
@@ -30,7 +33,7 @@ interface SentinelProcess {
   stop(): Promise<void>;
 }
 
-async function startSentinel(masterName: string, masterPort: number, quorum: number): Promise<SentinelProcess> {
+async function startSentinel(masterName: string, masterPort: number, quorum: number, password?: string): Promise<SentinelProcess> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mtc-sentinel-'));
   const config = join(dir, 'sentinel.conf');
@@ -45,6 +48,7 @@ async function startSentinel(masterName: string, masterPort: number, quorum: num
       `sentinel down-after-milliseconds ${masterName} 1000`,
       `sentinel failover-timeout ${masterName} 5000`,
       `sentinel parallel-syncs ${masterName} 1`,
+      ...(password === undefined ? [] : [`requirepass ${password}`, `sentinel auth-pass ${masterName} ${password}`, `sentinel sentinel-pass ${password}`]),
       '',
     ].join('\n'),
   );
@@ -68,8 +72,10 @@ async function startSentinel(masterName: string, masterPort: number, quorum: num
   return { port, stop };
 }
 
-export async function startRedisSentinel(options: { sentinels?: number; name?: string } = {}): Promise<RedisSentinelSetup> {
+export async function startRedisSentinel(options: { sentinels?: number; name?: string; password?: string } = {}): Promise<RedisSentinelSetup> {
   const name = options.name ?? 'mtc-master';
+  const { password } = options;
+  const auth = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];
   const count = options.sentinels ?? 3;
   const quorum = Math.floor(count / 2) + 1;
   const started: { stop(): Promise<void> }[] = [];
@@ -77,18 +83,18 @@ export async function startRedisSentinel(options: { sentinels?: number; name?: s
     await Promise.allSettled(started.reverse().map((process) => process.stop()));
   };
   try {
-    const master = await startRedis();
+    const master = await startRedis({ args: auth });
     started.push(master);
-    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port)] });
+    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(master.port), ...auth] });
     started.push(replica);
     const sentinels: SentinelProcess[] = [];
     for (let i = 0; i < count; i += 1) {
-      const sentinel = await startSentinel(name, master.port, quorum);
+      const sentinel = await startSentinel(name, master.port, quorum, password);
       sentinels.push(sentinel);
       started.push(sentinel);
     }
     for (const sentinel of sentinels) {
-      const admin = adminConnection(`redis://127.0.0.1:${sentinel.port}`);
+      const admin = adminConnection(`redis://127.0.0.1:${sentinel.port}`, { password });
       try {
         await waitFor(
           async () => {
@@ -109,8 +115,9 @@ export async function startRedisSentinel(options: { sentinels?: number; name?: s
       sentinelPorts,
       name,
       sentinels: sentinelPorts.map((port) => `127.0.0.1:${port}`).join(','),
+      password,
       async masterPort() {
-        const admin = adminConnection(`redis://127.0.0.1:${sentinelPorts[0]}`);
+        const admin = adminConnection(`redis://127.0.0.1:${sentinelPorts[0]}`, { password });
         try {
           const [, port] = (await admin.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as [string, string];
           return Number(port);

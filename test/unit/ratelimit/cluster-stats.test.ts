@@ -20,7 +20,7 @@ const clients: RedisClient[] = [];
 const stats: ClusterStats[] = [];
 
 async function replica(clock: ManualClock): Promise<ClusterStats> {
-  const client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 5000 }, { logger });
+  const client = createRedisClient({ url: { value: redis.url }, tls: false, commandTimeoutMs: 5000 }, { logger });
   clients.push(client);
   await waitFor(() => client.status === 'ready', { what: 'the client to connect' });
   // A flush interval far beyond the test: every write here is an explicit flush or read.

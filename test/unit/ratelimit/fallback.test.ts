@@ -40,7 +40,7 @@ function buildStack(redis: RedisProcess, policy: RedisErrorPolicy, url = redis.u
   const metrics = createMetrics(registry, { defaultMetrics: false, redis: true });
   const health = createHealth();
   // Long enough that a loaded test machine does not fake an outage; short next to the pauses.
-  const client = createRedisClient({ url, tls: false, commandTimeoutMs: TIMEOUT_MS }, { logger });
+  const client = createRedisClient({ url: { value: url }, tls: false, commandTimeoutMs: TIMEOUT_MS }, { logger });
   const settings = { perSecond: 0.001, burst: BURST };
   const shared = redisLimiter({ ...settings, client, timeoutMs: TIMEOUT_MS });
   const limiter = withRedisFallback({

@@ -22,7 +22,7 @@ let admin: Redis;
 beforeAll(async () => {
   redis = await startRedis();
   // Generous: a loaded test machine must not turn a slow answer into a failed test.
-  client = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 5000 }, { logger: createLogger('silent') });
+  client = createRedisClient({ url: { value: redis.url }, tls: false, commandTimeoutMs: 5000 }, { logger: createLogger('silent') });
   admin = adminConnection(redis.url);
   await waitFor(() => client.status === 'ready', { what: 'the client to connect' });
 });
@@ -144,7 +144,7 @@ describe('redisLimiter', () => {
 
   test('replicas with separate connections share one limit', async () => {
     const user = freshUser();
-    const other = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 5000 }, { logger: createLogger('silent') });
+    const other = createRedisClient({ url: { value: redis.url }, tls: false, commandTimeoutMs: 5000 }, { logger: createLogger('silent') });
     try {
       await waitFor(() => other.status === 'ready', { what: 'the second client to connect' });
       const a = redisLimiter({ perSecond: 0.001, burst: 5, client, timeoutMs: 5000 });
@@ -178,7 +178,7 @@ describe('redisLimiter', () => {
   });
 
   test("with the client's own command timeout within the limiter's, that timeout alone bounds a decision", async () => {
-    const bounded = createRedisClient({ url: redis.url, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
+    const bounded = createRedisClient({ url: { value: redis.url }, tls: false, commandTimeoutMs: 250 }, { logger: createLogger('silent') });
     try {
       await waitFor(() => bounded.status === 'ready', { what: 'the client to connect' });
       const limiter = redisLimiter({ perSecond: 1, burst: 10, client: bounded, timeoutMs: 250 });
