@@ -2,9 +2,12 @@
 // outcomes and connection events; while Redis is down no request waits on it: each is
 // decided by the RATE_LIMIT_ON_REDIS_ERROR policy (in-process limits, allow, or a 503),
 // and a probe off the request path (every probeIntervalMs, and at once when the client
-// reconnects) brings the shared limit back without a restart. Each transition is logged
-// once, sets matrix_turn_redis_up and matrix_turn_rate_limit_fallback_active, and shows in /readyz as
-// the degraded 'redis' component (still ready: the service can serve).
+// reconnects) brings the shared limit back without a restart, once probesToRecover probes
+// in a row have succeeded. Each transition is logged once (the end of an outage with how
+// long it lasted and what the fallback decided meanwhile), sets matrix_turn_redis_up and
+// matrix_turn_rate_limit_fallback_active, and shows in /readyz as the degraded 'redis'
+// component (still ready: the service can serve). Requests refused meanwhile are not
+// logged one by one above debug.
 
 import type { Clock } from '../clock.js';
 import type { RedisErrorPolicy } from '../config.js';
@@ -29,9 +32,10 @@ export interface FallbackOptions {
   /** The Redis limiter; a rejection means Redis could not decide. */
   primary: RateLimiter;
   /**
-   * Succeeds only when the limiter would work again; given the last key whose decision
-   * failed, so that in a Cluster it also checks that key's slot (a probe that only asks
-   * healthy masters would bring Redis back up for one request and down again the next).
+   * Succeeds only when the limiter would work again: when Redis would record users'
+   * decisions, which are writes (a probe that passes on a Redis refusing writes would
+   * bring it back up for one request and down again the next). Given the last key whose
+   * decision failed, so that in a Cluster it also checks that key's slot.
    */
   probe: (failedKey: string | undefined) => Promise<unknown>;
   connection: ConnectionEvents;
@@ -53,7 +57,9 @@ export interface FallbackOptions {
   /**
    * Consecutive successful probes that end an outage, default 2: a Redis Cluster
    * converging after a node returns answers one moment and refuses the next, and one
-   * success would flip the state (and the logs) back and forth. The first connection
+   * success would flip the state (and the logs) back and forth. Every path back to 'up'
+   * (the periodic probe, the probe on 'ready') counts towards the same streak; a failed
+   * probe, a closed connection or a failed decision starts it again. The first connection
    * needs one.
    */
   probesToRecover?: number;
@@ -72,6 +78,16 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   const probeIntervalMs = options.probeIntervalMs ?? 1000;
   const probesToRecover = options.probesToRecover ?? 2;
   let probeSuccesses = 0;
+  // Bumped whenever the streak of successful probes restarts, so a probe that was in
+  // flight across a close does not count towards the new streak.
+  let streak = 0;
+  const restartStreak = () => {
+    probeSuccesses = 0;
+    streak += 1;
+  };
+  // What the fallback decided since the outage (or the start) began: for the line that ends it.
+  let decided = 0;
+  let refused = 0;
   let state: State = { kind: 'starting' };
   // Bumped on each recovery, so a command that was already failing before it (a timeout
   // landing late) does not take Redis down again.
@@ -86,8 +102,19 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
 
   const markUp = () => {
     if (closed || state.kind === 'up') return;
-    const downForMs = state.kind === 'down' ? clock.nowMs() - state.sinceMs : undefined;
-    logger.info(downForMs === undefined ? {} : { downForMs }, 'redis reachable: the rate limit is shared by every replica');
+    const figures = { fallbackDecisions: decided, fallbackRefusals: refused };
+    if (state.kind === 'down') {
+      const downForMs = clock.nowMs() - state.sinceMs;
+      logger.info(
+        { downForMs, policy, ...figures },
+        `redis reachable again after ${(downForMs / 1000).toFixed(1)} s: the rate limit is shared by every replica ` +
+          `(meanwhile the fallback decided ${decided} requests, refusing ${refused})`,
+      );
+    } else {
+      logger.info(decided === 0 ? {} : figures, 'redis reachable: the rate limit is shared by every replica');
+    }
+    decided = 0;
+    refused = 0;
     state = { kind: 'up' };
     generation += 1;
     metrics.redisUp.set(1);
@@ -98,7 +125,9 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
 
   const markDown = (reason: string) => {
     if (closed || state.kind === 'down') return;
-    probeSuccesses = 0;
+    restartStreak();
+    decided = 0;
+    refused = 0;
     logger.warn({ reason, policy }, `redis unreachable: ${POLICY_EFFECT[policy]} until it is back`);
     state = { kind: 'down', sinceMs: clock.nowMs() };
     metrics.redisUp.set(0);
@@ -109,8 +138,10 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   const probeOnce = () => {
     if (probing || closed || connection.status !== 'ready') return;
     probing = true;
+    const startedIn = streak;
     options.probe(lastFailedKey).then(
       () => {
+        if (startedIn !== streak) return;
         probeSuccesses += 1;
         if (state.kind === 'starting' || probeSuccesses >= probesToRecover) {
           lastFailedKey = undefined;
@@ -118,7 +149,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
         }
       },
       (error: unknown) => {
-        probeSuccesses = 0;
+        restartStreak();
         markDown(describeRedisError(error));
         if (isTimeout(error) && connection.status === 'ready') options.reconnect();
       },
@@ -143,7 +174,10 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
     lastError = undefined;
     probeOnce();
   };
-  const onClose = () => markDown(lastError === undefined ? 'connection closed' : `connection closed: ${lastError}`);
+  const onClose = () => {
+    restartStreak();
+    markDown(lastError === undefined ? 'connection closed' : `connection closed: ${lastError}`);
+  };
   connection.on('error', onError);
   connection.on('ready', onReady);
   connection.on('close', onClose);
@@ -167,15 +201,22 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   );
 
   const fallback = async (key: string): Promise<RateDecision> => {
+    decided += 1;
     switch (policy) {
-      case 'local':
-        return local.consume(key);
+      case 'local': {
+        const decision = await local.consume(key);
+        if (!decision.allowed) refused += 1;
+        return decision;
+      }
       case 'allow':
         return ALLOWED;
       case 'deny':
+        refused += 1;
         throw new MatrixError(503, 'M_UNKNOWN', 'The rate limiter is unavailable; try again shortly', {
           headers: { 'Retry-After': String(DENY_RETRY_AFTER_SECONDS) },
           detail: 'redis unreachable and RATE_LIMIT_ON_REDIS_ERROR=deny',
+          // This module logs the outage when it starts and when it ends, with these counts.
+          reported: true,
         });
     }
   };

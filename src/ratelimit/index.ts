@@ -30,12 +30,6 @@ export interface RateLimiting {
   close(): Promise<void>;
 }
 
-/**
- * The key the fallback probes Redis with: a real decision on a bucket no user has (user
- * ids start with "@"), so the probe fails when a write would.
- */
-export const PROBE_KEY = 'mtc-probe';
-
 export function createRateLimiting(config: Config, deps: LimiterDeps): RateLimiting {
   const settings = { perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst };
   const local = memoryLimiter({ ...settings, clock: deps.clock });
@@ -48,8 +42,8 @@ export function createRateLimiting(config: Config, deps: LimiterDeps): RateLimit
   const shared = redisLimiter({ ...settings, client, timeoutMs });
   const limiter = withRedisFallback({
     primary: shared,
-    // A write (the script) anywhere, and the failed user's own server (its slot, in a Cluster).
-    probe: (failedKey) => Promise.all([shared.consume(PROBE_KEY), failedKey === undefined ? undefined : shared.reachable(failedKey)]),
+    // A write (the script) anywhere, and on the failed user's own server (its slot, in a Cluster).
+    probe: (failedKey) => shared.probe(failedKey),
     connection: client,
     reconnect: () => client.disconnect(true),
     policy: config.rateLimit.onRedisError,

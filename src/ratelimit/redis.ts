@@ -9,6 +9,10 @@
 // with one key per decision, in the order asked, so N concurrent requests cost Redis and
 // this process one command instead of N. A Cluster spreads buckets over slots a script
 // cannot span, so there each decision is its own call (ioredis pipelines those per node).
+//
+// The fallback's probe is the same script, run so that it always allows and so always
+// writes: it fails exactly when Redis would refuse users' allowed decisions (out of memory,
+// a read-only replica), whatever its own bucket holds.
 
 import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
@@ -88,6 +92,21 @@ export function rateLimitKey(userId: string): string {
   return `mtc:rl:{${userId}}`;
 }
 
+/** The bucket the probe decides on: no user has it (user ids start with "@"). */
+export const PROBE_KEY = 'mtc-probe';
+
+/** Beside `userId`'s bucket (the same hash tag, so the same Cluster slot), and never a bucket. */
+export function probeKeyBeside(userId: string): string {
+  return `${rateLimitKey(userId)}:probe`;
+}
+
+/**
+ * The probe's settings: so many actions a second that any earlier count has leaked away by
+ * the next call, and a burst no count reaches. Each probe is then an allowed decision,
+ * which writes the bucket (and expires it 1 ms later).
+ */
+const PROBE_SETTINGS = ['1e9', '1e9', String(MAX_RETRY_AFTER_MS)];
+
 export interface RedisLimiterOptions extends RateLimitSettings {
   client: RedisClient;
   /** Longest wait for one decision, in milliseconds (REDIS_COMMAND_TIMEOUT_MS). */
@@ -99,8 +118,12 @@ export interface RedisLimiter extends RateLimiter {
   decideAt(key: string, nowS: number): Promise<RateDecision>;
   /** One script call deciding for each key in turn at an explicit time: for tests. */
   decideAllAt(keys: readonly string[], nowS: number): Promise<RateDecision[]>;
-  /** Resolves when the server holding `key`'s bucket answers; records nothing. */
-  reachable(key: string): Promise<void>;
+  /**
+   * Resolves only if Redis records an allowed decision now: one on the probe's own bucket
+   * and, given a user, one beside that user's bucket (in a Cluster, on the master holding
+   * it). No user's bucket is touched.
+   */
+  probe(userId?: string): Promise<void>;
 }
 
 export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
@@ -158,8 +181,12 @@ export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
     },
     decideAt: (key, nowS) => decideAlone(key, [...settings, String(nowS)]),
     decideAllAt: (keys, nowS) => decide(keys.map(rateLimitKey), [...settings, String(nowS)]),
-    async reachable(key) {
-      await withTimeout(client.exists(rateLimitKey(key)), timeoutMs, 'reachability check');
+    async probe(userId) {
+      const write = (key: string) =>
+        decide([key], PROBE_SETTINGS).then(([decision]) => {
+          if (!decision!.allowed) throw new Error('the probe was denied a decision it can never be denied');
+        });
+      await Promise.all([write(rateLimitKey(PROBE_KEY)), userId === undefined ? undefined : write(probeKeyBeside(userId))]);
     },
   };
 }

@@ -159,6 +159,20 @@ describe('RATE_LIMIT_ON_REDIS_ERROR=deny', () => {
     await redis.restart();
     await waitForSharedLimit([replica]);
     expect((await replica.turnServer(token)).status).toBe(200);
+
+    // The outage in the log: one warn when it starts, one info with its figures when it
+    // ends, no line per refused request above debug.
+    const entries = replica.logs.entries();
+    expect(entries.filter((e) => ['warn', 'error', 'fatal'].includes(String(e.level))).map((e) => e.msg)).toEqual([
+      expect.stringMatching(/^redis unreachable/),
+    ]);
+    const back = entries.filter((e) => String(e.msg).startsWith('redis reachable')).at(-1)!;
+    expect(back).toMatchObject({ level: 'info', downForMs: expect.any(Number), fallbackDecisions: expect.any(Number), fallbackRefusals: expect.any(Number) });
+    // At least the first 503 and the ten after it; perhaps more while polling for the first.
+    expect(back.fallbackRefusals).toBeGreaterThanOrEqual(11);
+    expect(back.fallbackDecisions).toBe(back.fallbackRefusals);
+    expect(back.downForMs).toBeGreaterThan(0);
+    expect(entries.filter((e) => e.msg === 'request failed' && e.status === 503).length).toBeGreaterThanOrEqual(11);
   });
 });
 

@@ -1,8 +1,11 @@
 // The fallback around the Redis limiter, against a real redis-server that the tests kill,
-// restart and pause: decisions keep coming (local, allow or deny), nothing waits on a dead
-// or silent Redis, the state shows in matrix_turn_redis_up and the 'redis' health component, each
-// transition is logged once, and the shared limit returns by itself.
+// restart, pause and run out of memory: decisions keep coming (local, allow or deny),
+// nothing waits on a dead or silent Redis, the state shows in matrix_turn_redis_up and the
+// 'redis' health component, each transition is logged once (the end with the outage's
+// figures), and the shared limit returns by itself, after two successful probes in a row
+// (checked on a scripted probe and connection too, every path back to 'up').
 
+import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import type { RedisErrorPolicy } from '../../../src/config.js';
 import { createHealth, type Health } from '../../../src/health.js';
@@ -11,10 +14,11 @@ import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { withRedisFallback } from '../../../src/ratelimit/fallback.js';
 import { memoryLimiter } from '../../../src/ratelimit/memory.js';
-import { redisLimiter } from '../../../src/ratelimit/redis.js';
+import { PROBE_KEY, redisLimiter } from '../../../src/ratelimit/redis.js';
 import type { RateLimiter } from '../../../src/ratelimit/types.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
 import { systemClock } from '../../../src/clock.js';
+import { manualClock } from '../../helpers/clock.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
 import { adminConnection } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
@@ -27,6 +31,8 @@ const TIMEOUT_MS = 1000;
 interface Stack {
   limiter: RateLimiter;
   client: RedisClient;
+  /** Probes started so far. */
+  probes(): number;
   registry: Registry;
   health: Health;
   logs: CapturedLogs;
@@ -43,9 +49,13 @@ function buildStack(redis: RedisProcess, policy: RedisErrorPolicy, url = redis.u
   const client = createRedisClient({ url: { value: url }, tls: false, commandTimeoutMs: TIMEOUT_MS }, { logger });
   const settings = { perSecond: 0.001, burst: BURST };
   const shared = redisLimiter({ ...settings, client, timeoutMs: TIMEOUT_MS });
+  let probes = 0;
   const limiter = withRedisFallback({
     primary: shared,
-    probe: () => shared.consume('probe'),
+    probe: (failedKey) => {
+      probes += 1;
+      return shared.probe(failedKey);
+    },
     connection: client,
     reconnect: () => client.disconnect(true),
     policy,
@@ -59,6 +69,7 @@ function buildStack(redis: RedisProcess, policy: RedisErrorPolicy, url = redis.u
   return {
     limiter,
     client,
+    probes: () => probes,
     registry,
     health,
     logs,
@@ -165,7 +176,48 @@ describe('withRedisFallback', () => {
     expect(matrixError.status).toBe(503);
     expect(matrixError.body()).toEqual({ errcode: 'M_UNKNOWN', error: expect.any(String) });
     expect(Number(matrixError.headers['Retry-After'])).toBeGreaterThan(0);
+    // The outage is logged here, once: the error step logs each 503 at debug only.
+    expect(matrixError.reported).toBe(true);
     expect(s.health.report().ready).toBe(true);
+  });
+
+  test('out of memory: the probe fails whatever its own bucket holds; no flapping; memory back: shared again, with figures', async () => {
+    const s = (stack = buildStack(redis, 'local'));
+    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
+    const admin = adminConnection(redis.url);
+    try {
+      // The probe's bucket full, as BURST decisions with the users' settings leave it:
+      // a decision there is a denial, which writes nothing and would pass.
+      const users = redisLimiter({ perSecond: 0.001, burst: BURST, client: s.client, timeoutMs: TIMEOUT_MS });
+      for (let i = 0; i < BURST; i += 1) await users.consume(PROBE_KEY);
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      expect(await timed(s.limiter, freshUser())).toMatchObject({ decision: { allowed: true } });
+      expect(await gauge(s.registry, 'matrix_turn_redis_up')).toBe(0);
+      const atOom = s.probes();
+      const states: (number | undefined)[] = [];
+      await waitFor(
+        async () => {
+          states.push(await gauge(s.registry, 'matrix_turn_redis_up'));
+          return s.probes() >= atOom + 10;
+        },
+        { what: 'ten probes while out of memory' },
+      );
+      expect(states.filter((up) => up !== 0)).toEqual([]);
+      for (let i = 0; i < 4; i += 1) await s.limiter.consume(freshUser());
+      expect(logged(s.logs, /^redis unreachable/)).toHaveLength(1);
+      expect(logged(s.logs, /^redis unreachable/)[0]!.reason).toMatch(/OOM/);
+      expect(logged(s.logs, /^redis reachable/)).toHaveLength(1);
+
+      await admin.config('SET', 'maxmemory', '0');
+      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 once writes are accepted' });
+      const back = logged(s.logs, /^redis reachable/)[1]!;
+      expect(back).toMatchObject({ level: 'info', policy: 'local', fallbackDecisions: 5, fallbackRefusals: 0 });
+      expect(back.downForMs).toBeGreaterThan(0);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+      admin.disconnect();
+    }
   });
 
   test('a Redis that stops answering: one decision waits the timeout, the next ones none; answers again, shared again', async () => {
@@ -226,5 +278,122 @@ describe('withRedisFallback', () => {
     await redis.restart();
     await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 once Redis is there' });
     expect(s.health.report()).toMatchObject({ ready: true, status: 'ready' });
+  });
+});
+
+/** A connection whose events the test emits, and a probe whose every outcome the test decides. */
+function scripted(policy: RedisErrorPolicy = 'local') {
+  const logs = captureLogs();
+  const registry = new Registry();
+  const metrics = createMetrics(registry, { defaultMetrics: false, redis: true });
+  const clock = manualClock();
+  const connection = Object.assign(new EventEmitter(), { status: 'ready' });
+  const pending: { resolve(): void; reject(error: Error): void }[] = [];
+  let primaryFails = false;
+  const limiter = withRedisFallback({
+    primary: { consume: async () => (primaryFails ? Promise.reject(new Error('OOM command not allowed')) : { allowed: true }) },
+    probe: () => new Promise<void>((resolve, reject) => pending.push({ resolve, reject })),
+    connection,
+    reconnect: () => {},
+    policy,
+    local: memoryLimiter({ perSecond: 0.001, burst: 2, clock }),
+    metrics,
+    health: createHealth(),
+    logger: createLogger('debug', logs.stream),
+    clock,
+    // Probes come only from the 'ready' events the test emits.
+    probeIntervalMs: 1e9,
+  });
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  return {
+    limiter,
+    logs,
+    clock,
+    connection,
+    up: async () => (await gauge(registry, 'matrix_turn_redis_up')) === 1,
+    /** Emits 'ready' (which probes) and ends that probe as told. */
+    async probe(outcome: 'ok' | 'fails') {
+      connection.emit('ready');
+      await this.end(outcome);
+    },
+    /** Ends the oldest probe in flight. */
+    async end(outcome: 'ok' | 'fails') {
+      const probe = pending.shift();
+      if (probe === undefined) throw new Error('no probe in flight');
+      if (outcome === 'ok') probe.resolve();
+      else probe.reject(new Error('OOM command not allowed'));
+      await settle();
+    },
+    /** A user's decision that Redis fails: the outage starts. */
+    async fail() {
+      primaryFails = true;
+      try {
+        await limiter.consume('@u:example.org');
+      } finally {
+        primaryFails = false;
+      }
+    },
+    close: () => limiter.close?.(),
+  };
+}
+
+describe('withRedisFallback: the way back to up', () => {
+  test('two successful probes in a row, on every path: a failed probe or a closed connection between two starts the count again', async () => {
+    const f = scripted();
+    await f.end('ok');
+    expect(await f.up()).toBe(true);
+    await f.fail();
+    expect(await f.up()).toBe(false);
+
+    await f.probe('ok');
+    expect(await f.up()).toBe(false);
+    await f.probe('fails');
+    await f.probe('ok');
+    expect(await f.up()).toBe(false);
+    f.connection.emit('close');
+    await f.probe('ok');
+    expect(await f.up()).toBe(false);
+    // A probe in flight when the connection closes does not count once it succeeds.
+    f.connection.emit('ready');
+    f.connection.emit('close');
+    await f.end('ok');
+    await f.probe('ok');
+    expect(await f.up()).toBe(false);
+    await f.probe('ok');
+    expect(await f.up()).toBe(true);
+    expect(logged(f.logs, /^redis reachable/)).toHaveLength(2);
+    expect(logged(f.logs, /^redis unreachable/)).toHaveLength(1);
+    await f.close();
+  });
+
+  test('the outage logged once when it starts (warn) and once when it ends (info, with how long and what the fallback decided)', async () => {
+    const f = scripted('local');
+    await f.end('ok');
+    await f.fail();
+    for (let i = 0; i < 3; i += 1) await f.limiter.consume('@u:example.org');
+    f.clock.advance(12_345);
+    await f.probe('ok');
+    await f.probe('ok');
+    expect(await f.up()).toBe(true);
+    const levels = f.logs.entries().map((e) => [e.level, String(e.msg).split(':')[0]]);
+    expect(levels).toEqual([
+      ['info', 'redis reachable'],
+      ['warn', 'redis unreachable'],
+      ['info', 'redis reachable again after 12.3 s'],
+    ]);
+    // The failed decision and three more, in-process with a burst of 2: 2 allowed, 2 limited.
+    expect(f.logs.entries()[2]).toMatchObject({ downForMs: 12_345, policy: 'local', fallbackDecisions: 4, fallbackRefusals: 2 });
+    await f.close();
+  });
+
+  test('deny: each 503 is marked reported (logged at debug by the error step); the end of the outage counts them', async () => {
+    const f = scripted('deny');
+    await f.end('ok');
+    await expect(f.fail()).rejects.toMatchObject({ status: 503, reported: true });
+    await expect(f.limiter.consume('@u:example.org')).rejects.toMatchObject({ status: 503, reported: true });
+    await f.probe('ok');
+    await f.probe('ok');
+    expect(f.logs.entries().at(-1)).toMatchObject({ level: 'info', fallbackDecisions: 2, fallbackRefusals: 2 });
+    await f.close();
   });
 });

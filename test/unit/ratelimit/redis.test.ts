@@ -2,13 +2,14 @@
 // Synapse's arithmetic in synapse-bucket.ts (same decisions, same retry_after_ms, same
 // stored state) for any sequence of times; one key per user that expires once drained;
 // one EVALSHA per turn of the event loop, whatever the number of decisions in it;
-// bounded when Redis does not answer.
+// bounded when Redis does not answer; a probe that fails exactly when users' decisions
+// could not be recorded.
 
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../../src/logger.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
-import { MAX_DECISIONS_PER_CALL, rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
+import { MAX_DECISIONS_PER_CALL, PROBE_KEY, probeKeyBeside, rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
 import { takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
 import { adminConnection, commandCalls } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
@@ -170,11 +171,39 @@ describe('redisLimiter', () => {
     expect(await commandCalls(admin, 'evalsha')).toBe(10);
   });
 
-  test('reachable(key) asks the server holding the bucket and records nothing', async () => {
+  test("probe(user) records a decision beside the user's bucket (its hash tag), never in it, however full the probe's own bucket", async () => {
     const user = freshUser();
-    const limiter = redisLimiter({ perSecond: 1, burst: 10, client, timeoutMs: 5000 });
-    await expect(limiter.reachable(user)).resolves.toBeUndefined();
+    const limiter = redisLimiter({ perSecond: 0.001, burst: 2, client, timeoutMs: 5000 });
+    // The probe's bucket as decisions with the users' settings leave it: full.
+    await limiter.consume(PROBE_KEY);
+    await limiter.consume(PROBE_KEY);
+    expect(await limiter.consume(PROBE_KEY)).toMatchObject({ allowed: false });
+    await admin.config('RESETSTAT');
+    await expect(limiter.probe(user)).resolves.toBeUndefined();
+    await expect(limiter.probe()).resolves.toBeUndefined();
+    expect(await commandCalls(admin, 'evalsha')).toBe(3);
     expect(await admin.exists(rateLimitKey(user))).toBe(0);
+    expect(probeKeyBeside(user).startsWith(`mtc:rl:{${user}}`)).toBe(true);
+  });
+
+  test('probe() fails while Redis refuses writes (out of memory), whatever its bucket holds; passes once it accepts them', async () => {
+    const limiter = redisLimiter({ perSecond: 0.001, burst: 2, client, timeoutMs: 5000 });
+    const user = freshUser();
+    await limiter.consume(user);
+    await limiter.consume(PROBE_KEY);
+    await limiter.consume(PROBE_KEY);
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    try {
+      // A limited decision writes nothing and passes; the probe does not.
+      expect(await limiter.consume(PROBE_KEY)).toMatchObject({ allowed: false });
+      await expect(limiter.probe()).rejects.toThrow(/OOM/);
+      await expect(limiter.probe(user)).rejects.toThrow(/OOM/);
+      await expect(limiter.consume(freshUser())).rejects.toThrow(/OOM/);
+    } finally {
+      await admin.config('SET', 'maxmemory', '0');
+    }
+    await expect(limiter.probe(user)).resolves.toBeUndefined();
   });
 
   test("with the client's own command timeout within the limiter's, that timeout alone bounds a decision", async () => {
