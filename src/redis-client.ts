@@ -159,7 +159,7 @@ function liveCredentials(config: RedisConfig, deps: RedisClientDeps): LiveCreden
     let read: { text: string; parts: UrlParts } = { text: config.url.value, parts: started };
     url = {
       credentials() {
-        const text = secret.current();
+        const text = secret.refresh();
         // validate let only URLs of this server through.
         if (text !== read.text) read = { text, parts: urlParts(text)! };
         return read.parts.credentials;
@@ -170,7 +170,7 @@ function liveCredentials(config: RedisConfig, deps: RedisClientDeps): LiveCreden
   const inUrl = () => url?.credentials();
   return {
     username: () => inUrl()?.username,
-    password: () => inUrl()?.password ?? password?.current(),
+    password: () => inUrl()?.password ?? password?.refresh(),
     source: inUrl() !== undefined ? settingOf(config.url!, 'REDIS_URL') : config.password && settingOf(config.password, 'REDIS_PASSWORD'),
     close: () => {
       password?.close();

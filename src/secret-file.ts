@@ -16,7 +16,7 @@
 // `watchedSecret` is the form the service uses: a live secret whose re-reads are logged
 // and whose failures are counted for an alert.
 
-import { readFileSync, stat } from 'node:fs';
+import { readFileSync, stat, statSync, type Stats } from 'node:fs';
 import type { Counter } from 'prom-client';
 import type { SecretRef } from './config.js';
 import type { Logger } from './logger.js';
@@ -24,6 +24,11 @@ import type { Logger } from './logger.js';
 export interface LiveSecret {
   /** The current value; never logged. */
   current(): string;
+  /**
+   * The value after checking the file now, synchronously, rather than as last polled: for
+   * the rare moment that must not use a value up to one interval old (a reconnection).
+   */
+  refresh(): string;
   close(): void;
 }
 
@@ -49,7 +54,7 @@ export interface LiveSecretOptions {
 export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): LiveSecret {
   let value = ref.value;
   const path = ref.path;
-  if (path === undefined) return { current: () => value, close: () => {} };
+  if (path === undefined) return { current: () => value, refresh: () => value, close: () => {} };
   // What the file looked like when last read; undefined until the first check.
   let seen: string | undefined;
   // The failure last reported, until a good read: kubelet swaps in a new file for every
@@ -92,20 +97,37 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
     options.onChange?.();
   };
 
+  // ino as well as mtime and size: kubelet's swap points the path at a new file.
+  const fingerprint = (error: NodeJS.ErrnoException | null, stats: Stats | undefined) =>
+    error || stats === undefined ? `missing ${error?.code ?? ''}` : `${stats.ino} ${stats.size} ${stats.mtimeMs}`;
+  const compare = (now: string) => {
+    if (now === seen) return;
+    seen = now;
+    reread();
+  };
+
   const check = () => {
     if (checking) return;
     checking = true;
     stat(path, (error, stats) => {
       checking = false;
       if (closed) return;
-      // ino as well as mtime and size: kubelet's swap points the path at a new file.
-      const now = error ? `missing ${error.code ?? ''}` : `${stats.ino} ${stats.size} ${stats.mtimeMs}`;
-      if (now !== seen) {
-        seen = now;
-        reread();
-      }
+      compare(fingerprint(error, stats));
       options.onChecked?.();
     });
+  };
+
+  const refresh = () => {
+    if (closed) return value;
+    let stats: Stats | undefined;
+    let error: NodeJS.ErrnoException | null = null;
+    try {
+      stats = statSync(path);
+    } catch (caught) {
+      error = caught as NodeJS.ErrnoException;
+    }
+    compare(fingerprint(error, stats));
+    return value;
   };
 
   const timer = setInterval(check, options.intervalMs ?? 1000);
@@ -113,6 +135,7 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
   check();
   return {
     current: () => value,
+    refresh,
     close: () => {
       closed = true;
       clearInterval(timer);

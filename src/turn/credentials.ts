@@ -25,7 +25,7 @@ export interface SharedSecretMinterOptions {
   uris: readonly string[];
   ttlSeconds: number;
   /** Comma-separated secrets; the first one signs. */
-  sharedSecrets: LiveSecret;
+  sharedSecrets: Pick<LiveSecret, 'current'>;
   clock: Clock;
 }
 
@@ -101,7 +101,7 @@ export function sharedSecretMinter(options: SharedSecretMinterOptions): Credenti
   };
 }
 
-export function staticMinter(options: { uris: readonly string[]; ttlSeconds: number; username: string; password: LiveSecret }): CredentialMinter {
+export function staticMinter(options: { uris: readonly string[]; ttlSeconds: number; username: string; password: Pick<LiveSecret, 'current'> }): CredentialMinter {
   return {
     mint: () => ({ username: options.username, password: options.password.current(), uris: options.uris, ttl: options.ttlSeconds }),
   };

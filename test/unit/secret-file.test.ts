@@ -52,6 +52,18 @@ describe('a secret file', () => {
     expect(changes).toBe(1);
   });
 
+  it('is read at once on refresh(), without waiting for the next poll, and held to its rule', () => {
+    const path = join(dir, 'secret');
+    writeFileSync(path, 'first');
+    // An interval no test waits out: only refresh() can see the rewrite.
+    const secret = watch(path, 'first', { intervalMs: 3_600_000, validate: sharedSecretsProblem });
+    writeFileSync(path, 'second-and-longer');
+    expect(secret.refresh()).toBe('second-and-longer');
+    expect(secret.current()).toBe('second-and-longer');
+    writeFileSync(path, ',third');
+    expect(secret.refresh()).toBe('second-and-longer');
+  });
+
   it('does not miss a rotation between reading the configuration and starting to watch', async () => {
     const path = join(dir, 'secret');
     writeFileSync(path, 'rotated-already');

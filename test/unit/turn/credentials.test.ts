@@ -15,7 +15,7 @@ describe('shared-secret credentials', () => {
 
   it('picks up a rotated secret on the next credential', () => {
     let value = 'first';
-    const minter = sharedSecretMinter({ uris: [], ttlSeconds: 60, sharedSecrets: { current: () => value, close: () => {} }, clock: fixedClock(0) });
+    const minter = sharedSecretMinter({ uris: [], ttlSeconds: 60, sharedSecrets: { current: () => value }, clock: fixedClock(0) });
     const before = minter.mint('@a:x').password;
     value = 'second,first';
     expect(minter.mint('@a:x').password).not.toBe(before);
