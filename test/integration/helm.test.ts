@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { Deployment } from 'kubernetes-models/apps/v1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
@@ -49,18 +49,29 @@ type Container = {
   env?: { name: string; value?: string }[];
   envFrom?: { configMapRef?: { name: string } }[];
   ports?: { name?: string; containerPort: number }[];
-  securityContext?: Record<string, unknown>;
+  securityContext?: SecurityContext;
   startupProbe?: { httpGet?: { path: string; port: string | number } };
   livenessProbe?: { httpGet?: { path: string; port: string | number } };
   readinessProbe?: { httpGet?: { path: string; port: string | number } };
   lifecycle?: { preStop?: { sleep?: { seconds: number } } };
+  resources?: { requests?: { memory?: string }; limits?: { memory?: string } };
+  restartPolicy?: string;
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+};
+type SecurityContext = Record<string, unknown> & { runAsUser?: number; runAsGroup?: number; fsGroup?: number; supplementalGroups?: number[] };
+type KeyItems = { key: string; path: string; mode?: number }[];
+type Volume = {
+  name: string;
+  secret?: { secretName: string; defaultMode?: number; items?: KeyItems };
+  projected?: { defaultMode?: number; sources: { secret?: { name: string; items: KeyItems } }[] };
 };
 type PodSpec = {
   containers: Container[];
-  securityContext?: Record<string, unknown>;
+  initContainers?: Container[];
+  securityContext?: SecurityContext;
   automountServiceAccountToken?: boolean;
   terminationGracePeriodSeconds?: number;
-  volumes?: { name: string; projected?: { sources: { secret?: { name: string; items: { key: string; path: string }[] } }[] } }[];
+  volumes?: Volume[];
 };
 type DeploymentShape = Manifest & { spec: { replicas?: number; template: { metadata: { annotations?: Record<string, string> }; spec: PodSpec } } };
 
@@ -70,6 +81,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
   'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'networking.k8s.io/v1/Ingress': Ingress,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
@@ -77,6 +89,82 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
+
+// ---- what the chart's memory and file-permission rules must agree with -----------------------
+
+/**
+ * Measured by bench/cache-memory.ts (README, "Memory"): a token-cache entry holding a refusal
+ * (what a flood of wrong tokens leaves) takes about 1 KiB of heap, one holding an identity
+ * about 250 B; the rest of the service keeps up to 54 MiB (every other bounded structure
+ * full, a flood's timers pending), and the process about 75-85 MiB beside its old space.
+ * The chart holds a cache of the worst kind plus 64 MiB to three quarters of the old-space
+ * cap (the last quarter is room for garbage between collections), and wants the memory
+ * limit 96 MiB above the cap.
+ */
+const CACHE_ENTRY_BYTES = 1024;
+const BASE_HEAP_MIB = 64;
+const OUTSIDE_HEAP_MIB = 96;
+const SERVICE_DEFAULT_CACHE_SIZE = 100_000;
+/** The largest TOKEN_CACHE_SIZE the rule lets an old space of `capMiB` hold. */
+const maxCacheEntries = (capMiB: number) => Math.floor(((capMiB * 3 * 2 ** 20) / 4 - BASE_HEAP_MIB * 2 ** 20) / CACHE_ENTRY_BYTES);
+
+/** A Kubernetes memory quantity in MiB (the forms the chart and examples use). */
+function mebibytes(quantity: string | undefined): number {
+  const match = /^(\d+)(Ki|Mi|Gi)?$/.exec(quantity ?? '');
+  if (!match) throw new Error(`not a memory quantity in whole Ki, Mi or Gi: ${quantity}`);
+  return Number(match[1]) * { Ki: 1 / 1024, Mi: 1, Gi: 1024, '': 1 / 2 ** 20 }[match[2] ?? '']!;
+}
+
+/** The image's user (Dockerfile USER 1000:1000), when nothing in the pod says otherwise. */
+const IMAGE_UID = 1000;
+const IMAGE_GID = 1000;
+
+/**
+ * Whether the container's process can read every file of a secret or projected volume, as
+ * the kubelet writes them: owned by root, group root or the pod's fsGroup, with the item's
+ * mode or the volume's defaultMode (0644 when unset). The process runs as the container's
+ * runAsUser/runAsGroup (else the pod's, else the image's), with the pod's fsGroup and
+ * supplementalGroups as extra groups; all capabilities dropped, so only the mode bits count.
+ */
+function secretFilesReadable(pod: PodSpec, container: Container, volume: Volume): { readable: boolean; why: string } {
+  const uid = container.securityContext?.runAsUser ?? pod.securityContext?.runAsUser ?? IMAGE_UID;
+  const gid = container.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? IMAGE_GID;
+  const fsGroup = pod.securityContext?.fsGroup;
+  const groups = new Set([gid, ...(pod.securityContext?.supplementalGroups ?? []), ...(fsGroup === undefined ? [] : [fsGroup])]);
+  const fileGroup = fsGroup ?? 0;
+  const defaultMode = volume.secret?.defaultMode ?? volume.projected?.defaultMode ?? 0o644;
+  const items = volume.secret ? (volume.secret.items ?? []) : (volume.projected?.sources ?? []).flatMap((source) => source.secret?.items ?? []);
+  expect(items.length).toBeGreaterThan(0);
+  for (const item of items) {
+    const mode = item.mode ?? defaultMode;
+    const readable = (uid === 0 && (mode & 0o400) !== 0) || (groups.has(fileGroup) && (mode & 0o040) !== 0) || (mode & 0o004) !== 0;
+    const why = `${item.path}: mode 0${mode.toString(8)}, owner 0:${fileGroup}, process ${uid}:${gid} groups ${[...groups].join(',')}`;
+    if (!readable) return { readable, why };
+  }
+  return { readable: true, why: 'every file readable' };
+}
+
+/** The container's secret volume (the one mounted where it reads its _FILE variables). */
+function secretVolumeOf(pod: PodSpec, container: Container): Volume {
+  const fileDirs = (container.env ?? []).filter((e) => e.name.endsWith('_FILE')).map((e) => e.value!.slice(0, e.value!.lastIndexOf('/')));
+  expect(fileDirs.length).toBeGreaterThan(0);
+  const mounts = (container.volumeMounts ?? []).filter((m) => fileDirs.includes(m.mountPath));
+  expect(mounts).toHaveLength(1);
+  const volume = (pod.volumes ?? []).find((v) => v.name === mounts[0]!.name);
+  expect(volume).toBeDefined();
+  return volume!;
+}
+
+/** The memory rule for a container run from its environment (the sidecar examples set it directly). */
+function memoryFigures(container: Container, env: Record<string, string>) {
+  const cap = Number(/--max-old-space-size=(\d+)/.exec(env.NODE_OPTIONS ?? '')?.[1] ?? 0);
+  return {
+    capMiB: cap,
+    cacheEntries: Number(env.TOKEN_CACHE_SIZE ?? SERVICE_DEFAULT_CACHE_SIZE),
+    requestMiB: mebibytes(container.resources?.requests?.memory),
+    limitMiB: mebibytes(container.resources?.limits?.memory),
+  };
+}
 
 let tools: KubeTools;
 let scratch: string;
@@ -90,8 +178,9 @@ afterAll(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
+// YAML 1.1, as Kubernetes reads manifests: a file mode written 0440 is octal there.
 function parseManifests(text: string): Manifest[] {
-  return parseAllDocuments(text)
+  return parseAllDocuments(text, { version: '1.1' })
     .map((doc) => doc.toJS() as Manifest | null)
     .filter((m): m is Manifest => m !== null);
 }
@@ -224,6 +313,24 @@ describe.each(['(default values)', ...CI_FILES])('rendered with %s', (file) => {
     expect(pod.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(preStopSeconds * 1000 + Number(env.SHUTDOWN_TIMEOUT_MS));
   });
 
+  it('mounts the secret files where the service can read them, with its uid and groups', () => {
+    const pod = deploymentOf(manifests).spec.template.spec;
+    const container = containerOf(manifests);
+    if ((container.env ?? []).some((e) => e.name.endsWith('_FILE'))) {
+      expect(secretFilesReadable(pod, container, secretVolumeOf(pod, container))).toEqual({ readable: true, why: 'every file readable' });
+    }
+  });
+
+  it('gives the token cache a heap that can hold it, and the heap a memory limit that can hold it', () => {
+    const container = containerOf(manifests);
+    const { env } = serviceEnvironment(manifests, placeholderSecret);
+    const figures = memoryFigures(container, env);
+    expect(figures.capMiB).toBeGreaterThan(0);
+    expect({ ...figures, fits: figures.cacheEntries <= maxCacheEntries(figures.capMiB) }).toEqual({ ...figures, fits: true });
+    expect(figures.capMiB + OUTSIDE_HEAP_MIB).toBeLessThanOrEqual(figures.limitMiB);
+    expect(figures.requestMiB).toBeLessThanOrEqual(figures.limitMiB);
+  });
+
   it('passes every setting through as the service reads it, and secrets only as files', () => {
     const { env } = serviceEnvironment(manifests, placeholderSecret);
     for (const [name, value] of Object.entries(values.config ?? {})) {
@@ -295,17 +402,85 @@ describe('chart behaviour', () => {
     expect(deploymentOf(sentinels).spec.replicas).toBe(3);
   });
 
-  it("caps V8's heap below the container's memory limit by default (NODE_OPTIONS), and leaves it alone with 0", async () => {
+  it("caps V8's heap by default (NODE_OPTIONS) and asks for the memory measured: 100 MiB at start, up to 180 MiB as the cache churns", async () => {
     const capped = containerOf(await render(['-f', valuesFile(base)]));
-    const limit = (capped as Container & { resources?: { limits?: { memory?: string } } }).resources?.limits?.memory;
-    expect(limit).toMatch(/^\d+Mi$/);
-    const nodeOptions = capped.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
-    const cap = Number(/^--max-old-space-size=(\d+)$/.exec(nodeOptions ?? '')?.[1]);
-    // Measured: with a 160 MiB cap, RSS stayed under 180 MiB through 450,000 distinct users.
-    expect(cap).toBeGreaterThan(0);
-    expect(cap + 64).toBeLessThanOrEqual(parseInt(limit!, 10));
+    const { env } = serviceEnvironment(await render(['-f', valuesFile(base)]), placeholderSecret);
+    const figures = memoryFigures(capped, env);
+    // README, Performance: RSS 99 MiB at start, 176-179 MiB through 450,000 users with a 160 MiB cap.
+    expect(figures.requestMiB).toBeGreaterThanOrEqual(180);
+    expect(figures.capMiB + OUTSIDE_HEAP_MIB).toBeLessThanOrEqual(figures.limitMiB);
     const uncapped = containerOf(await render(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 0 })]));
     expect(uncapped.env?.some((e) => e.name === 'NODE_OPTIONS')).toBe(false);
+  });
+
+  it('refuses a TOKEN_CACHE_SIZE the heap cannot hold, saying what would, and renders the largest that fits', async () => {
+    for (const cap of [160, 512]) {
+      const largest = maxCacheEntries(cap);
+      const fits = await render(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: cap, resources: { limits: { memory: `${cap + OUTSIDE_HEAP_MIB}Mi` } }, config: { ...base.config, TOKEN_CACHE_SIZE: largest } })]);
+      expect(serviceEnvironment(fits, placeholderSecret).env.TOKEN_CACHE_SIZE).toBe(String(largest));
+      const refused = await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: cap, resources: { limits: { memory: `${cap + OUTSIDE_HEAP_MIB}Mi` } }, config: { ...base.config, TOKEN_CACHE_SIZE: largest + 1 } })]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toContain(`TOKEN_CACHE_SIZE ${largest + 1} does not fit nodeMaxOldSpaceMiB ${cap}`);
+      expect(refused.stderr).toContain(`at most ${largest} entries`);
+    }
+    // However the size is given: as a string, or through extraEnv.
+    const asString = await helmTemplate(['-f', valuesFile({ ...base, config: { ...base.config, TOKEN_CACHE_SIZE: '1000000' } })]);
+    expect(asString.stderr).toContain('TOKEN_CACHE_SIZE 1000000 does not fit nodeMaxOldSpaceMiB 160');
+    const viaExtraEnv = await helmTemplate(['-f', valuesFile({ ...base, extraEnv: [{ name: 'TOKEN_CACHE_SIZE', value: '1000000' }] })]);
+    expect(viaExtraEnv.stderr).toContain('TOKEN_CACHE_SIZE 1000000 does not fit nodeMaxOldSpaceMiB 160');
+    // Unset, the service's own default (100000) is what must fit.
+    const serviceDefault = await helmTemplate(['-f', valuesFile({ ...base, config: { ...base.config, TOKEN_CACHE_SIZE: null } })]);
+    expect(serviceDefault.stderr).toContain(`TOKEN_CACHE_SIZE ${SERVICE_DEFAULT_CACHE_SIZE} does not fit nodeMaxOldSpaceMiB 160`);
+    // With V8 left to size its heap (0) there is no cap to hold it to.
+    expect((await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 0, config: { ...base.config, TOKEN_CACHE_SIZE: 1_000_000 } })])).code).toBe(0);
+  });
+
+  it('refuses a heap cap the memory limit cannot hold beside the rest of the process', async () => {
+    const refused = await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 256, resources: { limits: { memory: '256Mi' } } })]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(`nodeMaxOldSpaceMiB 256 needs resources.limits.memory of at least ${256 + OUTSIDE_HEAP_MIB}Mi`);
+    for (const memory of [`${256 + OUTSIDE_HEAP_MIB}Mi`, '1Gi']) {
+      expect((await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 256, resources: { limits: { memory } } })])).code).toBe(0);
+    }
+  });
+
+  it('autoscales on CPU only, and refuses a memory target, which a replica that keeps its cache full would hold at maxReplicas', async () => {
+    const withRedis = { ...base, secrets: { ...base.secrets, REDIS_URL: 'redis://redis:6379' } };
+    const hpa = one<Manifest & { spec: { metrics: { resource: { name: string } }[] } }>(await render(['-f', valuesFile({ ...withRedis, autoscaling: { enabled: true } })]), 'HorizontalPodAutoscaler');
+    expect(hpa.spec.metrics.map((m) => m.resource.name)).toEqual(['cpu']);
+    const refused = await helmTemplate(['-f', valuesFile({ ...withRedis, autoscaling: { enabled: true, targetMemoryUtilizationPercentage: 80 } })]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/targetMemoryUtilizationPercentage.*maxReplicas/);
+  });
+
+  it('leaves TRUST_PROXY off unless a NetworkPolicy lets only the named proxy reach the API port', async () => {
+    const config = (manifests: Manifest[]) => loadRendered(manifests);
+    const withDefaults = await render(['-f', valuesFile(base)]);
+    expect(config(withDefaults).trustProxy).toBe(false);
+    for (const trustProxy of [true, 'true']) {
+      for (const networkPolicy of [undefined, { enabled: false }, { enabled: true, ingressFrom: [] }]) {
+        const refused = await helmTemplate(['-f', valuesFile({ ...base, config: { ...base.config, TRUST_PROXY: trustProxy }, ...(networkPolicy ? { networkPolicy } : {}) })]);
+        expect({ trustProxy, networkPolicy, code: refused.code === 0 ? 0 : 1 }).toEqual({ trustProxy, networkPolicy, code: 1 });
+        expect(refused.stderr).toMatch(/TRUST_PROXY.*networkPolicy\.ingressFrom/);
+      }
+    }
+    const viaExtraEnv = await helmTemplate(['-f', valuesFile({ ...base, extraEnv: [{ name: 'TRUST_PROXY', value: 'true' }] })]);
+    expect(viaExtraEnv.stderr).toMatch(/TRUST_PROXY.*networkPolicy\.ingressFrom/);
+    const proxy = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } } }];
+    const trusted = await render(['-f', valuesFile({ ...base, config: { ...base.config, TRUST_PROXY: true }, networkPolicy: { enabled: true, ingressFrom: proxy } })]);
+    expect(config(trusted).trustProxy).toBe(true);
+    const policy = one<Manifest & { spec: { ingress: { ports: { port: string }[]; from?: unknown[] }[] } }>(trusted, 'NetworkPolicy');
+    const apiRules = policy.spec.ingress.filter((rule) => rule.ports.some((p) => p.port === 'http'));
+    expect(apiRules).toEqual([{ ports: [{ port: 'http', protocol: 'TCP' }], from: proxy }]);
+  });
+
+  it('mounts the secret files readable by the service whether or not the pod has an fsGroup', async () => {
+    for (const podSecurityContext of [{}, { fsGroup: null }, { fsGroup: null, runAsUser: 2000, runAsGroup: 3000 }, { fsGroup: 4000 }]) {
+      const manifests = await render(['-f', valuesFile({ ...base, podSecurityContext })]);
+      const pod = deploymentOf(manifests).spec.template.spec;
+      const container = containerOf(manifests);
+      expect({ podSecurityContext, ...secretFilesReadable(pod, container, secretVolumeOf(pod, container)) }).toEqual({ podSecurityContext, readable: true, why: 'every file readable' });
+    }
   });
 
   it('refuses a secret given both inline and from existingSecret', async () => {
@@ -358,7 +533,10 @@ describe('chart behaviour', () => {
       return `value-of-${name}`;
     };
     const config = Object.fromEntries(Object.entries(schema.properties.config.properties).map(([name, s]) => [name, sample(name, s.anyOf)]));
-    const manifests = await render(['-f', valuesFile({ config, secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379' }, replicaCount: 2 })]);
+    // nodeMaxOldSpaceMiB 0: no heap cap for the (deliberately huge) cache size to be held to.
+    // TRUST_PROXY (sampled true) only with a NetworkPolicy naming the proxy.
+    const networkPolicy = { enabled: true, ingressFrom: [{ podSelector: { matchLabels: { app: 'proxy' } } }] };
+    const manifests = await render(['-f', valuesFile({ config, secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379' }, replicaCount: 2, nodeMaxOldSpaceMiB: 0, networkPolicy })]);
     const { env } = serviceEnvironment(manifests, placeholderSecret);
     for (const [name, value] of Object.entries(config)) {
       expect([name, env[name]]).toEqual([name, Array.isArray(value) ? value.join(',') : String(value)]);
@@ -501,6 +679,16 @@ describe('deployment examples', () => {
     return { name: service.metadata.name, ports: service.spec.ports };
   };
 
+  it.each(['ess-helm', 'ananace-matrix-synapse'])('%s: this chart with the example values runs a pod that can read its secrets, its cache held by its heap', async (dir) => {
+    const manifests = await renderExample(dir);
+    const pod = deploymentOf(manifests).spec.template.spec;
+    const container = containerOf(manifests);
+    expect(secretFilesReadable(pod, container, secretVolumeOf(pod, container))).toEqual({ readable: true, why: 'every file readable' });
+    const figures = memoryFigures(container, serviceEnvironment(manifests, placeholderSecret).env);
+    expect({ ...figures, fits: figures.cacheEntries <= maxCacheEntries(figures.capMiB) }).toEqual({ ...figures, fits: true });
+    expect(loadRendered(manifests).trustProxy).toBe(false);
+  });
+
   it('ess-helm: synapse.ingress.additionalPaths sends the three paths to the Service this chart creates', async () => {
     const manifests = await renderExample('ess-helm');
     expect(() => loadRendered(manifests)).not.toThrow();
@@ -538,25 +726,85 @@ describe('deployment examples', () => {
     }
   });
 
-  it('sidecar: the kustomize overlay builds into valid objects, a hardened sidecar the Service reaches, its configuration accepted', async () => {
+  /**
+   * What a sidecar example must give the service in the homeserver's pod: hardened, probed,
+   * on ports of its own, reached by the Service the routing fragments name, its secret file
+   * readable with the pod's security context, TRUST_PROXY off (anything in the cluster can
+   * reach a homeserver pod), a heap that holds its cache and a limit that holds the heap,
+   * and a configuration the service accepts.
+   */
+  function checkSidecar(pod: PodSpec, podLabels: Record<string, string>, sidecar: Container, manifests: Manifest[]) {
+    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(sidecar.startupProbe?.httpGet?.path).toBe('/healthz');
+    expect(sidecar.readinessProbe?.httpGet?.path).toBe('/readyz');
+    // No two containers of the pod may listen on one port.
+    const allPorts = [...pod.containers, ...(pod.initContainers ?? [])].flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
+    expect(new Set(allPorts).size).toBe(allPorts.length);
+    const service = one<Manifest & { spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] } }>(manifests, 'Service');
+    expect(service.metadata.name).toBe('matrix-turn-credentials');
+    expect(podLabels).toMatchObject(service.spec.selector);
+    const sidecarPortNames = (sidecar.ports ?? []).map((p) => p.name);
+    for (const port of service.spec.ports) expect(sidecarPortNames).toContain(port.targetPort);
+    // What the ess-helm and matrix-synapse routing fragments point at.
+    expect(service.spec.ports.find((p) => p.name === 'http')?.port).toBe(8080);
+    expect(secretFilesReadable(pod, sidecar, secretVolumeOf(pod, sidecar))).toEqual({ readable: true, why: 'every file readable' });
+    const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value ?? '']));
+    expect(env.HOMESERVER_URL).toMatch(/^http:\/\/127\.0\.0\.1:/);
+    const config = loadConfig(env, { readFile: () => 'sidecar-secret' });
+    expect(config.trustProxy).toBe(false);
+    const figures = memoryFigures(sidecar, env);
+    expect(figures.capMiB).toBeGreaterThan(0);
+    expect({ ...figures, fits: figures.cacheEntries <= maxCacheEntries(figures.capMiB) }).toEqual({ ...figures, fits: true });
+    expect(figures.capMiB + OUTSIDE_HEAP_MIB).toBeLessThanOrEqual(figures.limitMiB);
+    expect(figures.requestMiB).toBeGreaterThanOrEqual(180);
+  }
+
+  it("sidecar next to ananace's matrix-synapse (no fsGroup by default): the kustomize overlay builds, and the sidecar can read its secret", async () => {
     const result = await runTool(tools.kubectl, ['kustomize', join(EXAMPLES, 'sidecar')]);
     expect(result.stderr).toBe('');
     const manifests = parseManifests(result.stdout);
     for (const manifest of manifests) expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
-    const pod = deploymentOf(manifests).spec.template.spec;
+    const deployment = deploymentOf(manifests) as DeploymentShape & { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    const pod = deployment.spec.template.spec;
+    // The stand-in keeps the chart's default: no pod security context, so no fsGroup.
+    expect(pod.securityContext?.fsGroup).toBeUndefined();
     expect(pod.containers.map((c) => c.name).sort()).toEqual(['synapse', 'turn-credentials']);
-    const sidecar = pod.containers.find((c) => c.name === 'turn-credentials')!;
-    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-    expect(sidecar.readinessProbe?.httpGet?.path).toBe('/readyz');
-    // No two containers of the pod may listen on one port.
-    const allPorts = pod.containers.flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
-    expect(new Set(allPorts).size).toBe(allPorts.length);
-    const service = one<Manifest & { spec: { ports: { port: number; targetPort: string }[] } }>(manifests, 'Service');
-    const sidecarPortNames = (sidecar.ports ?? []).map((p) => p.name);
-    for (const port of service.spec.ports) expect(sidecarPortNames).toContain(port.targetPort);
-    expect(service.spec.ports.map((p) => p.port)).toContain(8080);
-    const env = Object.fromEntries((sidecar.env ?? []).map((e) => [e.name, e.value ?? '']));
-    expect(env.HOMESERVER_URL).toMatch(/^http:\/\/127\.0\.0\.1:/);
-    expect(() => loadConfig(env, { readFile: () => 'sidecar-secret' })).not.toThrow();
+    checkSidecar(pod, deployment.spec.template.metadata.labels, pod.containers.find((c) => c.name === 'turn-credentials')!, manifests);
+  });
+
+  describe('sidecar in ess-helm (a native sidecar through synapse.extraInitContainers)', () => {
+    const STANDIN = join(REPO_ROOT, 'test', 'fixtures', 'ess-synapse-standin');
+    type StatefulSetShape = Manifest & { spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } } };
+
+    // ESS's own pod security context is not pinned here: the secret must be readable without
+    // an fsGroup and with one (ESS's uid and group for Synapse, whatever they are).
+    it.each([
+      ['without an fsGroup', []],
+      ['with an fsGroup and a uid of its own', ['--set', 'synapse.podSecurityContext.fsGroup=10091', '--set', 'synapse.podSecurityContext.runAsUser=10091']],
+    ])('renders %s into a StatefulSet whose sidecar can read its secret', async (_name, extra) => {
+      const rendered = await runTool(tools.helm, ['template', 'ess', STANDIN, '--namespace', 'ess', '-f', join(EXAMPLES, 'ess-helm', 'sidecar-values.yaml'), ...extra]);
+      expect(rendered.stderr).toBe('');
+      const service = parseManifests(readFileSync(join(EXAMPLES, 'ess-helm', 'sidecar-service.yaml'), 'utf8'));
+      const manifests = [...parseManifests(rendered.stdout), ...service];
+      for (const manifest of manifests) expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
+      const statefulSet = one<StatefulSetShape>(manifests, 'StatefulSet');
+      expect(statefulSet.metadata.labels?.['app.kubernetes.io/component']).toBe('matrix-server');
+      const pod = statefulSet.spec.template.spec;
+      const sidecar = (pod.initContainers ?? []).find((c) => c.name === 'turn-credentials')!;
+      // restartPolicy Always is what makes an init container a sidecar that keeps running.
+      expect(sidecar.restartPolicy).toBe('Always');
+      checkSidecar(pod, statefulSet.spec.template.metadata.labels, sidecar, manifests);
+    });
+
+    it('routes with the same additionalPaths as the standalone chart: the sidecar Service has its name and port', () => {
+      const fragment = parseYaml(readFileSync(join(EXAMPLES, 'ess-helm', 'ess-values.yaml'), 'utf8')) as {
+        synapse: { ingress: { additionalPaths: { service: { name: string; port: { name: string } } }[] } };
+      };
+      const [service] = parseManifests(readFileSync(join(EXAMPLES, 'ess-helm', 'sidecar-service.yaml'), 'utf8')) as (Manifest & { spec: { ports: { name: string }[] } })[];
+      for (const entry of fragment.synapse.ingress.additionalPaths) {
+        expect(entry.service.name).toBe(service!.metadata.name);
+        expect(service!.spec.ports.map((p) => p.name)).toContain(entry.service.port.name);
+      }
+    });
   });
 });

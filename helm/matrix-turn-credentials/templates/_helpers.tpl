@@ -163,3 +163,84 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and (eq $method "appservice") (not (has "APPSERVICE_HS_TOKEN" $secrets)) }}{{ $missing = append $missing "secrets.APPSERVICE_HS_TOKEN" }}{{ end }}
 {{- toJson $missing }}
 {{- end }}
+
+{{/* A setting as the container gets it: extraEnv (which wins over the ConfigMap) first, then config; "" when unset. */}}
+{{- define "mtc.effectiveSetting" -}}
+{{- $name := index . 1 }}
+{{- $root := index . 0 }}
+{{- $value := "" }}
+{{- $env := include "mtc.env" $root | fromJson }}
+{{- if hasKey $env $name }}{{ $value = get $env $name }}{{ end }}
+{{- range $root.Values.extraEnv }}
+{{- if and (eq (toString .name) $name) (hasKey . "value") }}{{ $value = toString .value }}{{ end }}
+{{- end }}
+{{- $value }}
+{{- end }}
+
+{{/* Where a setting came from, for messages: extraEnv, config, or "". */}}
+{{- define "mtc.settingSource" -}}
+{{- $name := index . 1 }}
+{{- $root := index . 0 }}
+{{- $source := "" }}
+{{- if hasKey (include "mtc.env" $root | fromJson) $name }}{{ $source = "config" }}{{ end }}
+{{- range $root.Values.extraEnv }}
+{{- if and (eq (toString .name) $name) (hasKey . "value") }}{{ $source = "extraEnv" }}{{ end }}
+{{- end }}
+{{- $source }}
+{{- end }}
+
+{{/*
+The memory rules, from what bench/cache-memory.ts measured (README, "Memory"). A token-cache
+entry takes up to 1 KiB of heap: one holding a refusal, as a flood of wrong tokens leaves
+(the error and its stack trace); one holding an identity about 250 B. The rest of the
+service keeps up to about 54 MiB (every other bounded structure full, a flood's per-call
+timers pending), held here at 64 MiB. The cache at its worst plus that must fit three
+quarters of the old-space cap, the last quarter being room for garbage between
+collections; and the process needs about 75-85 MiB outside its old space (code, young
+generation, buffers), held here at 96 MiB, so the memory limit must be the cap plus that,
+or the kernel kills the pod before V8 collects. With nodeMaxOldSpaceMiB 0 V8 sizes its heap
+itself and there is no cap to hold the cache to.
+*/}}
+{{- define "mtc.checkMemory" -}}
+{{- $mib := 1048576 }}
+{{- $entryBytes := 1024 }}
+{{- $baseMiB := 64 }}
+{{- $outsideMiB := 96 }}
+{{- $cap := int64 .Values.nodeMaxOldSpaceMiB }}
+{{- if gt $cap 0 }}
+{{- $given := include "mtc.effectiveSetting" (list . "TOKEN_CACHE_SIZE") }}
+{{- $source := include "mtc.settingSource" (list . "TOKEN_CACHE_SIZE") | default "the service's default" }}
+{{- $entries := int64 ($given | default "100000") }}
+{{- $allowed := div (mul $cap $mib 3) 4 }}
+{{- $needed := add (mul $entries $entryBytes) (mul $baseMiB $mib) }}
+{{- if gt $needed $allowed }}
+{{- $largest := max 0 (div (sub $allowed (mul $baseMiB $mib)) $entryBytes) }}
+{{- $capNeeded := div (add (mul $needed 4) (sub (mul 3 $mib) 1)) (mul 3 $mib) }}
+{{- fail (printf "TOKEN_CACHE_SIZE %d does not fit nodeMaxOldSpaceMiB %d (TOKEN_CACHE_SIZE from %s): an entry takes up to %d bytes of heap (measured: a cached refusal, see bench/cache-memory.ts), so the cache needs %d MiB, and with %d MiB for the rest of the service it must fit three quarters of the heap cap (the last quarter is room for garbage). Lower TOKEN_CACHE_SIZE to at most %d entries, or raise nodeMaxOldSpaceMiB to at least %d and resources.limits.memory to at least %dMi" $entries $cap $source $entryBytes (div (add (mul $entries $entryBytes) (sub $mib 1)) $mib) $baseMiB $largest $capNeeded (add $capNeeded $outsideMiB)) }}
+{{- end }}
+{{- $limit := toString (dig "limits" "memory" "" (.Values.resources | default dict)) }}
+{{- if regexMatch "^[0-9]+(Ki|Mi|Gi|Ti|K|M|G|T)?$" $limit }}
+{{- $unit := regexFind "[A-Za-z]+$" $limit }}
+{{- $factor := get (dict "" 1 "Ki" 1024 "Mi" $mib "Gi" (mul $mib 1024) "Ti" (mul $mib 1048576) "K" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000) $unit }}
+{{- $limitBytes := mul (int64 (trimSuffix $unit $limit)) $factor }}
+{{- if lt $limitBytes (mul (add $cap $outsideMiB) $mib) }}
+{{- fail (printf "nodeMaxOldSpaceMiB %d needs resources.limits.memory of at least %dMi, not %s: the heap may grow to %d MiB and the process uses about %d MiB outside it (measured), so the kernel would kill the pod before V8 collects. Raise the limit or lower nodeMaxOldSpaceMiB (and TOKEN_CACHE_SIZE with it)" $cap (add $cap $outsideMiB) $limit $cap $outsideMiB) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+TRUST_PROXY takes the client address from X-Forwarded-For, which whoever reaches the pod
+writes: the per-address budget for unknown tokens would then be theirs to choose. So it
+is on only where nothing but the proxy can reach the API port: a NetworkPolicy naming
+the proxy's pods (networkPolicy.ingressFrom).
+*/}}
+{{- define "mtc.checkTrustProxy" -}}
+{{- $value := include "mtc.effectiveSetting" (list . "TRUST_PROXY") | trim | lower }}
+{{- if has $value (list "true" "1" "yes") }}
+{{- if not (and .Values.networkPolicy.enabled .Values.networkPolicy.ingressFrom) }}
+{{- fail (printf "TRUST_PROXY is on (from %s), but anything in the cluster can reach the pod and write X-Forwarded-For, choosing the address its unknown-token budget is counted against: set networkPolicy.enabled and name the proxy's pods in networkPolicy.ingressFrom, or leave TRUST_PROXY off (every request then counts against the proxy's one address)" (include "mtc.settingSource" (list . "TRUST_PROXY"))) }}
+{{- end }}
+{{- end }}
+{{- end }}
