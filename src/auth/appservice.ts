@@ -5,7 +5,7 @@
 // user id, or one of another server, is 403 M_FORBIDDEN.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import type { Identity, TokenVerifier } from './types.js';
 import { toLocalUserId } from './user-id.js';
 

@@ -5,7 +5,7 @@
 
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { tokenHash } from './token-hash.js';
 import type { Identity, RequestFacts, TokenVerifier } from './types.js';

@@ -1,7 +1,7 @@
 // Counts verifications by method and result (valid, invalid, error) for
 // matrix_turn_token_verifications_total, around any verifier.
 
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { TokenVerifier } from './types.js';
 

@@ -8,10 +8,10 @@
 
 import type { Clock } from '../clock.js';
 import type { IntrospectionClientAuth } from '../config.js';
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import { CLOCK_TOLERANCE_SECONDS, matrixAccess } from './access-claims.js';
 import type { Identity, TokenVerifier } from './types.js';
-import { nonsense, type Upstream, type UpstreamRequest, type UpstreamResponse } from './upstream.js';
+import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream.js';
 import { toLocalUserId } from './user-id.js';
 
 export interface IntrospectionOptions {
@@ -70,7 +70,7 @@ function formEncode(value: string): string {
 function readAnswer(upstream: string, res: UpstreamResponse): Answer {
   const body = isObject(res.json) ? res.json : undefined;
   if (res.status === 200) {
-    if (body === undefined || typeof body.active !== 'boolean') throw nonsense(upstream, 'a 200 that is not an RFC 7662 introspection answer');
+    if (body === undefined || typeof body.active !== 'boolean') throw MatrixError.badUpstreamAnswer(upstream, 'a 200 that is not an RFC 7662 introspection answer');
     return body as Answer;
   }
   if (res.status === 400 || res.status === 401 || res.status === 403) {
@@ -83,7 +83,7 @@ function readAnswer(upstream: string, res: UpstreamResponse): Answer {
   if (res.status === 429 || res.status === 503) {
     throw MatrixError.upstream(503, `${upstream} answered ${res.status}`, { retryAfterSeconds: 1 });
   }
-  throw nonsense(upstream, `HTTP ${res.status}${body === undefined ? ' without a JSON object' : ''}`);
+  throw MatrixError.badUpstreamAnswer(upstream, `HTTP ${res.status}${body === undefined ? ' without a JSON object' : ''}`);
 }
 
 function identityFrom(answer: Answer, options: IntrospectionOptions, nowMs: number): Identity {
@@ -99,7 +99,7 @@ function identityFrom(answer: Answer, options: IntrospectionOptions, nowMs: numb
 
   const claim = answer[userClaim];
   if (typeof claim !== 'string' || claim === '') {
-    throw nonsense(upstream.name, `an active token without a "${userClaim}" claim (INTROSPECTION_USER_CLAIM)`);
+    throw MatrixError.badUpstreamAnswer(upstream.name, `an active token without a "${userClaim}" claim (INTROSPECTION_USER_CLAIM)`);
   }
   const userId = toLocalUserId(claim, serverName);
   if (userId === undefined) throw MatrixError.unknownToken(`introspection: "${userClaim}" is not a user of ${serverName}`);
@@ -113,8 +113,8 @@ function identityFrom(answer: Answer, options: IntrospectionOptions, nowMs: numb
  */
 function expiry(answer: Answer, nowMs: number, upstream: string): { expiresAtMs?: number; expired: boolean } {
   const { exp, expires_in: expiresIn } = answer;
-  if (exp !== undefined && !isFiniteNumber(exp)) throw nonsense(upstream, 'an "exp" that is not a number');
-  if (expiresIn !== undefined && !isFiniteNumber(expiresIn)) throw nonsense(upstream, 'an "expires_in" that is not a number');
+  if (exp !== undefined && !isFiniteNumber(exp)) throw MatrixError.badUpstreamAnswer(upstream, 'an "exp" that is not a number');
+  if (expiresIn !== undefined && !isFiniteNumber(expiresIn)) throw MatrixError.badUpstreamAnswer(upstream, 'an "expires_in" that is not a number');
   const expMs = exp === undefined ? undefined : exp * 1000;
   const expiresInMs = expiresIn === undefined ? undefined : nowMs + expiresIn * 1000;
   const expired = (expMs !== undefined && expMs + CLOCK_TOLERANCE_SECONDS * 1000 <= nowMs) || (expiresInMs !== undefined && expiresInMs <= nowMs);

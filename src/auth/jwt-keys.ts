@@ -7,7 +7,7 @@
 // file changes.
 
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { readPublicKey, type PublicKeyReading } from './jwt-public-key.js';

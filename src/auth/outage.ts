@@ -12,7 +12,7 @@
 // ends the outage when it succeeds.
 
 import type { Clock } from '../clock.js';
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface OutageLog {

@@ -14,7 +14,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import { createBreaker, type CircuitBreaker } from './breaker.js';
 import { concurrencyLimit } from './concurrency.js';
 import { outageLog } from './outage.js';
@@ -217,7 +217,3 @@ function isTimeout(error: unknown): boolean {
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (error as Error)?.name === 'TimeoutError';
 }
 
-/** A 5xx for an upstream that answered, but not with something we understand. */
-export function nonsense(upstream: string, what: string): MatrixError {
-  return MatrixError.upstream(502, `${upstream} answered ${what}`);
-}

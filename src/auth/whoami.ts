@@ -3,9 +3,9 @@
 // (401 M_UNKNOWN_TOKEN, a locked or deactivated account) is passed on; anything else
 // that is not a whoami answer means the homeserver is unwell: 5xx M_UNKNOWN.
 
-import { MatrixError, type MatrixErrcode } from '../http/matrix-error.js';
+import { MatrixError, type MatrixErrcode } from '../errors.js';
 import type { Identity, TokenVerifier } from './types.js';
-import { nonsense, type Upstream } from './upstream.js';
+import type { Upstream } from './upstream.js';
 import { isUserId } from './user-id.js';
 
 /** Errors about the token or the account that the client must see as the homeserver said them. */
@@ -21,7 +21,7 @@ export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstr
       const body = res.json as Record<string, unknown> | undefined;
       if (res.status === 200) {
         const userId = body?.user_id;
-        if (typeof userId !== 'string' || !isUserId(userId)) throw nonsense(upstream.name, 'a 200 that is not a whoami answer');
+        if (typeof userId !== 'string' || !isUserId(userId)) throw MatrixError.badUpstreamAnswer(upstream.name, 'a 200 that is not a whoami answer');
         return { userId, isGuest: body?.is_guest === true };
       }
       if ((res.status === 401 || res.status === 403) && typeof body?.errcode === 'string' && PASSED_THROUGH.has(body.errcode)) {
@@ -30,12 +30,12 @@ export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstr
       if (body?.errcode === 'M_MISSING_TOKEN') {
         // We always send a well-formed token, so something between us and the homeserver
         // dropped it: an infrastructure fault, which must not log the user out.
-        throw nonsense(upstream.name, 'M_MISSING_TOKEN to a request that carried a token (does a proxy drop the Authorization header?)');
+        throw MatrixError.badUpstreamAnswer(upstream.name, 'M_MISSING_TOKEN to a request that carried a token (does a proxy drop the Authorization header?)');
       }
       if (res.status === 429 || res.status === 503) {
         throw MatrixError.upstream(503, `${upstream.name} answered ${res.status}`, { retryAfterSeconds: 1 });
       }
-      throw nonsense(upstream.name, `HTTP ${res.status}${body === undefined ? ' without a JSON body' : ''}`);
+      throw MatrixError.badUpstreamAnswer(upstream.name, `HTTP ${res.status}${body === undefined ? ' without a JSON body' : ''}`);
     },
   };
 }
@@ -46,5 +46,5 @@ function homeserverVerdict(status: number, errcode: string, body: Record<string,
   }
   const message = typeof body.error === 'string' && body.error.length <= 200 ? body.error : 'Forbidden';
   const extra = errcode === 'M_USER_LOCKED' ? { soft_logout: true } : {};
-  return new MatrixError(status, errcode as MatrixErrcode, message, { extra, detail: `homeserver: ${errcode}` });
+  return MatrixError.homeserverVerdict(status, errcode as MatrixErrcode, message, extra);
 }

@@ -9,7 +9,7 @@ import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
 import { CORS_HEADERS } from './cors.js';
-import { MatrixError } from './matrix-error.js';
+import { MatrixError, httpAnswer } from '../errors.js';
 
 const REASONS: Readonly<Record<number, string>> = {
   400: 'Bad Request',
@@ -23,28 +23,27 @@ const REASONS: Readonly<Record<number, string>> = {
 export function parserErrorToMatrix(code: string | undefined): MatrixError {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return new MatrixError(431, 'M_TOO_LARGE', 'Request headers too large');
+      return MatrixError.headersTooLarge();
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new MatrixError(408, 'M_UNKNOWN', 'Request not received in time');
+      return MatrixError.requestTimeout();
     case 'HPE_INVALID_METHOD':
       return MatrixError.unrecognized(405);
     default:
-      return new MatrixError(400, 'M_UNKNOWN', 'Malformed HTTP request');
+      return MatrixError.badRequest('Malformed HTTP request');
   }
 }
 
 /** A whole HTTP/1.1 response for a connection Koa never saw; the connection closes after it. */
 export function rawErrorResponse(error: MatrixError): string {
-  const body = JSON.stringify(error.body());
+  const answer = httpAnswer(error);
   const headers: Record<string, string> = {
-    'Content-Type': 'application/json',
-    'Content-Length': String(Buffer.byteLength(body)),
+    ...answer.headers,
+    'Content-Length': String(Buffer.byteLength(answer.body)),
     Connection: 'close',
     ...CORS_HEADERS,
-    ...error.headers,
   };
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
-  return `HTTP/1.1 ${error.status} ${REASONS[error.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+  return `HTTP/1.1 ${answer.status} ${REASONS[answer.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${answer.body}`;
 }
 
 /** The server's 'clientError' listener. */
@@ -72,9 +71,8 @@ export function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
 export function limitUrlLength(handler: RequestListener, maxUrlBytes: number): RequestListener {
   return function urlLengthLimit(req, res) {
     if ((req.url ?? '').length <= maxUrlBytes) return handler(req, res);
-    const error = new MatrixError(414, 'M_TOO_LARGE', 'Request URL too long');
-    const body = JSON.stringify(error.body());
-    res.writeHead(414, { 'Content-Type': 'application/json', Connection: 'close', ...CORS_HEADERS });
-    res.end(body);
+    const answer = httpAnswer(MatrixError.urlTooLong());
+    res.writeHead(answer.status, { ...answer.headers, Connection: 'close', ...CORS_HEADERS });
+    res.end(answer.body);
   };
 }

@@ -1,11 +1,11 @@
-// The one place any failure becomes HTTP (called by edge.ts around every request): a
-// MatrixError becomes its status, Matrix JSON body and headers; a route that matched
-// nothing becomes 404/405 M_UNRECOGNIZED; anything else is logged with its detail and
-// answered as a generic 500 M_UNKNOWN, its message never shown.
+// The Koa error step (called by edge.ts around every request): a MatrixError becomes its
+// status, headers and body through httpAnswer (errors.ts), as at every answering place; a
+// route that matched nothing becomes 404/405 M_UNRECOGNIZED; anything else is logged with
+// its detail and answered as a generic 500 M_UNKNOWN, its message never shown.
 
 import type { Context } from 'koa';
 import type { Logger } from '../logger.js';
-import { MatrixError } from './matrix-error.js';
+import { MatrixError, httpAnswer } from '../errors.js';
 
 /** Throws M_UNRECOGNIZED when no route produced an answer. */
 export function refuseUnmatched(ctx: Context): void {
@@ -30,9 +30,11 @@ export function respondWithError(ctx: Context, caught: unknown, logger: Logger):
   } else if (error.detail !== undefined) {
     logger.debug({ errcode: error.errcode, status: error.status, detail: error.detail }, error.status >= 500 ? 'request failed' : 'request refused');
   }
-  ctx.status = error.status;
-  ctx.set(error.headers);
-  ctx.body = error.body();
+  const answer = httpAnswer(error);
+  ctx.status = answer.status;
+  // The type first: Koa keeps a Content-Type already set instead of guessing text/plain.
+  ctx.set(answer.headers);
+  ctx.body = answer.body;
 }
 
 function toMatrixError(caught: unknown): MatrixError {
@@ -41,7 +43,7 @@ function toMatrixError(caught: unknown): MatrixError {
   // Koa's own client errors (e.g. a malformed URL): the status is right, the text is not ours.
   if (typeof status === 'number' && status >= 400 && status < 500) {
     if (status === 404 || status === 405) return MatrixError.unrecognized(status);
-    return new MatrixError(status, 'M_UNKNOWN', 'Bad request');
+    return MatrixError.badRequest();
   }
   return MatrixError.internal(describe(caught), caught);
 }

@@ -13,7 +13,7 @@ import type { CredentialMinter, TurnCredentials } from '../turn/credentials.js';
 import { tokenHash } from '../auth/token-hash.js';
 import type { RequestState } from './access-log.js';
 import { preflight } from './cors.js';
-import { MatrixError } from './matrix-error.js';
+import { MatrixError } from '../errors.js';
 import { extractAccessToken } from './token.js';
 import { unknownTokenGuard, type UnknownTokenGuardOptions } from './unknown-token-guard.js';
 

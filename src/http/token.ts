@@ -4,7 +4,7 @@
 // Values that no issuer could have minted (control characters, non-ASCII, absurd length)
 // are refused here, without asking anyone upstream.
 
-import { MatrixError } from './matrix-error.js';
+import { MatrixError } from '../errors.js';
 
 /** Longest token accepted: JWT access tokens with many claims run to a few kB. */
 export const MAX_TOKEN_LENGTH = 8192;

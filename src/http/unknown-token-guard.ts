@@ -28,7 +28,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Metrics } from '../metrics.js';
 import type { RateDecision } from '../ratelimit/types.js';
 import { clientAddressKey } from './client-address.js';
-import { MatrixError } from './matrix-error.js';
+import { MatrixError } from '../errors.js';
 
 export interface AddressBudget {
   /** Whether the address may try another token now, spending nothing; if not, the wait advised. */

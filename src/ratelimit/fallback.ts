@@ -12,7 +12,7 @@
 import type { Clock } from '../clock.js';
 import type { RedisErrorPolicy } from '../config.js';
 import type { Health } from '../health.js';
-import { MatrixError } from '../http/matrix-error.js';
+import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { describeRedisError, isTimeout } from '../redis-client.js';
@@ -212,12 +212,8 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
         return ALLOWED;
       case 'deny':
         refused += 1;
-        throw new MatrixError(503, 'M_UNKNOWN', 'The rate limiter is unavailable; try again shortly', {
-          headers: { 'Retry-After': String(DENY_RETRY_AFTER_SECONDS) },
-          detail: 'redis unreachable and RATE_LIMIT_ON_REDIS_ERROR=deny',
-          // This module logs the outage when it starts and when it ends, with these counts.
-          reported: true,
-        });
+        // Marked reported: this module logs the outage when it starts and when it ends, with these counts.
+        throw MatrixError.limiterUnavailable(DENY_RETRY_AFTER_SECONDS);
     }
   };
 

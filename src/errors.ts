@@ -1,7 +1,9 @@
 // The one error type of the service: a Matrix error with its HTTP status, errcode, the
-// message a client may see, and any headers (Retry-After). Domain modules throw it; the
-// error middleware is the only place that turns it into a response. `detail` is for logs
-// only and never leaves the process.
+// message a client may see, and any headers (Retry-After). Domain modules throw it, made
+// by the named factory for their case; `httpAnswer` is the one mapping to status, headers
+// and body, used by every place that answers (the Koa error step, the answers written to
+// a raw socket, the URL-length limit). `detail` is for logs only and never leaves the
+// process. A shared part: it knows HTTP statuses, but imports nothing of http/.
 
 export type MatrixErrcode =
   | 'M_MISSING_TOKEN'
@@ -12,7 +14,6 @@ export type MatrixErrcode =
   | 'M_GUEST_ACCESS_FORBIDDEN'
   | 'M_LIMIT_EXCEEDED'
   | 'M_UNRECOGNIZED'
-  | 'M_NOT_JSON'
   | 'M_TOO_LARGE'
   | 'M_UNKNOWN';
 
@@ -100,7 +101,63 @@ export class MatrixError extends Error {
     });
   }
 
+  /** An upstream answered, but not with something we understand: it is unwell, the token may be fine. */
+  static badUpstreamAnswer(upstream: string, what: string): MatrixError {
+    return MatrixError.upstream(502, `${upstream} answered ${what}`);
+  }
+
+  /**
+   * The homeserver's own verdict on the token or its account (M_USER_LOCKED,
+   * M_USER_DEACTIVATED, M_FORBIDDEN), passed on as it said it: its status, its errcode,
+   * its message when short enough to be one.
+   */
+  static homeserverVerdict(status: number, errcode: MatrixErrcode, message: string, extra: Record<string, unknown> = {}): MatrixError {
+    return new MatrixError(status, errcode, message, { extra, detail: `homeserver: ${errcode}` });
+  }
+
+  /** Redis cannot decide and RATE_LIMIT_ON_REDIS_ERROR=deny: the fallback itself reports the outage. */
+  static limiterUnavailable(retryAfterSeconds: number): MatrixError {
+    return new MatrixError(503, 'M_UNKNOWN', 'The rate limiter is unavailable; try again shortly', {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      detail: 'redis unreachable and RATE_LIMIT_ON_REDIS_ERROR=deny',
+      reported: true,
+    });
+  }
+
+  /** A request Koa or Node's parser could not make sense of (a malformed URL, bad framing). */
+  static badRequest(message = 'Bad request'): MatrixError {
+    return new MatrixError(400, 'M_UNKNOWN', message);
+  }
+
+  static headersTooLarge(): MatrixError {
+    return new MatrixError(431, 'M_TOO_LARGE', 'Request headers too large');
+  }
+
+  static urlTooLong(): MatrixError {
+    return new MatrixError(414, 'M_TOO_LARGE', 'Request URL too long');
+  }
+
+  static requestTimeout(): MatrixError {
+    return new MatrixError(408, 'M_UNKNOWN', 'Request not received in time');
+  }
+
   static internal(detail: string, cause?: unknown): MatrixError {
     return new MatrixError(500, 'M_UNKNOWN', 'Internal server error', { detail, cause });
   }
+}
+
+/** What a client receives for an error: the one mapping every answering place uses. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** The JSON body, serialised. */
+  readonly body: string;
+}
+
+export function httpAnswer(error: MatrixError): HttpAnswer {
+  return {
+    status: error.status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', ...error.headers },
+    body: JSON.stringify(error.body()),
+  };
 }
