@@ -1,7 +1,7 @@
 // What a client would see when a verification fails: the MatrixError's status, body and
 // headers. Anything that is not a MatrixError (a crash) fails the test instead.
 
-import { MatrixError } from '../../src/http/matrix-error.js';
+import { MatrixError } from '../../src/errors.js';
 
 export interface Refusal {
   status: number;

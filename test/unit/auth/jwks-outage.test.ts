@@ -7,7 +7,7 @@ import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { Registry } from 'prom-client';
 import { remoteKeys } from '../../../src/auth/jwt-keys.js';
 import { outageLog } from '../../../src/auth/outage.js';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { manualClock } from '../../helpers/clock.js';

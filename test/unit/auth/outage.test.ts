@@ -3,7 +3,7 @@
 // afterwards succeeds, and every failed request's error marked as told.
 
 import { outageLog } from '../../../src/auth/outage.js';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { manualClock } from '../../helpers/clock.js';
 import { captureLogs } from '../../helpers/logs.js';

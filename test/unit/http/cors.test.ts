@@ -3,7 +3,7 @@ import Koa from 'koa';
 import { Registry } from 'prom-client';
 import { preflight } from '../../../src/http/cors.js';
 import { edge } from '../../../src/http/edge.js';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { listen, type Listening } from '../../helpers/listen.js';

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { Registry } from 'prom-client';
 import { edge } from '../../../src/http/edge.js';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { listen, type Listening } from '../../helpers/listen.js';

@@ -4,7 +4,7 @@
 // exception, never a token with spaces, control characters, non-ASCII or absurd length.
 
 import fc from 'fast-check';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 import { extractAccessToken, MAX_TOKEN_LENGTH } from '../../../src/http/token.js';
 
 const TOKEN_SHAPE = /^[\x21-\x7e]+$/;

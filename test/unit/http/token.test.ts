@@ -1,5 +1,5 @@
 import { MAX_TOKEN_LENGTH, extractAccessToken } from '../../../src/http/token.js';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 
 /** What a client would be told: status, errcode and message of the refusal. */
 function refusal(authorization: string[] | undefined, query: string | string[] | undefined) {

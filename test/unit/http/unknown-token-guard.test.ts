@@ -8,7 +8,7 @@
 import Koa from 'koa';
 import { Registry } from 'prom-client';
 import { edge } from '../../../src/http/edge.js';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 import { unknownTokenGuard, type WaitTimers } from '../../../src/http/unknown-token-guard.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';

@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import type { RedisErrorPolicy } from '../../../src/config.js';
 import { createHealth, type Health } from '../../../src/health.js';
-import { MatrixError } from '../../../src/http/matrix-error.js';
+import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { withRedisFallback } from '../../../src/ratelimit/fallback.js';
