@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client';
 import { createVerifier } from './auth/index.js';
 import type { TokenVerifier } from './auth/types.js';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config.js';
+import type { Config } from './config/index.js';
 import { createHealth, type Health } from './health.js';
 import { edge } from './http/edge.js';
 import { createRouter } from './http/routes.js';

@@ -2,7 +2,7 @@
 // stack trace), start the service, and stop it gracefully on SIGTERM/SIGINT (exit 0).
 
 import { Registry } from 'prom-client';
-import { ConfigError, describeConfig, loadConfig, type Config } from './config.js';
+import { ConfigError, describeConfig, loadConfig, type Config } from './config/index.js';
 import { createStdoutLogger } from './logger.js';
 import { startService } from './server.js';
 import { SERVICE_VERSION } from './version.js';

@@ -18,7 +18,7 @@
 
 import { readFileSync, stat, statSync, type Stats } from 'node:fs';
 import type { Counter } from 'prom-client';
-import type { SecretRef } from './config.js';
+import type { SecretRef } from './config/index.js';
 import type { Logger } from './logger.js';
 
 export interface LiveSecret {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { buildDependencies, createApp, type BuiltDependencies } from './app.js';
 import type { Clock } from './clock.js';
-import type { Config } from './config.js';
+import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { answerClientError, limitUrlLength, refuseConnect } from './http/client-error.js';
 import { createMetricsServer } from './metrics.js';

@@ -3,7 +3,7 @@
 // its answer depends on a header besides the token, so it is not cached.
 
 import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
+import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret } from '../secret-file.js';

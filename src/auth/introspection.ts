@@ -7,7 +7,7 @@
 // that sees M_UNKNOWN_TOKEN logs its user out, and a misconfiguration must not do that.
 
 import type { Clock } from '../clock.js';
-import type { IntrospectionClientAuth } from '../config.js';
+import type { IntrospectionClientAuth } from '../config/index.js';
 import { MatrixError } from '../errors.js';
 import { CLOCK_TOLERANCE_SECONDS, matrixAccess } from './access-claims.js';
 import type { Identity, TokenVerifier } from './types.js';

@@ -11,7 +11,7 @@
 
 import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config.js';
+import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { MatrixError } from '../errors.js';

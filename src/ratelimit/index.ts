@@ -4,13 +4,13 @@
 // cluster-wide figures; close() releases them (last batch of figures, then the client).
 
 import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
+import type { Config } from '../config/index.js';
 import type { Health } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { closeRedisClient, createRedisClient } from '../redis-client.js';
+import { closeRedisClient, createRedisClient } from '../redis/client.js';
 import type { CredentialMinter } from '../turn/credentials.js';
-import { countingMinter, createClusterStats, exportClusterStats } from './cluster-stats.js';
+import { countingMinter, createClusterStats, exportClusterStats } from '../stats/cluster.js';
 import { withRedisFallback } from './fallback.js';
 import { memoryLimiter } from './memory.js';
 import { redisLimiter } from './redis.js';

@@ -16,7 +16,7 @@
 
 import { createHash } from 'node:crypto';
 import { Cluster } from 'ioredis';
-import { withTimeout, type RedisClient } from '../redis-client.js';
+import { withTimeout, type RedisClient } from '../redis/client.js';
 import { MAX_RETRY_AFTER_MS } from './synapse-bucket.js';
 import { ALLOWED, type RateDecision, type RateLimiter, type RateLimitSettings } from './types.js';
 

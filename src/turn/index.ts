@@ -2,7 +2,7 @@
 // held at each re-read to the rules the configuration applied at start.
 
 import type { Clock } from '../clock.js';
-import type { Config } from '../config.js';
+import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret } from '../secret-file.js';

@@ -28,7 +28,7 @@ import {
   SECRET_VARIABLES,
   VARIABLES,
   loadConfig,
-} from '../../src/config.js';
+} from '../../src/config/index.js';
 import { createMetrics, registerClusterGauges } from '../../src/metrics.js';
 import { kubeTools, REPO_ROOT, runTool, type KubeTools } from '../helpers/tools.js';
 
@@ -595,7 +595,7 @@ describe('values.schema.json', () => {
   };
   const enumOf = (name: string) => schema.properties.config.properties[name]!.anyOf.find((s) => s.enum !== undefined)?.enum;
 
-  it('names exactly the variables of src/config.ts: plain settings under config, secrets under secrets and existingSecret.keys', () => {
+  it('names exactly the variables of src/config/: plain settings under config, secrets under secrets and existingSecret.keys', () => {
     const plain = Object.keys(schema.properties.config.properties);
     const secrets = Object.keys(schema.properties.secrets.properties);
     expect(secrets.sort()).toEqual([...SECRET_VARIABLES].sort());

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { publicKeyRule } from '../../src/auth/jwt-public-key.js';
-import { ConfigError, SECRET_VARIABLES, VARIABLES, describeConfig, loadConfig, parseSynapseDurationMs } from '../../src/config.js';
+import { ConfigError, SECRET_VARIABLES, VARIABLES, describeConfig, loadConfig, parseSynapseDurationMs } from '../../src/config/index.js';
 import { sharedSecretsProblem } from '../../src/turn/credentials.js';
 
 const BASE = {

@@ -1,5 +1,5 @@
 // The README kept in step with the code: the configuration reference table names every
-// variable of src/config.ts (and the _FILE form of every secret) and nothing else, with
+// variable of src/config/ (and the _FILE form of every secret) and nothing else, with
 // its default; the operations section lists every metric the service exports and every
 // alert the chart installs, and nothing that does not exist; its YAML snippets parse,
 // and those that are Kubernetes objects are valid ones.
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
-import { SECRET_VARIABLES, VARIABLES } from '../../src/config.js';
+import { SECRET_VARIABLES, VARIABLES } from '../../src/config/index.js';
 import { createMetrics, registerClusterGauges } from '../../src/metrics.js';
 import { REPO_ROOT } from '../helpers/tools.js';
 

@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { introspectionVerifier, type IntrospectionOptions } from '../../../src/auth/introspection.js';
 import type { TokenVerifier } from '../../../src/auth/types.js';
 import { createUpstream, type Upstream } from '../../../src/auth/upstream.js';
-import type { IntrospectionClientAuth } from '../../../src/config.js';
+import type { IntrospectionClientAuth } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { captureLogs } from '../../helpers/logs.js';

@@ -7,7 +7,7 @@
 
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
-import type { RedisErrorPolicy } from '../../../src/config.js';
+import type { RedisErrorPolicy } from '../../../src/config/index.js';
 import { createHealth, type Health } from '../../../src/health.js';
 import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
@@ -16,7 +16,7 @@ import { withRedisFallback } from '../../../src/ratelimit/fallback.js';
 import { memoryLimiter } from '../../../src/ratelimit/memory.js';
 import { PROBE_KEY, redisLimiter } from '../../../src/ratelimit/redis.js';
 import type { RateLimiter } from '../../../src/ratelimit/types.js';
-import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
+import { createRedisClient, type RedisClient } from '../../../src/redis/client.js';
 import { systemClock } from '../../../src/clock.js';
 import { manualClock } from '../../helpers/clock.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';

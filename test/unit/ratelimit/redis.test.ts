@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { createLogger } from '../../../src/logger.js';
-import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
+import { createRedisClient, type RedisClient } from '../../../src/redis/client.js';
 import { MAX_DECISIONS_PER_CALL, PROBE_KEY, probeKeyBeside, rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
 import { takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
 import { adminConnection, commandCalls } from '../../helpers/redis-admin.js';

@@ -23,9 +23,9 @@
 
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Counter } from 'prom-client';
-import type { Config, SecretRef } from './config.js';
-import type { Logger } from './logger.js';
-import { watchedSecret } from './secret-file.js';
+import type { Config, SecretRef } from '../config/index.js';
+import type { Logger } from '../logger.js';
+import { watchedSecret } from '../secret-file.js';
 
 export type RedisClient = Redis | Cluster;
 export type RedisConfig = NonNullable<Config['redis']>;
@@ -126,7 +126,7 @@ export function createRedisClient(config: RedisConfig, deps: RedisClientDeps): R
  * and SentinelConnector hold that same options object), the SentinelConnector reads
  * options.sentinelPassword for each Sentinel it asks, and a Cluster copies its
  * redisOptions into the client of each node it creates. Nothing in ioredis assigns them.
- * test/unit/redis-client.test.ts breaks if an upgrade changes that.
+ * test/unit/redis/client.test.ts breaks if an upgrade changes that.
  */
 function readLive(options: object, values: Record<string, () => string | undefined>): void {
   for (const [key, read] of Object.entries(values)) Object.defineProperty(options, key, { get: read, enumerable: true, configurable: true });

@@ -6,8 +6,8 @@
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../../src/logger.js';
-import { countingMinter, createClusterStats, exportClusterStats, ISSUED_KEY, type ClusterStats } from '../../../src/ratelimit/cluster-stats.js';
-import { createRedisClient, type RedisClient } from '../../../src/redis-client.js';
+import { countingMinter, createClusterStats, exportClusterStats, ISSUED_KEY, type ClusterStats } from '../../../src/stats/cluster.js';
+import { createRedisClient, type RedisClient } from '../../../src/redis/client.js';
 import { manualClock, type ManualClock } from '../../helpers/clock.js';
 import { adminConnection } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { publicKeyProblem } from './auth/jwt-public-key.js';
-import { sharedSecretsProblem } from './turn/credentials.js';
+import { publicKeyProblem } from '../auth/jwt-public-key.js';
+import { sharedSecretsProblem } from '../turn/credentials.js';
 
 export const AUTH_METHODS = ['whoami', 'introspection', 'jwt', 'appservice'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];

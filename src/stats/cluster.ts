@@ -14,7 +14,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { registerClusterGauges, type ClusterFigures } from '../metrics.js';
-import { describeRedisError, withTimeout, type RedisClient } from '../redis-client.js';
+import { describeRedisError, withTimeout, type RedisClient } from '../redis/client.js';
 import type { CredentialMinter } from '../turn/credentials.js';
 
 export const ISSUED_KEY = 'mtc:{stats}:issued';
