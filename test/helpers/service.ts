@@ -3,7 +3,7 @@
 
 import { Registry } from 'prom-client';
 import type { Clock } from '../../src/clock.js';
-import { loadConfig, type Config } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
 import { startService, type RunningService, type ServerLimits } from '../../src/server.js';
 import { captureLogs, type CapturedLogs } from './logs.js';
