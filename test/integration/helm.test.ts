@@ -95,7 +95,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
 /**
  * Measured by bench/cache-memory.ts (README, "Memory"): a token-cache entry holding a refusal
  * (what a flood of wrong tokens leaves) takes about 1 KiB of heap, one holding an identity
- * about 250 B; the rest of the service keeps up to 54 MiB (every other bounded structure
+ * about 250 B; the rest of the service keeps up to 55 MiB (every other bounded structure
  * full, a flood's timers pending), and the process about 75-85 MiB beside its old space.
  * The chart holds a cache of the worst kind plus 64 MiB to three quarters of the old-space
  * cap (the last quarter is room for garbage between collections), and wants the memory

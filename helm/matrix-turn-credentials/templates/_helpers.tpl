@@ -193,7 +193,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 The memory rules, from what bench/cache-memory.ts measured (README, "Memory"). A token-cache
 entry takes up to 1 KiB of heap: one holding a refusal, as a flood of wrong tokens leaves
 (the error and its stack trace); one holding an identity about 250 B. The rest of the
-service keeps up to about 54 MiB (every other bounded structure full, a flood's per-call
+service keeps up to about 55 MiB (every other bounded structure full, a flood's per-call
 timers pending), held here at 64 MiB. The cache at its worst plus that must fit three
 quarters of the old-space cap, the last quarter being room for garbage between
 collections; and the process needs about 75-85 MiB outside its old space (code, young
