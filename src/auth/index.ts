@@ -13,7 +13,7 @@ import { instrumentedVerifier } from './instrumented.js';
 import { introspectionVerifier } from './introspection.js';
 import { jwtVerifier } from './jwt.js';
 import { remoteKeys, staticKeys } from './jwt-keys.js';
-import { publicKeyRule } from './jwt-public-key.js';
+import { publicKeyRule } from '../jwt-public-key.js';
 import type { TokenVerifier } from './types.js';
 import { outageLog } from './outage.js';
 import { createUpstream, upstreamLimits, type Upstream } from './upstream.js';

@@ -10,7 +10,7 @@ import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplement
 import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { readPublicKey, type PublicKeyReading } from './jwt-public-key.js';
+import { readPublicKey, type PublicKeyReading } from '../jwt-public-key.js';
 import type { OutageLog } from './outage.js';
 
 /** Fetches of the JWKS for unknown kids are at least this far apart (as Keycloak's adapters). */

@@ -3,8 +3,6 @@
 // base64(HMAC-SHA1(secret, username)). With several shared secrets the first signs; the
 // others exist so coturn can keep accepting credentials signed before a rotation.
 // Static mode hands every user the same configured username and password.
-// sharedSecretsProblem is TURN_SHARED_SECRET's rule, applied by the configuration at start
-// and to every re-read of TURN_SHARED_SECRET_FILE, so the two never disagree.
 
 import { createHmac, hash } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -27,15 +25,6 @@ export interface SharedSecretMinterOptions {
   /** Comma-separated secrets; the first one signs. */
   sharedSecrets: Pick<LiveSecret, 'current'>;
   clock: Clock;
-}
-
-/**
- * What is wrong with a comma-separated list of shared secrets, or undefined. An empty
- * entry first would sign with an empty key: HMAC-SHA1("", username), which coturn refuses
- * and anyone can compute. Words only, never a part of the value.
- */
-export function sharedSecretsProblem(secrets: string): string | undefined {
-  return secrets.split(',').some((secret) => secret.trim() === '') ? 'has an empty entry in its comma-separated list' : undefined;
 }
 
 export function signingSecret(secrets: string): string {

@@ -6,7 +6,8 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret } from '../secret-file.js';
-import { sharedSecretMinter, sharedSecretsProblem, staticMinter, type CredentialMinter } from './credentials.js';
+import { sharedSecretsProblem } from '../config/rules.js';
+import { sharedSecretMinter, staticMinter, type CredentialMinter } from './credentials.js';
 
 export function createMinter(config: Config, deps: { clock: Clock; logger: Logger; metrics: Metrics }): { minter: CredentialMinter; close(): void } {
   const { turn } = config;

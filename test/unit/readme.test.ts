@@ -1,15 +1,15 @@
 // The README kept in step with the code: the configuration reference table names every
-// variable of src/config/ (and the _FILE form of every secret) and nothing else, with
-// its default; the operations section lists every metric the service exports and every
-// alert the chart installs, and nothing that does not exist; its YAML snippets parse,
-// and those that are Kubernetes objects are valid ones.
+// variable of the table in src/config/variables.ts (and the _FILE form of every secret)
+// and nothing else, with its default; the operations section lists every metric the
+// service exports and every alert the chart installs, and nothing that does not exist; its
+// YAML snippets parse, and those that are Kubernetes objects are valid ones.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
-import { SECRET_VARIABLES, VARIABLES } from '../../src/config/index.js';
+import { SECRET_VARIABLES, VARIABLES } from '../../src/config/variables.js';
 import { createMetrics, registerClusterGauges } from '../../src/metrics.js';
 import { REPO_ROOT } from '../helpers/tools.js';
 

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { liveSecret, watchedSecret, type LiveSecret, type LiveSecretOptions } from '../../src/secret-file.js';
-import { sharedSecretsProblem } from '../../src/turn/credentials.js';
+import { sharedSecretsProblem } from '../../src/config/rules.js';
 import { captureLogs } from '../helpers/logs.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -2,8 +2,9 @@
 // JWK, or a JWK set whose every key imports; and which JWS algorithms each key can verify
 // under jose. The configuration refuses what this refuses, before the service starts, a
 // re-read of JWT_PUBLIC_KEY_FILE is held to the same rule (publicKeyProblem), and the
-// verifier builds its keys from the same reading, so the three never disagree. Reasons
-// name the key's form and type and Node's error code, never the key's material.
+// verifier builds its keys from the same reading, so the three never disagree: a shared
+// part, beside config/ and auth/ rather than in either. Reasons name the key's form and
+// type and Node's error code, never the key's material.
 
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 

@@ -5,7 +5,7 @@
 
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { ConfigError, describeConfig, loadConfig, SECRET_VARIABLES, VARIABLES } from '../../src/config/index.js';
+import { ConfigError, describeConfig, loadConfig, SECRET_VARIABLES, VARIABLES } from '../../../src/config/index.js';
 
 const KNOWN = [...Object.keys(VARIABLES), ...SECRET_VARIABLES.map((name) => `${name}_FILE`)];
 const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...KNOWN) }, { weight: 1, arbitrary: fc.string() });

@@ -1,0 +1,99 @@
+// The `turn_servers:` section of the YAML file, parsed and checked: a list of TURN servers
+// tried in order, each with a name, its URIs, its own credential (a shared secret, or a
+// static username and password; each secret inline or as `*_file`) and optionally its own
+// credential lifetime. Not yet in STRUCTURED_SETTINGS (variables.ts): the issue that serves
+// several servers registers it there, adds it to Config and maps it onto turn/'s options.
+// Until then the file refuses `turn_servers` as an unknown setting, not silently ignoring it.
+
+import { z } from 'zod';
+import { sharedSecretsProblem } from './rules.js';
+import { seconds, turnUri } from './schemas.js';
+import type { SecretRef } from './sources.js';
+import { inlineSecret, secretFile, type StructuredContext, type StructuredSetting } from './structured.js';
+
+export interface TurnServerSetting {
+  /** Unique in the list; names the server in logs and metrics. */
+  readonly name: string;
+  readonly uris: readonly string[];
+  readonly credential: SharedSecretSetting | StaticCredentialSetting;
+  /** This server's credential lifetime; absent: TURN_TTL's. */
+  readonly ttlSeconds?: number;
+}
+
+export interface SharedSecretSetting {
+  readonly kind: 'shared-secret';
+  /** Comma-separated, as TURN_SHARED_SECRET: the first signs. */
+  readonly sharedSecrets: SecretRef;
+}
+
+export interface StaticCredentialSetting {
+  readonly kind: 'static';
+  readonly username: string;
+  readonly password: SecretRef;
+}
+
+const MAX_TTL_SECONDS = 30 * 86_400;
+
+function turnServer({ readFile }: StructuredContext) {
+  return z
+    .strictObject(
+      {
+        name: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
+        uris: z.array(turnUri, { error: 'must be a list of turn:, turns:, stun: or stuns: URIs' }).min(1, 'must list at least one URI'),
+        shared_secret: inlineSecret.optional(),
+        shared_secret_file: secretFile(readFile).optional(),
+        username: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').optional(),
+        password: inlineSecret.optional(),
+        password_file: secretFile(readFile).optional(),
+        ttl: seconds(MAX_TTL_SECONDS).optional(),
+      },
+      { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown setting ${issue.keys.map((key) => `"${key}"`).join(', ')}` : undefined) },
+    )
+    .superRefine(
+      (entry, ctx) => {
+        // Run even when a field failed its own check (it then holds its raw input, or is absent), so every problem is named at once.
+        if (entry === null || typeof entry !== 'object') return;
+        const problem = (path: string | undefined, message: string) => ctx.addIssue({ code: 'custom', path: path === undefined ? [] : [path], message });
+        const given = (key: keyof typeof entry) => entry[key] !== undefined;
+        if (given('shared_secret') && given('shared_secret_file')) problem('shared_secret', 'set either shared_secret or shared_secret_file, not both');
+        if (given('password') && given('password_file')) problem('password', 'set either password or password_file, not both');
+        const hasSecret = given('shared_secret') || given('shared_secret_file');
+        const hasStatic = given('username') || given('password') || given('password_file');
+        if (hasSecret && hasStatic) problem(undefined, 'set either shared_secret or username and password, not both');
+        else if (!hasSecret && !hasStatic) problem(undefined, 'needs a credential: shared_secret (or shared_secret_file), or username and password (or password_file)');
+        else if (hasStatic && !given('username')) problem('username', 'username and password go together');
+        else if (hasStatic && !given('password') && !given('password_file')) problem('password', 'username and password go together');
+        for (const key of ['shared_secret', 'shared_secret_file'] as const) {
+          // A secret that failed its own check holds its raw input, or zod's NEVER: only a read value has rules to break.
+          const value = (entry[key] as { value?: unknown } | undefined)?.value;
+          const broken = typeof value === 'string' ? sharedSecretsProblem(value) : undefined;
+          if (broken !== undefined) problem(key, broken);
+        }
+      },
+      { when: () => true },
+    )
+    .transform((entry): TurnServerSetting => {
+      const sharedSecrets = entry.shared_secret ?? entry.shared_secret_file;
+      const password = entry.password ?? entry.password_file;
+      return {
+        name: entry.name,
+        uris: entry.uris,
+        credential: sharedSecrets !== undefined ? { kind: 'shared-secret', sharedSecrets } : { kind: 'static', username: entry.username!, password: password! },
+        ...(entry.ttl !== undefined && { ttlSeconds: entry.ttl }),
+      };
+    });
+}
+
+export const turnServersSetting: StructuredSetting<readonly TurnServerSetting[]> = {
+  schema: (context) =>
+    z
+      .array(turnServer(context), { error: 'must be a list of TURN servers, each a mapping with name, uris and a credential' })
+      .min(1, 'must list at least one TURN server')
+      .superRefine((servers, ctx) => {
+        const seen = new Set<string>();
+        servers.forEach((server, index) => {
+          if (seen.has(server.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${server.name}" names another server already` });
+          seen.add(server.name);
+        });
+      }),
+};
