@@ -18,8 +18,13 @@
 
 import { readFileSync, stat, statSync, type Stats } from 'node:fs';
 import type { Counter } from 'prom-client';
-import type { SecretRef } from './config/index.js';
 import type { Logger } from './logger.js';
+
+/** A secret given inline (`value`) or as a file (`path`, whose contents `value` holds as read at start). */
+export interface SecretRef {
+  readonly value: string;
+  readonly path?: string;
+}
 
 export interface LiveSecret {
   /** The current value; never logged. */

@@ -10,13 +10,15 @@
 // logged one by one above debug.
 
 import type { Clock } from '../clock.js';
-import type { RedisErrorPolicy } from '../config/index.js';
 import type { Health } from '../health.js';
 import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { describeRedisError, isTimeout } from '../redis/client.js';
 import { ALLOWED, type RateDecision, type RateLimiter } from './types.js';
+
+/** What decides while Redis cannot: in-process limits, every request allowed, or a 503. */
+export type RedisErrorPolicy = 'local' | 'allow' | 'deny';
 
 /** Retry-After of the 503 under the deny policy: about how long a probe takes to notice Redis is back. */
 export const DENY_RETRY_AFTER_SECONDS = 5;

@@ -1,6 +1,7 @@
-// The Redis connection: one ioredis client (standalone, Sentinel or Cluster, as
-// configured) tuned so that no request ever waits on Redis for long, the credentials it
-// presents kept current with their files, and closing it.
+// The Redis connection: the one ioredis client of the process (standalone, Sentinel or
+// Cluster, as its options say), made by the composition root (app.ts) and handed to each
+// user (the limiter, the cluster-wide figures), tuned so that no request ever waits on
+// Redis for long, the credentials it presents kept current with their files, and closing it.
 //
 // Why these options:
 // - enableOfflineQueue false: while disconnected a command fails at once instead of
@@ -23,12 +24,31 @@
 
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Counter } from 'prom-client';
-import type { Config, SecretRef } from '../config/index.js';
 import type { Logger } from '../logger.js';
-import { watchedSecret } from '../secret-file.js';
+import { watchedSecret, type SecretRef } from '../secret-file.js';
 
 export type RedisClient = Redis | Cluster;
-export type RedisConfig = NonNullable<Config['redis']>;
+
+export interface RedisNode {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where Redis is and how to reach it: one of url, sentinels (with sentinelName) or clusterNodes. */
+export interface RedisConnectionOptions {
+  /** A redis:// or rediss:// URL; given as a file, its credentials are followed when the file changes. */
+  readonly url?: SecretRef;
+  readonly sentinels?: readonly RedisNode[];
+  /** The master's name at the Sentinels; required with sentinels. */
+  readonly sentinelName?: string;
+  readonly clusterNodes?: readonly RedisNode[];
+  /** Given as a file, each new connection authenticates with what it holds then. */
+  readonly password?: SecretRef;
+  /** TLS to every node (and Sentinel). */
+  readonly tls: boolean;
+  /** Longest wait for one command on a standalone or Sentinel client, in milliseconds. */
+  readonly commandTimeoutMs: number;
+}
 
 /** Longest pause between reconnection attempts, in milliseconds. */
 export const MAX_RECONNECT_DELAY_MS = 2000;
@@ -44,7 +64,7 @@ export interface RedisClientDeps {
   secretReloadFailures?: Counter<'secret'>;
 }
 
-export function createRedisClient(config: RedisConfig, deps: RedisClientDeps): RedisClient {
+export function createRedisClient(config: RedisConnectionOptions, deps: RedisClientDeps): RedisClient {
   const credentials = liveCredentials(config, deps);
   const tls = config.tls ? {} : undefined;
   const common: RedisOptions = {
@@ -148,7 +168,7 @@ interface LiveCredentials {
  * following it would mean moving at whatever moment the connection next drops, and TLS
  * cannot be switched on a live client. Moving to another server takes a restart.
  */
-function liveCredentials(config: RedisConfig, deps: RedisClientDeps): LiveCredentials {
+function liveCredentials(config: RedisConnectionOptions, deps: RedisClientDeps): LiveCredentials {
   const { logger, secretReloadFailures: failures } = deps;
   const password = config.password && watchedSecret(config.password, 'REDIS_PASSWORD_FILE', logger, { failures });
   let url: { credentials(): UrlParts['credentials']; close(): void } | undefined;

@@ -5,10 +5,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
-import { introspectionVerifier, type IntrospectionOptions } from '../../../src/auth/introspection.js';
+import { introspectionVerifier, type IntrospectionClientAuth, type IntrospectionOptions } from '../../../src/auth/introspection.js';
 import type { TokenVerifier } from '../../../src/auth/types.js';
 import { createUpstream, type Upstream } from '../../../src/auth/upstream.js';
-import type { IntrospectionClientAuth } from '../../../src/config/index.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { captureLogs } from '../../helpers/logs.js';
