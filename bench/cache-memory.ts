@@ -25,9 +25,9 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { cachingVerifier } from '../src/auth/cache.js';
+import { tokenCache } from '../src/auth/cache.js';
 import { tokenHash } from '../src/auth/token-hash.js';
-import type { TokenVerifier } from '../src/auth/types.js';
+import type { TokenCache } from '../src/auth/types.js';
 import { createUpstream } from '../src/auth/upstream.js';
 import { whoamiVerifier } from '../src/auth/whoami.js';
 import { createMetrics } from '../src/metrics.js';
@@ -156,7 +156,7 @@ async function fill(homeserverUrl: string, kind: 'identity' | 'refusal', entries
   const before = liveBytes();
   // Made after the baseline: lru-cache allocates its arrays for `max` entries up front, and
   // they are part of what each entry costs.
-  const cache: TokenVerifier = cachingVerifier(whoamiVerifier({ homeserverUrl, upstream }), {
+  const cache: TokenCache = tokenCache(whoamiVerifier({ homeserverUrl, upstream }), {
     ttlSeconds: 3600,
     negativeTtlSeconds: 3600,
     size: entries,
@@ -169,7 +169,7 @@ async function fill(homeserverUrl: string, kind: 'identity' | 'refusal', entries
     for (let n = next++; n < entries; n = next++) {
       const token = tokenOf(kind, n);
       // As the route does: the hash computed once and handed on.
-      await cache.verify(token, { tokenHash: tokenHash(token) }).catch(() => undefined);
+      await cache.verify(token, tokenHash(token), {}).catch(() => undefined);
     }
   };
   await Promise.all(Array.from({ length: 32 }, worker));
@@ -177,7 +177,7 @@ async function fill(homeserverUrl: string, kind: 'identity' | 'refusal', entries
   await pause(UPSTREAM_TIMEOUT_MS + 500);
   const after = liveBytes();
   // Also keeps the cache reachable through the reading above.
-  if (kind === 'identity' && cache.cachedIdentity?.(tokenHash(tokenOf(kind, 0))) === undefined) throw new Error('the cache lost an entry');
+  if (kind === 'identity' && cache.peek(tokenHash(tokenOf(kind, 0))) === undefined) throw new Error('the cache lost an entry');
   await upstream.close();
   return {
     heapPerEntry: (after.heap - before.heap) / entries,

@@ -1,30 +1,37 @@
-// createApp(config, deps): the Koa app from explicit parts, no module state. Tests build
-// it with real or substitute parts; main.ts builds it for production.
-// buildDependencies(config, base) makes the parts the configuration asks for.
+// The composition root. createApp(config, deps): the Koa app from explicit parts, no module
+// state; tests build it with real or substitute parts, main.ts for production.
+// buildDependencies(config, base) makes the parts the configuration asks for: the one
+// Redis client, handed to each of its users (the limiter, the cluster-wide figures), and
+// the minter wrapped so that the figures record what it issues. The *Options functions
+// are the one place that maps the configuration onto each module's own options.
 
 import Koa from 'koa';
 import type { Registry } from 'prom-client';
-import { createVerifier } from './auth/index.js';
-import type { TokenVerifier } from './auth/types.js';
+import { createTokenCache, type AuthMethodOptions, type AuthOptions } from './auth/index.js';
+import type { TokenCache } from './auth/types.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/index.js';
+import { sharedSecretsProblem } from './config/rules.js';
 import { createHealth, type Health } from './health.js';
 import { edge } from './http/edge.js';
 import { createRouter } from './http/routes.js';
+import { publicKeyRule } from './jwt-public-key.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createRateLimiting } from './ratelimit/index.js';
+import { createRateLimiter, type RateLimiterOptions } from './ratelimit/index.js';
 import { memoryLimiter } from './ratelimit/memory.js';
 import type { RateLimiter } from './ratelimit/types.js';
-import { createMinter } from './turn/index.js';
+import { closeRedisClient, createRedisClient } from './redis/client.js';
+import { createClusterStats, exportClusterStats } from './stats/cluster.js';
 import type { CredentialMinter } from './turn/credentials.js';
+import { createMinter, recordingIssuance, type MinterOptions } from './turn/index.js';
 
 export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
   health: Health;
-  verifier: TokenVerifier;
+  tokens: TokenCache;
   limiter: RateLimiter;
   minter: CredentialMinter;
 }
@@ -47,20 +54,33 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
   const metrics = createMetrics(base.registry, { defaultMetrics: base.defaultMetrics ?? true, redis: config.redis !== undefined });
   const health = createHealth();
   const { logger } = base;
-  const verifier = createVerifier(config, { logger, metrics, clock });
-  const rateLimiting = createRateLimiting(config, { logger, metrics, clock, health });
-  const turn = createMinter(config, { clock, logger, metrics });
+  const tokens = createTokenCache(authOptions(config), { logger, metrics, clock });
+  const redis = config.redis && {
+    client: createRedisClient(config.redis, { logger, secretReloadFailures: metrics.secretReloadFailures }),
+    timeoutMs: config.redis.commandTimeoutMs,
+  };
+  const limiter = createRateLimiter(rateLimiterOptions(config), { logger, metrics, clock, health, ...(redis && { redis }) });
+  const stats = redis && createClusterStats({ client: redis.client, clock, logger, timeoutMs: redis.timeoutMs });
+  if (stats) exportClusterStats(stats, metrics.registry);
+  const turn = createMinter(minterOptions(config), { clock, logger, metrics });
+
+  // The client's users before the client: the figures' last batch, then the limiter's probes.
+  const closeRedisUsers = async () => {
+    await stats?.close();
+    await limiter.close?.();
+    if (redis) await closeRedisClient(redis.client, redis.timeoutMs);
+  };
   return {
     logger,
     metrics,
     clock,
     health,
-    verifier,
-    limiter: rateLimiting.limiter,
-    minter: rateLimiting.counting(turn.minter),
+    tokens,
+    limiter,
+    minter: stats ? recordingIssuance(turn.minter, stats) : turn.minter,
     async close() {
       turn.close();
-      await Promise.allSettled([verifier.close?.(), rateLimiting.close()]);
+      await Promise.allSettled([tokens.close(), closeRedisUsers()]);
     },
   };
 }
@@ -70,7 +90,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.silent = true;
   const router = createRouter({
-    verifier: deps.verifier,
+    tokens: deps.tokens,
     limiter: deps.limiter,
     minter: deps.minter,
     metrics: deps.metrics,
@@ -89,4 +109,73 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
+}
+
+// ---- configuration onto each module's options -------------------------------------
+// The configuration's cross-field rules guarantee what each method needs (so the `!`s).
+
+export function authOptions(config: Config): AuthOptions {
+  const { auth } = config;
+  return {
+    method: authMethodOptions(auth),
+    upstream: {
+      timeoutMs: auth.upstreamTimeoutMs,
+      maxConcurrency: auth.upstreamMaxConcurrency,
+      breakerFailureThreshold: auth.breakerFailureThreshold,
+      breakerResetMs: auth.breakerResetMs,
+    },
+    tokenCache: config.tokenCache,
+  };
+}
+
+function authMethodOptions(auth: Config['auth']): AuthMethodOptions {
+  switch (auth.method) {
+    case 'whoami':
+      return { method: 'whoami', homeserverUrl: auth.homeserverUrl! };
+    case 'introspection': {
+      const { url, clientId, clientSecret, clientAuth, userClaim } = auth.introspection!;
+      return {
+        method: 'introspection',
+        url,
+        ...(clientId !== undefined && { clientId }),
+        clientSecret: clientSecret!,
+        clientAuth,
+        userClaim,
+        serverName: auth.serverName!,
+      };
+    }
+    case 'jwt': {
+      const { jwksUrl, publicKey, issuer, audience, algorithms, userClaim } = auth.jwt!;
+      return {
+        method: 'jwt',
+        // A re-read key file is held to the rule the configuration held the key to at start.
+        keys: publicKey !== undefined ? { publicKey, validatePublicKey: publicKeyRule(algorithms) } : { jwksUrl: jwksUrl! },
+        issuer: issuer!,
+        audience: audience!,
+        algorithms,
+        userClaim,
+        serverName: auth.serverName!,
+      };
+    }
+    case 'appservice':
+      return { method: 'appservice', hsToken: auth.appservice!.hsToken, serverName: auth.serverName! };
+  }
+}
+
+export function rateLimiterOptions(config: Config): RateLimiterOptions {
+  const { perSecond, burst, onRedisError } = config.rateLimit;
+  return { perSecond, burst, onRedisError };
+}
+
+export function minterOptions(config: Config): MinterOptions {
+  const { uris, ttlSeconds, sharedSecret, username, password } = config.turn;
+  return {
+    uris,
+    ttlSeconds,
+    credentials:
+      sharedSecret !== undefined
+        ? // A re-read secret file is held to the rule the configuration held the secrets to at start.
+          { kind: 'shared-secret', sharedSecrets: sharedSecret, validateSharedSecrets: sharedSecretsProblem }
+        : { kind: 'static', username: username!, password: password! },
+  };
 }

@@ -1,27 +1,32 @@
 // The token cache: answers about a token kept by its hash (never the token) for
-// TOKEN_CACHE_TTL seconds, never past the token's own expiry; refusals of the token
-// (401/403) for the shorter negative TTL; upstream failures not at all. Concurrent
-// requests with the same token share one verification (single flight).
+// ttlSeconds, never past the token's own expiry; refusals of the token (401/403) for the
+// shorter negativeTtlSeconds; upstream failures not at all. Concurrent requests with the
+// same token share one verification (single flight). uncachedTokens is the same contract
+// with nothing kept, for a verifier whose answer is not the token's alone (appservice).
 
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import { MatrixError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { tokenHash } from './token-hash.js';
-import type { Identity, RequestFacts, TokenVerifier } from './types.js';
+import type { Identity, RequestFacts, TokenCache, TokenVerifier } from './types.js';
 
-export interface TokenCacheOptions {
-  ttlSeconds: number;
-  negativeTtlSeconds: number;
+export interface TokenCacheSettings {
+  /** How long an identity is kept, in seconds (never past the token's expiry); 0: not at all. */
+  readonly ttlSeconds: number;
+  /** How long a refusal of the token is kept, in seconds; 0: not at all. */
+  readonly negativeTtlSeconds: number;
   /** Entries kept at most. */
-  size: number;
+  readonly size: number;
+}
+
+export interface TokenCacheOptions extends TokenCacheSettings {
   clock: Clock;
   metrics: Metrics;
 }
 
 type Entry = { readonly identity: Identity } | { readonly refusal: MatrixError };
 
-export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions): TokenVerifier {
+export function tokenCache(inner: TokenVerifier, options: TokenCacheOptions): TokenCache {
   const { clock, metrics } = options;
   const ttlMs = options.ttlSeconds * 1000;
   const negativeTtlMs = options.negativeTtlSeconds * 1000;
@@ -47,9 +52,13 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
   };
 
   return {
-    method: inner.method,
-    async verify(token: string, facts: RequestFacts): Promise<Identity> {
-      const key = facts.tokenHash ?? tokenHash(token);
+    peek(key: string): Identity | undefined {
+      const entry = entries.get(key);
+      if (entry === undefined || !('identity' in entry)) return undefined;
+      hit.inc();
+      return entry.identity;
+    },
+    async verify(token: string, key: string, facts: RequestFacts): Promise<Identity> {
       const entry = entries.get(key);
       if (entry !== undefined) {
         hit.inc();
@@ -77,12 +86,15 @@ export function cachingVerifier(inner: TokenVerifier, options: TokenCacheOptions
       inFlight.set(key, verification);
       return verification;
     },
-    cachedIdentity(hash: string): Identity | undefined {
-      const entry = entries.get(hash);
-      if (entry === undefined || !('identity' in entry)) return undefined;
-      hit.inc();
-      return entry.identity;
-    },
-    close: inner.close?.bind(inner),
+    close: async () => inner.close?.(),
+  };
+}
+
+/** Every token verified, nothing kept or counted: peek never knows one. */
+export function uncachedTokens(inner: TokenVerifier): TokenCache {
+  return {
+    peek: () => undefined,
+    verify: (token, _tokenHash, facts) => inner.verify(token, facts),
+    close: async () => inner.close?.(),
   };
 }

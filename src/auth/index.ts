@@ -1,100 +1,132 @@
-// Chooses the verifier AUTH_METHOD names, gives it its upstream and live secrets (each
-// re-read held to the rule of the start, failures counted), and wraps it: counted, then cached. The appservice method has no upstream call to save, and
-// its answer depends on a header besides the token, so it is not cached.
+// Builds the verifier the method options name, gives it its upstream and live secrets
+// (each re-read held to the rule of the start, failures counted), and puts it behind the
+// token cache, counted. The appservice method has no upstream call to save, and its
+// answer depends on a header besides the token, so nothing of it is kept.
 
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { watchedSecret } from '../secret-file.js';
+import { watchedSecret, type SecretRef } from '../secret-file.js';
 import { appserviceVerifier } from './appservice.js';
-import { cachingVerifier } from './cache.js';
+import { tokenCache, uncachedTokens, type TokenCacheSettings } from './cache.js';
 import { instrumentedVerifier } from './instrumented.js';
-import { introspectionVerifier } from './introspection.js';
-import { jwtVerifier } from './jwt.js';
+import { introspectionVerifier, type IntrospectionOptions } from './introspection.js';
+import { jwtVerifier, type JwtVerifierOptions } from './jwt.js';
 import { remoteKeys, staticKeys } from './jwt-keys.js';
-import { publicKeyRule } from '../jwt-public-key.js';
-import type { TokenVerifier } from './types.js';
-import { outageLog } from './outage.js';
-import { createUpstream, upstreamLimits, type Upstream } from './upstream.js';
+import type { TokenCache, TokenVerifier } from './types.js';
+import { createUpstream, type Upstream, type UpstreamLimits } from './upstream.js';
 import { whoamiVerifier } from './whoami.js';
 
-export interface VerifierDeps {
+export interface AuthOptions {
+  readonly method: AuthMethodOptions;
+  /** What every upstream (homeserver, introspection endpoint, JWKS) is held to. */
+  readonly upstream: UpstreamLimits;
+  readonly tokenCache: TokenCacheSettings;
+}
+
+export type AuthMethodOptions = WhoamiMethod | IntrospectionMethod | JwtMethod | AppserviceMethod;
+
+export interface WhoamiMethod {
+  readonly method: 'whoami';
+  /** The base URL of the homeserver's client API. */
+  readonly homeserverUrl: string;
+}
+
+export interface IntrospectionMethod extends Omit<IntrospectionOptions, 'clientSecret' | 'upstream' | 'clock'> {
+  readonly method: 'introspection';
+  readonly clientSecret: SecretRef;
+}
+
+export interface JwtMethod extends Omit<JwtVerifierOptions, 'keys' | 'clock'> {
+  readonly method: 'jwt';
+  readonly keys: { readonly jwksUrl: string } | StaticPublicKey;
+}
+
+export interface StaticPublicKey {
+  /** PEM, JWK or JWK set. */
+  readonly publicKey: SecretRef;
+  /** The rule the key was held to at start: the rule a value breaks, in words, or undefined. Each re-read of its file is held to it too. */
+  readonly validatePublicKey: (text: string) => string | undefined;
+}
+
+export interface AppserviceMethod {
+  readonly method: 'appservice';
+  /** The hs_token of the registration, which the homeserver presents as its access token. */
+  readonly hsToken: SecretRef;
+  readonly serverName: string;
+}
+
+export interface AuthDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
 }
 
-export function createVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
-  const base = createBaseVerifier(config, deps);
-  const counted = instrumentedVerifier(base, deps.metrics);
-  if (config.auth.method === 'appservice') return counted;
-  return cachingVerifier(counted, { ...config.tokenCache, clock: deps.clock, metrics: deps.metrics });
+/** The route's way to an identity: the verifier the options name, counted, behind the token cache. */
+export function createTokenCache(options: AuthOptions, deps: AuthDeps): TokenCache {
+  const counted = instrumentedVerifier(createVerifier(options, deps), deps.metrics);
+  if (options.method.method === 'appservice') return uncachedTokens(counted);
+  return tokenCache(counted, { ...options.tokenCache, clock: deps.clock, metrics: deps.metrics });
 }
 
-function createBaseVerifier(config: Config, deps: VerifierDeps): TokenVerifier {
-  const { auth } = config;
+function createVerifier(options: AuthOptions, deps: AuthDeps): TokenVerifier {
+  const { method } = options;
+  const upstreamFor = (name: string, maxBodyBytes?: number) => upstream(name, options.upstream, deps, maxBodyBytes);
   // The client secret's and the hs_token's only rule at start is not being empty, which every re-read checks.
   const failures = deps.metrics.secretReloadFailures;
-  switch (auth.method) {
+  switch (method.method) {
     case 'whoami': {
-      const upstream = upstreamFor('homeserver', auth, deps);
-      const verifier = whoamiVerifier({ homeserverUrl: auth.homeserverUrl!, upstream });
-      return { ...verifier, close: () => upstream.close() };
+      const homeserver = upstreamFor('homeserver');
+      const verifier = whoamiVerifier({ homeserverUrl: method.homeserverUrl, upstream: homeserver });
+      return { ...verifier, close: () => homeserver.close() };
     }
     case 'introspection': {
-      const settings = auth.introspection!;
-      const upstream = upstreamFor('introspection', auth, deps);
-      const clientSecret = watchedSecret(settings.clientSecret!, 'INTROSPECTION_CLIENT_SECRET_FILE', deps.logger, { failures });
-      const verifier = introspectionVerifier({
-        url: settings.url,
-        clientAuth: settings.clientAuth,
-        ...(settings.clientId !== undefined && { clientId: settings.clientId }),
-        clientSecret,
-        userClaim: settings.userClaim,
-        serverName: auth.serverName!,
-        upstream,
-        clock: deps.clock,
-      });
+      const { method: _name, clientSecret: secretRef, ...settings } = method;
+      const introspection = upstreamFor('introspection');
+      const clientSecret = watchedSecret(secretRef, 'INTROSPECTION_CLIENT_SECRET_FILE', deps.logger, { failures });
+      const verifier = introspectionVerifier({ ...settings, clientSecret, upstream: introspection, clock: deps.clock });
       return {
         ...verifier,
         close: async () => {
           clientSecret.close();
-          await upstream.close();
+          await introspection.close();
         },
       };
     }
     case 'jwt': {
-      const settings = auth.jwt!;
-      const publicKey =
-        settings.publicKey && watchedSecret(settings.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger, { validate: publicKeyRule(settings.algorithms), failures });
-      const keys = publicKey
-        ? staticKeys(publicKey, deps.logger)
-        : remoteKeys({
-            url: settings.jwksUrl!,
-            timeoutMs: auth.upstreamTimeoutMs,
-            metrics: deps.metrics,
-            outages: outageLog({ upstream: 'jwks', logger: deps.logger, clock: deps.clock }),
-          });
-      const verifier = jwtVerifier({
-        keys,
-        issuer: settings.issuer!,
-        audience: settings.audience!,
-        algorithms: settings.algorithms,
-        userClaim: settings.userClaim,
-        serverName: auth.serverName!,
-        clock: deps.clock,
-      });
-      return { ...verifier, close: async () => publicKey?.close() };
+      const { method: _name, keys: source, ...settings } = method;
+      let release: () => Promise<void>;
+      let keys: JwtVerifierOptions['keys'];
+      if ('jwksUrl' in source) {
+        // A key set is larger than any verification answer: a few keys with their
+        // certificate chains, and some providers publish dozens.
+        const jwks = upstreamFor('jwks', 1_048_576);
+        keys = remoteKeys({ url: source.jwksUrl, upstream: jwks });
+        release = () => jwks.close();
+      } else {
+        const validate = source.validatePublicKey;
+        const publicKey = watchedSecret(source.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger, { validate, failures });
+        keys = staticKeys(publicKey, deps.logger);
+        release = async () => publicKey.close();
+      }
+      const verifier = jwtVerifier({ ...settings, keys, clock: deps.clock });
+      return { ...verifier, close: release };
     }
     case 'appservice': {
-      const hsToken = watchedSecret(auth.appservice!.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger, { failures });
-      const verifier = appserviceVerifier({ hsToken, serverName: auth.serverName! });
+      const hsToken = watchedSecret(method.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger, { failures });
+      const verifier = appserviceVerifier({ hsToken, serverName: method.serverName });
       return { ...verifier, close: async () => hsToken.close() };
     }
   }
 }
 
-function upstreamFor(name: string, auth: Config['auth'], deps: VerifierDeps): Upstream {
-  return createUpstream({ name, timeoutMs: auth.upstreamTimeoutMs, ...upstreamLimits(auth), clock: deps.clock, metrics: deps.metrics, logger: deps.logger });
+function upstream(name: string, limits: UpstreamLimits, deps: AuthDeps, maxBodyBytes?: number): Upstream {
+  return createUpstream({
+    name,
+    ...limits,
+    ...(maxBodyBytes !== undefined && { maxBodyBytes }),
+    clock: deps.clock,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
 }

@@ -1,17 +1,17 @@
 // Where JWT verification keys come from, and the line between a bad token and keys we
-// cannot get. Remote: a JWKS URL fetched through jose (cached, fetched again when a token
-// names a kid we do not know, at most once per cooldown), each fetch timed as upstream
-// "jwks"; a kid still unknown after a fresh fetch is a bad token (jose's error, a 401 to
-// the caller), keys we cannot fetch are a 5xx. Static: JWT_PUBLIC_KEY as PEM, JWK or JWK
-// set (read by jwt-public-key.ts, as the configuration checked it), re-parsed when its
-// file changes.
+// cannot get. Remote: a JWKS URL fetched by jose (cached, fetched again when a token names
+// a kid we do not know, at most once per cooldown) through the JWKS endpoint's Upstream,
+// so its timeout, circuit breaker, cap on calls in flight, metrics ("jwks") and outage
+// log are those of every upstream; a kid still unknown after a fresh fetch is a bad token
+// (jose's error, a 401 to the caller), keys we cannot get are a 5xx. Static:
+// JWT_PUBLIC_KEY as PEM, JWK or JWK set (read by jwt-public-key.ts, as the configuration
+// checked it), re-parsed when its file changes.
 
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { Metrics } from '../metrics.js';
 import { readPublicKey, type PublicKeyReading } from '../jwt-public-key.js';
-import type { OutageLog } from './outage.js';
+import type { Upstream } from './upstream.js';
 
 /** Fetches of the JWKS for unknown kids are at least this far apart (as Keycloak's adapters). */
 export const JWKS_COOLDOWN_MS = 10_000;
@@ -20,50 +20,44 @@ export const JWKS_CACHE_MAX_AGE_MS = 600_000;
 
 export interface RemoteKeysOptions {
   url: string;
-  /** Milliseconds one JWKS fetch may take. */
-  timeoutMs: number;
+  /** The JWKS endpoint's upstream: every fetch is one call through it. */
+  upstream: Upstream;
   /** Milliseconds after a fetch during which an unknown kid does not cause another. Default JWKS_COOLDOWN_MS. */
   cooldownMs?: number;
   /** Milliseconds fetched keys are used before the JWKS is fetched again. Default JWKS_CACHE_MAX_AGE_MS. */
   cacheMaxAgeMs?: number;
-  metrics: Metrics;
-  /** Told of each request the JWKS being unreachable fails, and of each good fetch: a JWKS outage is logged once (outage.ts). */
-  outages?: OutageLog;
 }
 
+/** jose's own codes for a token no key of a good key set verifies: a verdict on the token. */
+const TOKEN_VERDICTS: ReadonlySet<string> = new Set([
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+]);
+
 export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
+  const { upstream } = options;
   const cooldownMs = options.cooldownMs ?? JWKS_COOLDOWN_MS;
-  const observe = (outcome: string, startNs: bigint) =>
-    options.metrics.upstreamDuration.labels('jwks', outcome).observe(Number(process.hrtime.bigint() - startNs) / 1e9);
   // The keys of the last good fetch, built only when a later refresh fails: a JWKS outage
   // must not stop tokens signed with keys we already hold.
   let stale: JWTVerifyGetKey | undefined;
 
-  // jose shares one fetch among the requests waiting on it: a fetch that got the key set
-  // ends an outage, and each request it failed is counted (jwksKey below).
-  const failed = (error: MatrixError) => options.outages?.call().failed(error) ?? error;
-
-  const timedFetch: FetchImplementation = async (url, init) => {
-    const startNs = process.hrtime.bigint();
-    const outage = options.outages?.call();
-    try {
-      const response = await fetch(url, init);
-      observe(response.status < 500 ? 'response' : 'server_error', startNs);
-      if (response.status === 200) {
-        stale = undefined;
-        outage?.succeeded();
-      }
-      return response;
-    } catch (error) {
-      observe((error as Error)?.name === 'TimeoutError' ? 'timeout' : 'unreachable', startNs);
-      throw error;
-    }
+  // jose's fetch, as one call through the upstream. Its failures (unreachable, a timeout, a
+  // 5xx, the breaker open, too many calls in flight) come back as the upstream's
+  // MatrixErrors, told by its outage log; an answer jose could not read as a key set is
+  // refused here as any upstream's nonsense is. jose's own signal is not needed: the
+  // upstream's timeout bounds the call.
+  const fetchThroughUpstream: FetchImplementation = async (url, init) => {
+    const res = await upstream.call({ method: 'GET', url, headers: { accept: init.headers.get('accept') ?? 'application/json' } });
+    if (res.status !== 200) throw MatrixError.badUpstreamAnswer(upstream.name, `HTTP ${res.status}`);
+    if (res.json === undefined) throw MatrixError.badUpstreamAnswer(upstream.name, 'a 200 that is not JSON');
+    stale = undefined;
+    return Response.json(res.json);
   };
   const remote = createRemoteJWKSet(new URL(options.url), {
-    timeoutDuration: options.timeoutMs,
     cooldownDuration: cooldownMs,
     cacheMaxAge: options.cacheMaxAgeMs ?? JWKS_CACHE_MAX_AGE_MS,
-    [customFetch]: timedFetch,
+    [customFetch]: fetchThroughUpstream,
   });
 
   return async function jwksKey(header, token) {
@@ -78,26 +72,26 @@ export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
           retryAfterSeconds: Math.max(1, Math.ceil(cooldownMs / 1000)),
         });
       }
-      if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JOSE_NOT_SUPPORTED' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw error;
+      if (code !== undefined && TOKEN_VERDICTS.has(code)) throw error;
+      const unavailable = keysUnavailable(error, upstream.name);
       const lastGood = remote.jwks();
-      if (lastGood === undefined) throw failed(unreachable(error, options.timeoutMs));
+      if (lastGood === undefined) throw unavailable;
       stale ??= createLocalJWKSet(lastGood);
       try {
         return await stale(header, token);
       } catch (staleError) {
-        throw joseCode(staleError) === 'ERR_JWKS_NO_MATCHING_KEY' ? failed(unreachable(error, options.timeoutMs)) : staleError;
+        throw joseCode(staleError) === 'ERR_JWKS_NO_MATCHING_KEY' ? unavailable : staleError;
       }
     }
   };
 }
 
-function unreachable(error: unknown, timeoutMs: number): MatrixError {
-  if (joseCode(error) === 'ERR_JWKS_TIMEOUT') {
-    return MatrixError.upstream(504, `jwks did not answer within ${timeoutMs} ms`, { cause: error });
-  }
-  const cause = (error as { cause?: { code?: unknown } })?.cause?.code;
-  const what = typeof cause === 'string' ? cause : error instanceof Error ? error.message : 'error';
-  return MatrixError.upstream(502, `jwks unreachable or not a key set (${what})`, { cause: error });
+/** Why no key set could be had, as the 5xx the caller sees (never a verdict on the token). */
+function keysUnavailable(error: unknown, name: string): MatrixError {
+  if (error instanceof MatrixError) return error;
+  // jose read the JSON but it is no key set (ERR_JWKS_INVALID), or something unforeseen.
+  const what = error instanceof Error ? error.message : 'error';
+  return MatrixError.upstream(502, `${name} answered something that is not a key set (${what})`, { cause: error });
 }
 
 function joseCode(error: unknown): string | undefined {

@@ -1,17 +1,17 @@
-// Calls to an upstream (the homeserver, the OAuth server): one keep-alive connection pool
-// per origin, a timeout on every call, the duration recorded, and every failure turned
-// into the right 5xx MatrixError. The caller decides what an answer means; this module
-// decides whether there was one, and a 5xx is none (no protocol we speak puts a verdict
-// on a token in one): 503 passes on as 503, any other as 502. Every upstream also gets a
-// cap on calls in flight and a circuit breaker: 5xx answers, timeouts and refused
-// connections count as failures (a 401 for a bad token never does), and while the breaker
-// is open or the cap is exhausted callers get 503 at once instead of waiting on it.
-// Outages are logged by outage.ts, once when they start and once when they end; the
-// breaker's own changes are steps of that story, logged at debug.
+// Calls to an upstream (the homeserver, the OAuth server, the JWKS endpoint, which jose
+// fetches through it: jwt-keys.ts): one keep-alive connection pool per origin, a timeout
+// on every call, the duration recorded, and every failure turned into the right 5xx
+// MatrixError. The caller decides what an answer means; this module decides whether there
+// was one, and a 5xx is none (no protocol we speak puts a verdict on a token in one): 503
+// passes on as 503, any other as 502. Every upstream also gets a cap on calls in flight
+// and a circuit breaker: 5xx answers, timeouts and refused connections count as failures
+// (a 401 for a bad token never does), and while the breaker is open or the cap is
+// exhausted callers get 503 at once instead of waiting on it. Outages are logged by
+// outage.ts, once when they start and once when they end; the breaker's own changes are
+// steps of that story, logged at debug.
 
 import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { MatrixError } from '../errors.js';
@@ -60,14 +60,8 @@ export interface UpstreamOptions {
   clock?: Clock;
 }
 
-/** The cap and breaker settings of every upstream, from the configuration. */
-export function upstreamLimits(auth: Config['auth']): Pick<UpstreamOptions, 'maxConcurrency' | 'breakerFailureThreshold' | 'breakerResetMs'> {
-  return {
-    maxConcurrency: auth.upstreamMaxConcurrency,
-    breakerFailureThreshold: auth.breakerFailureThreshold,
-    breakerResetMs: auth.breakerResetMs,
-  };
-}
+/** What every upstream of the service is held to (the UPSTREAM_* settings). */
+export type UpstreamLimits = Required<Pick<UpstreamOptions, 'timeoutMs' | 'maxConcurrency' | 'breakerFailureThreshold' | 'breakerResetMs'>>;
 
 export function createUpstream(options: UpstreamOptions): Upstream {
   const { name, timeoutMs, metrics, logger } = options;

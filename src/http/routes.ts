@@ -1,11 +1,11 @@
 // The routes. turnServer runs named steps in turn, so a log or a stack trace says which
-// one failed: extract the token → verify it (under the token-guessing guard, unless the
-// cache already knows it) → guest policy → rate limit → mint. Each step delegates to a domain module; none of them knows
-// about HTTP beyond ctx.
+// one failed: extract the token → its identity (from the token cache at once, or verified
+// under the token-guessing guard) → guest policy → rate limit → mint. Each step delegates
+// to a domain module; none of them knows about HTTP beyond ctx.
 
 import Router, { type Layer } from '@koa/router';
 import type { Middleware, ParameterizedContext } from 'koa';
-import type { Identity, TokenVerifier } from '../auth/types.js';
+import type { Identity, RequestFacts, TokenCache } from '../auth/types.js';
 import type { Health } from '../health.js';
 import type { Metrics } from '../metrics.js';
 import type { RateDecision, RateLimiter } from '../ratelimit/types.js';
@@ -26,10 +26,13 @@ export const TURN_SERVER_PATHS = [
 /** kubelet's probes: asked every few seconds, so their access lines are at debug (access-log.ts). */
 export const PROBE_PATHS = { liveness: '/healthz', readiness: '/readyz' } as const;
 
+const NO_FACTS: RequestFacts = Object.freeze({});
+
 const CREDENTIALS_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
 
 export interface RouteDeps {
-  verifier: TokenVerifier;
+  /** Identities of tokens: the cache in front of the verifier. */
+  tokens: TokenCache;
   limiter: RateLimiter;
   minter: CredentialMinter;
   metrics: Metrics;
@@ -73,7 +76,7 @@ function getOnly(layer: Layer<RequestState>): void {
 }
 
 function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
-  const { verifier, limiter, minter, metrics, allowGuests, exemptUsers } = deps;
+  const { tokens, limiter, minter, metrics, allowGuests, exemptUsers } = deps;
   const issued = metrics.credentialsIssued;
   const limitedUser = metrics.rateLimited.labels('user');
   const credentialsJson = credentialsSerializer();
@@ -89,8 +92,8 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
 
   function verifyToken(ctx: TurnContext, token: string, hash: string): Promise<Identity> {
     const userIdHeader = ctx.get('x-matrix-user-identifier');
-    const facts = userIdHeader === '' ? { tokenHash: hash } : { tokenHash: hash, userIdHeader };
-    return guardUnknownTokens(ctx.req, () => verifier.verify(token, facts));
+    const facts: RequestFacts = userIdHeader === '' ? NO_FACTS : { userIdHeader };
+    return guardUnknownTokens(ctx.req, () => tokens.verify(token, hash, facts));
   }
 
   function applyGuestPolicy(identity: Identity): void {
@@ -118,7 +121,7 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
     const { token, tokenHash: hash } = extractToken(ctx);
     // A token the cache vouches for needs no guard and no promise: the common request,
     // and a known user behind the address of a token guesser is still served.
-    const identity = verifier.cachedIdentity?.(hash) ?? (await verifyToken(ctx, token, hash));
+    const identity = tokens.peek(hash) ?? (await verifyToken(ctx, token, hash));
     ctx.state.identity = identity;
     applyGuestPolicy(identity);
     if (!exemptUsers.has(identity.userId)) enforceLimit(await limiter.consume(identity.userId));

@@ -1,67 +1,53 @@
-// Builds the per-user rate limiting the configuration asks for. Without Redis: the
-// in-process limiter (one replica's view). With Redis: the Redis client, the shared Redis
-// limiter behind the fallback that keeps answering while Redis is away, and the
-// cluster-wide figures; close() releases them (last batch of figures, then the client).
+// Builds the per-user rate limiter. Without Redis: the in-process limiter (one replica's
+// view). With the Redis client the composition root hands in: the shared Redis limiter
+// behind the fallback that keeps answering while Redis is away. close() releases the
+// limiter's own timers; the client belongs to the composition root, which closes it after.
 
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/index.js';
 import type { Health } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { closeRedisClient, createRedisClient } from '../redis/client.js';
-import type { CredentialMinter } from '../turn/credentials.js';
-import { countingMinter, createClusterStats, exportClusterStats } from '../stats/cluster.js';
-import { withRedisFallback } from './fallback.js';
+import type { RedisClient } from '../redis/client.js';
+import { withRedisFallback, type RedisErrorPolicy } from './fallback.js';
 import { memoryLimiter } from './memory.js';
 import { redisLimiter } from './redis.js';
-import type { RateLimiter } from './types.js';
+import type { RateLimiter, RateLimitSettings } from './types.js';
 
-export interface LimiterDeps {
+export interface RateLimiterOptions extends RateLimitSettings {
+  /** What decides while Redis cannot (unused without Redis). */
+  readonly onRedisError: RedisErrorPolicy;
+}
+
+export interface RateLimiterDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
+  /** What the fallback's probe runs on; default Node's. */
   health: Health;
+  /** The process's Redis client and the longest a decision may wait on it, in milliseconds; absent: in-process limits. */
+  redis?: { readonly client: RedisClient; readonly timeoutMs: number };
 }
 
-export interface RateLimiting {
-  readonly limiter: RateLimiter;
-  /** The minter, counting what it issues in the cluster-wide figures when there are any. */
-  counting(minter: CredentialMinter): CredentialMinter;
-  close(): Promise<void>;
-}
-
-export function createRateLimiting(config: Config, deps: LimiterDeps): RateLimiting {
-  const settings = { perSecond: config.rateLimit.perSecond, burst: config.rateLimit.burst };
+export function createRateLimiter(options: RateLimiterOptions, deps: RateLimiterDeps): RateLimiter {
+  const settings = { perSecond: options.perSecond, burst: options.burst };
   const local = memoryLimiter({ ...settings, clock: deps.clock });
-  if (config.redis === undefined) {
+  if (deps.redis === undefined) {
     deps.health.register('ratelimit', () => ({ ready: true, degraded: false, detail: 'in-process limiter (one replica)' }));
-    return { limiter: local, counting: (minter) => minter, close: async () => {} };
+    return local;
   }
-  const timeoutMs = config.redis.commandTimeoutMs;
-  const client = createRedisClient(config.redis, { logger: deps.logger, secretReloadFailures: deps.metrics.secretReloadFailures });
+  const { client, timeoutMs } = deps.redis;
   const shared = redisLimiter({ ...settings, client, timeoutMs });
-  const limiter = withRedisFallback({
+  return withRedisFallback({
     primary: shared,
     // A write (the script) anywhere, and on the failed user's own server (its slot, in a Cluster).
     probe: (failedKey) => shared.probe(failedKey),
     connection: client,
     reconnect: () => client.disconnect(true),
-    policy: config.rateLimit.onRedisError,
+    policy: options.onRedisError,
     local,
     metrics: deps.metrics,
     health: deps.health,
     logger: deps.logger,
     clock: deps.clock,
   });
-  const stats = createClusterStats({ client, clock: deps.clock, logger: deps.logger, timeoutMs });
-  exportClusterStats(stats, deps.metrics.registry);
-  return {
-    limiter,
-    counting: (minter) => countingMinter(minter, stats),
-    async close() {
-      await stats.close();
-      await limiter.close?.();
-      await closeRedisClient(client, timeoutMs);
-    },
-  };
 }

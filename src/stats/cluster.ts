@@ -1,5 +1,6 @@
 // Cluster-wide figures that only Redis can know: credentials issued by every replica, and
-// distinct users served in about the last hour and day (HyperLogLog). Kept off the
+// distinct users served in about the last hour and day (HyperLogLog), on the Redis client
+// the composition root (app.ts) hands in, which records each issuance here. Kept off the
 // request path: an issued credential only touches an in-process batch, which is written
 // to Redis every flushIntervalMs and before each scrape, in the same pipeline (one round
 // trip) that reads the figures back for the gauges.
@@ -15,7 +16,6 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { registerClusterGauges, type ClusterFigures } from '../metrics.js';
 import { describeRedisError, withTimeout, type RedisClient } from '../redis/client.js';
-import type { CredentialMinter } from '../turn/credentials.js';
 
 export const ISSUED_KEY = 'mtc:{stats}:issued';
 const MINUTE_MS = 60_000;
@@ -28,9 +28,13 @@ const HOUR_BUCKET_TTL_MS = 25 * HOUR_MS;
 /** Users per PFADD, so a large batch never becomes one huge command. */
 const PFADD_CHUNK = 1000;
 
-export interface ClusterStats {
+/** Something that records an issuance for a user: what the minter is wrapped with (turn/index.ts). */
+export interface IssuanceRecorder {
   /** Counts one credential issued to `userId`; in memory only, never waits. */
   recordIssued(userId: string): void;
+}
+
+export interface ClusterStats extends IssuanceRecorder {
   /** Writes this replica's batch now (bounded by the timeout); a failed batch is kept for the next try. */
   flush(): Promise<void>;
   /** Reads the figures (after writing this replica's batch), or undefined if Redis did not answer in time. */
@@ -176,15 +180,4 @@ export function createClusterStats(options: ClusterStatsOptions): ClusterStats {
 /** Exports the figures as gauges read at scrape time (see metrics.ts). */
 export function exportClusterStats(stats: ClusterStats, registry: Registry): void {
   registerClusterGauges(registry, () => stats.read());
-}
-
-/** A minter that also counts what it issues in the cluster-wide figures. */
-export function countingMinter(minter: CredentialMinter, stats: Pick<ClusterStats, 'recordIssued'>): CredentialMinter {
-  return {
-    mint(userId) {
-      const credentials = minter.mint(userId);
-      stats.recordIssued(userId);
-      return credentials;
-    },
-  };
 }

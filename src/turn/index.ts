@@ -1,28 +1,73 @@
-// Builds the credential minter the configuration asks for, with live (re-read) secrets
-// held at each re-read to the rules the configuration applied at start.
+// Builds the credential minter its options ask for, with live (re-read) secrets held at
+// each re-read to the rule the caller applied at start, and wraps a minter so that what it
+// issues is recorded (the cluster-wide figures, stats/cluster.ts).
 
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { watchedSecret } from '../secret-file.js';
-import { sharedSecretsProblem } from '../config/rules.js';
+import { watchedSecret, type SecretRef } from '../secret-file.js';
+import type { IssuanceRecorder } from '../stats/cluster.js';
 import { sharedSecretMinter, staticMinter, type CredentialMinter } from './credentials.js';
 
-export function createMinter(config: Config, deps: { clock: Clock; logger: Logger; metrics: Metrics }): { minter: CredentialMinter; close(): void } {
-  const { turn } = config;
+export interface MinterOptions {
+  /** The turn:/turns: URIs every credential is good for. */
+  readonly uris: readonly string[];
+  /** How long a credential is good for, in seconds. */
+  readonly ttlSeconds: number;
+  readonly credentials: SharedSecretCredentials | StaticCredentials;
+}
+
+/** coturn's REST API scheme: each user's own credential, signed with the first of the secrets. */
+export interface SharedSecretCredentials {
+  readonly kind: 'shared-secret';
+  /** Comma-separated secrets; the first signs, the others are what coturn may still accept. */
+  readonly sharedSecrets: SecretRef;
+  /**
+   * The rule the secrets were held to at start: the rule a value breaks, in words, or
+   * undefined. Each re-read of their file is held to it too.
+   */
+  readonly validateSharedSecrets: (secrets: string) => string | undefined;
+}
+
+/** The same username and password for every user. */
+export interface StaticCredentials {
+  readonly kind: 'static';
+  readonly username: string;
+  readonly password: SecretRef;
+}
+
+export interface MinterDeps {
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export function createMinter(options: MinterOptions, deps: MinterDeps): { minter: CredentialMinter; close(): void } {
+  const { uris, ttlSeconds, credentials } = options;
   const failures = deps.metrics.secretReloadFailures;
-  if (turn.sharedSecret !== undefined) {
-    const secrets = watchedSecret(turn.sharedSecret, 'TURN_SHARED_SECRET_FILE', deps.logger, { validate: sharedSecretsProblem, failures });
+  if (credentials.kind === 'shared-secret') {
+    const validate = credentials.validateSharedSecrets;
+    const secrets = watchedSecret(credentials.sharedSecrets, 'TURN_SHARED_SECRET_FILE', deps.logger, { validate, failures });
     return {
-      minter: sharedSecretMinter({ uris: turn.uris, ttlSeconds: turn.ttlSeconds, sharedSecrets: secrets, clock: deps.clock }),
+      minter: sharedSecretMinter({ uris, ttlSeconds, sharedSecrets: secrets, clock: deps.clock }),
       close: () => secrets.close(),
     };
   }
-  // TURN_PASSWORD's only rule at start is not being empty, which every re-read checks.
-  const password = watchedSecret(turn.password!, 'TURN_PASSWORD_FILE', deps.logger, { failures });
+  // A password's only rule at start is not being empty, which every re-read checks.
+  const password = watchedSecret(credentials.password, 'TURN_PASSWORD_FILE', deps.logger, { failures });
   return {
-    minter: staticMinter({ uris: turn.uris, ttlSeconds: turn.ttlSeconds, username: turn.username!, password }),
+    minter: staticMinter({ uris, ttlSeconds, username: credentials.username, password }),
     close: () => password.close(),
+  };
+}
+
+/** The minter, each credential it issues recorded for its user (after it is made: a failed mint is no issuance). */
+export function recordingIssuance(minter: CredentialMinter, recorder: IssuanceRecorder): CredentialMinter {
+  return {
+    mint(userId) {
+      const credentials = minter.mint(userId);
+      recorder.recordIssued(userId);
+      return credentials;
+    },
   };
 }

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { Registry } from 'prom-client';
 import { remoteKeys } from '../../../src/auth/jwt-keys.js';
-import { outageLog } from '../../../src/auth/outage.js';
+import { createUpstream, type Upstream } from '../../../src/auth/upstream.js';
 import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
@@ -15,7 +15,9 @@ import { captureLogs } from '../../helpers/logs.js';
 import { freePort } from '../../helpers/ports.js';
 
 let server: Server | undefined;
+let upstream: Upstream | undefined;
 afterAll(async () => {
+  await upstream?.close();
   server?.closeAllConnections();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
 });
@@ -28,13 +30,17 @@ test('a JWKS outage of N requests: one warning at its start, one info line with 
   const port = await freePort();
   const clock = manualClock();
   const logs = captureLogs();
-  const keys = remoteKeys({
-    url: `http://127.0.0.1:${port}/jwks`,
+  // The JWKS's upstream, as auth/index.ts builds it; a breaker that stays closed, so every
+  // request of the outage reaches the endpoint and the first one after it answers.
+  upstream = createUpstream({
+    name: 'jwks',
     timeoutMs: 2000,
-    cooldownMs: 0,
     metrics: createMetrics(new Registry(), { defaultMetrics: false }),
-    outages: outageLog({ upstream: 'jwks', logger: createLogger('info', logs.stream), clock }),
+    logger: createLogger('info', logs.stream),
+    clock,
+    breakerFailureThreshold: 1000,
   });
+  const keys = remoteKeys({ url: `http://127.0.0.1:${port}/jwks`, cooldownMs: 0, upstream });
 
   for (let i = 0; i < 5; i++) {
     const error = await jwtVerify(token, keys).then(

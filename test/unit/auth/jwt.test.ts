@@ -9,6 +9,7 @@ import { SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import { Registry } from 'prom-client';
 import { jwtVerifier, type JwtVerifierOptions } from '../../../src/auth/jwt.js';
 import { parseVerificationKey, remoteKeys, staticKeys, type RemoteKeysOptions } from '../../../src/auth/jwt-keys.js';
+import { createUpstream, type Upstream } from '../../../src/auth/upstream.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics, type Metrics } from '../../../src/metrics.js';
 import { captureLogs } from '../../helpers/logs.js';
@@ -95,8 +96,18 @@ beforeEach(() => {
   metrics = createMetrics(new Registry(), { defaultMetrics: false });
 });
 
-function remote(overrides: Partial<RemoteKeysOptions> = {}): JWTVerifyGetKey {
-  return remoteKeys({ url: jwks.url, timeoutMs: 2000, cooldownMs: 0, metrics, ...overrides });
+let upstreams: Upstream[] = [];
+afterEach(async () => {
+  await Promise.all(upstreams.map((upstream) => upstream.close()));
+  upstreams = [];
+});
+
+/** The JWKS's keys through an upstream of its own, as the service builds them (auth/index.ts). */
+function remote(overrides: Partial<Omit<RemoteKeysOptions, 'upstream'>> & { timeoutMs?: number } = {}): JWTVerifyGetKey {
+  const { timeoutMs = 2000, ...options } = overrides;
+  const upstream = createUpstream({ name: 'jwks', timeoutMs, metrics, logger: createLogger('silent') });
+  upstreams.push(upstream);
+  return remoteKeys({ url: jwks.url, cooldownMs: 0, upstream, ...options });
 }
 
 function verifier(overrides: Partial<JwtVerifierOptions> = {}) {
@@ -221,6 +232,17 @@ describe('keys from the JWKS URL', () => {
     const keys = remote({ url: `http://127.0.0.1:${await freePort()}/jwks` });
     expect(await refusal(verifier({ keys }).verify(await sign(rsa), {}))).toMatchObject({ status: 502, body: { errcode: 'M_UNKNOWN' } });
     expect(await metrics.registry.metrics()).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="unreachable"\} 1\b/);
+  });
+
+  it('fetches through its upstream: once the circuit breaker opens, 503 with Retry-After and the JWKS is not asked', async () => {
+    jwks.mode = 'error500';
+    const upstream = createUpstream({ name: 'jwks', timeoutMs: 2000, metrics, logger: createLogger('silent'), breakerFailureThreshold: 2 });
+    upstreams.push(upstream);
+    const v = verifier({ keys: remoteKeys({ url: jwks.url, cooldownMs: 0, upstream }) });
+    for (let i = 0; i < 2; i++) expect(await refusal(v.verify(await sign(rsa), {}))).toMatchObject({ status: 502, body: { errcode: 'M_UNKNOWN' } });
+    expect(await refusal(v.verify(await sign(rsa), {}))).toMatchObject({ status: 503, body: { errcode: 'M_UNKNOWN' }, headers: { 'Retry-After': '5' } });
+    expect(jwks.fetches).toBe(2);
+    expect(await metrics.registry.metrics()).toMatch(/matrix_turn_upstream_circuit_open\{upstream="jwks"\} 1\b/);
   });
 
   it('keeps verifying with the keys it has while a refresh fails, but an unknown kid is then 502', async () => {

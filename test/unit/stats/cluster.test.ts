@@ -6,7 +6,8 @@
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { createLogger } from '../../../src/logger.js';
-import { countingMinter, createClusterStats, exportClusterStats, ISSUED_KEY, type ClusterStats } from '../../../src/stats/cluster.js';
+import { createClusterStats, exportClusterStats, ISSUED_KEY, type ClusterStats } from '../../../src/stats/cluster.js';
+import { recordingIssuance } from '../../../src/turn/index.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis/client.js';
 import { manualClock, type ManualClock } from '../../helpers/clock.js';
 import { adminConnection } from '../../helpers/redis-admin.js';
@@ -89,7 +90,7 @@ describe('cluster stats', () => {
     const s = await replica(clock);
     const registry = new Registry();
     exportClusterStats(s, registry);
-    const minter = countingMinter({ mint: (userId) => ({ username: userId, password: 'p', uris: [], ttl: 1 }) }, s);
+    const minter = recordingIssuance({ mint: (userId) => ({ username: userId, password: 'p', uris: [], ttl: 1 }) }, s);
     for (const user of ['@u1:x', '@u2:x', '@u1:x', '@u3:x']) minter.mint(user);
     const text = await registry.metrics();
     expect(text).toMatch(/^matrix_turn_cluster_credentials_issued_total 4$/m);
