@@ -9,7 +9,7 @@ import Koa from 'koa';
 import type { Registry } from 'prom-client';
 import { createTokenCache, type AuthMethodOptions, type AuthOptions } from './auth/index.js';
 import type { TokenCache } from './auth/types.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, systemTimers, type Clock, type Timers } from './clock.js';
 import type { Config } from './config/index.js';
 import { sharedSecretsProblem } from './config/rules.js';
 import { createHealth, type Health } from './health.js';
@@ -45,12 +45,15 @@ export interface BaseDeps {
   logger: Logger;
   registry: Registry;
   clock?: Clock;
+  /** What the parts' timeouts and periodic work run on, default Node's; a test passes its manual clock here and as `clock`. */
+  timers?: Timers;
   /** Collect prom-client's process metrics (default true). */
   defaultMetrics?: boolean;
 }
 
 export function buildDependencies(config: Config, base: BaseDeps): BuiltDependencies {
   const clock = base.clock ?? systemClock;
+  const timers = base.timers ?? systemTimers;
   const metrics = createMetrics(base.registry, { defaultMetrics: base.defaultMetrics ?? true, redis: config.redis !== undefined });
   const health = createHealth();
   const { logger } = base;
@@ -59,8 +62,8 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
     client: createRedisClient(config.redis, { logger, secretReloadFailures: metrics.secretReloadFailures }),
     timeoutMs: config.redis.commandTimeoutMs,
   };
-  const limiter = createRateLimiter(rateLimiterOptions(config), { logger, metrics, clock, health, ...(redis && { redis }) });
-  const stats = redis && createClusterStats({ client: redis.client, clock, logger, timeoutMs: redis.timeoutMs });
+  const limiter = createRateLimiter(rateLimiterOptions(config), { logger, metrics, clock, timers, health, ...(redis && { redis }) });
+  const stats = redis && createClusterStats({ client: redis.client, clock, timers, logger, timeoutMs: redis.timeoutMs });
   if (stats) exportClusterStats(stats, metrics.registry);
   const turn = createMinter(minterOptions(config), { clock, logger, metrics });
 

@@ -18,6 +18,7 @@
 
 import { readFileSync, stat, statSync, type Stats } from 'node:fs';
 import type { Counter } from 'prom-client';
+import { systemTimers, type Timers } from './clock.js';
 import type { Logger } from './logger.js';
 
 /** A secret given inline (`value`) or as a file (`path`, whose contents `value` holds as read at start). */
@@ -40,6 +41,8 @@ export interface LiveSecret {
 export interface LiveSecretOptions {
   /** How often the file is checked, in milliseconds. Default 1000. */
   intervalMs?: number;
+  /** What the checks run on; default Node's. */
+  timers?: Timers;
   /**
    * The rule the value was held to at start: returns the rule a value breaks, in words
    * that show none of it, or undefined when it is good. A re-read value that breaks it is
@@ -135,22 +138,20 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
     return value;
   };
 
-  const timer = setInterval(check, options.intervalMs ?? 1000);
-  timer.unref();
+  const timers = options.timers ?? systemTimers;
+  const timer = timers.setInterval(check, options.intervalMs ?? 1000);
   check();
   return {
     current: () => value,
     refresh,
     close: () => {
       closed = true;
-      clearInterval(timer);
+      timers.clearInterval(timer);
     },
   };
 }
 
-export interface WatchedSecretOptions {
-  /** How often the file is checked, in milliseconds. Default 1000. */
-  intervalMs?: number;
+export interface WatchedSecretOptions extends Pick<LiveSecretOptions, 'intervalMs' | 'timers' | 'onChecked'> {
   /** The secret's rule at start (see LiveSecretOptions.validate). */
   validate?: (value: string) => string | undefined;
   /**

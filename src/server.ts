@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { buildDependencies, createApp, type BuiltDependencies } from './app.js';
-import type { Clock } from './clock.js';
+import type { Clock, Timers } from './clock.js';
 import type { Config } from './config/index.js';
 import type { Logger } from './logger.js';
 import { answerClientError, limitUrlLength, refuseConnect } from './http/client-error.js';
@@ -43,7 +43,7 @@ export const SERVER_LIMITS: ServerLimits = {
 
 export async function startService(
   config: Config,
-  base: { logger: Logger; registry: Registry; clock?: Clock; defaultMetrics?: boolean; limits?: Partial<ServerLimits> },
+  base: { logger: Logger; registry: Registry; clock?: Clock; timers?: Timers; defaultMetrics?: boolean; limits?: Partial<ServerLimits> },
 ): Promise<RunningService> {
   const deps = buildDependencies(config, base);
   const app = createApp(config, deps);

@@ -4,6 +4,8 @@
 // (upstream.ts answers 503 with Retry-After) instead of a pile of sockets, memory and
 // ever-longer answers.
 
+import { systemTimers, type TimerHandle, type Timers } from '../clock.js';
+
 export type Permit = { readonly granted: true; release(): void } | { readonly granted: false; readonly reason: 'queue full' | 'waited too long' };
 
 export interface ConcurrencyLimit {
@@ -19,15 +21,18 @@ export interface ConcurrencyOptions {
   maxWaiting: number;
   /** Milliseconds a caller waits for a slot before it is refused. */
   maxWaitMs: number;
+  /** What the wait runs on; default Node's. */
+  timers?: Timers;
 }
 
 interface Waiter {
   grant(permit: Permit): void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 export function concurrencyLimit(options: ConcurrencyOptions): ConcurrencyLimit {
   const { maxInFlight, maxWaiting, maxWaitMs } = options;
+  const timers = options.timers ?? systemTimers;
   let inFlight = 0;
   const queue: Waiter[] = [];
 
@@ -44,7 +49,7 @@ export function concurrencyLimit(options: ConcurrencyOptions): ConcurrencyLimit 
           return;
         }
         // The slot passes straight to the next waiter: inFlight stays the same.
-        clearTimeout(next.timer);
+        timers.clearTimeout(next.timer);
         next.grant(permit());
       },
     };
@@ -60,7 +65,7 @@ export function concurrencyLimit(options: ConcurrencyOptions): ConcurrencyLimit 
       return new Promise<Permit>((resolve) => {
         const waiter: Waiter = {
           grant: resolve,
-          timer: setTimeout(() => {
+          timer: timers.setTimeout(() => {
             queue.splice(queue.indexOf(waiter), 1);
             resolve({ granted: false, reason: 'waited too long' });
           }, maxWaitMs),

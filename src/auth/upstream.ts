@@ -11,7 +11,7 @@
 // steps of that story, logged at debug.
 
 import { Agent, request, type Dispatcher } from 'undici';
-import { systemClock, type Clock } from '../clock.js';
+import { systemClock, type Clock, type Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { MatrixError } from '../errors.js';
@@ -58,6 +58,8 @@ export interface UpstreamOptions {
   /** Milliseconds an open breaker fails fast before one probe call. Default 5000. */
   breakerResetMs?: number;
   clock?: Clock;
+  /** What the wait for a slot runs on; default Node's. */
+  timers?: Timers;
 }
 
 /** What every upstream of the service is held to (the UPSTREAM_* settings). */
@@ -85,6 +87,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     maxInFlight: options.maxConcurrency ?? 64,
     maxWaiting: options.maxConcurrency ?? 64,
     maxWaitMs: options.queueWaitMs ?? 1000,
+    timers: options.timers,
   });
   const inFlight = metrics.upstreamInFlight.labels(name);
 

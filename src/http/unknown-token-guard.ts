@@ -25,6 +25,7 @@
 // per replica (in-process): N replicas let through at most N times as much.
 
 import type { IncomingMessage } from 'node:http';
+import { systemTimers, type TimerHandle, type Timers } from '../clock.js';
 import type { Metrics } from '../metrics.js';
 import type { RateDecision } from '../ratelimit/types.js';
 import { clientAddressKey } from './client-address.js';
@@ -39,12 +40,6 @@ export interface AddressBudget {
   consume(addressKey: string): Promise<RateDecision>;
 }
 
-/** The timers the wait for a turn runs on; tests pass their own. */
-export interface WaitTimers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export interface UnknownTokenGuardOptions {
   budget: AddressBudget;
   /**
@@ -56,7 +51,8 @@ export interface UnknownTokenGuardOptions {
   metrics: Metrics;
   /** Milliseconds a token waits for its turn before 429. Default 10000. */
   maxWaitMs?: number;
-  timers?: WaitTimers;
+  /** What the wait for a turn runs on; default Node's. */
+  timers?: Timers;
 }
 
 /**
@@ -68,11 +64,6 @@ const DEFAULT_MAX_WAIT_MS = 10_000;
 /** Wait advised when an address's queue is full or its turn did not come in time. */
 const PENDING_RETRY_AFTER_MS = 1000;
 
-const realTimers: WaitTimers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 /** The HTTP request: its peer address, and X-Forwarded-For when the proxy is trusted. */
 export type GuardedRequest = Pick<IncomingMessage, 'socket' | 'headersDistinct'>;
 
@@ -82,7 +73,7 @@ export type UnknownTokenGuard = <T>(req: GuardedRequest, verify: () => Promise<T
 interface Waiter {
   admit(): void;
   refuse(error: MatrixError): void;
-  timer: unknown;
+  timer: TimerHandle;
 }
 
 /** One address's tokens in the guard: those being verified, and those waiting in order. */
@@ -94,7 +85,7 @@ interface Line {
 export function unknownTokenGuard(options: UnknownTokenGuardOptions): UnknownTokenGuard {
   const { budget, maxPendingPerAddress, trustProxy } = options;
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
-  const timers = options.timers ?? realTimers;
+  const timers = options.timers ?? systemTimers;
   const limited = options.metrics.rateLimited.labels('address');
   const lines = new Map<string, Line>();
 

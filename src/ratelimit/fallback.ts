@@ -9,7 +9,7 @@
 // component (still ready: the service can serve). Requests refused meanwhile are not
 // logged one by one above debug.
 
-import type { Clock } from '../clock.js';
+import { systemTimers, type Clock, type TimerHandle, type Timers } from '../clock.js';
 import type { Health } from '../health.js';
 import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -54,6 +54,8 @@ export interface FallbackOptions {
   health: Health;
   logger: Logger;
   clock: Clock;
+  /** What the probe runs on; default Node's. */
+  timers?: Timers;
   /** How often a probe runs while Redis is down, in milliseconds. Default 1000. */
   probeIntervalMs?: number;
   /**
@@ -77,6 +79,7 @@ const POLICY_EFFECT: Readonly<Record<RedisErrorPolicy, string>> = {
 
 export function withRedisFallback(options: FallbackOptions): RateLimiter {
   const { primary, connection, policy, local, metrics, health, logger, clock } = options;
+  const timers = options.timers ?? systemTimers;
   const probeIntervalMs = options.probeIntervalMs ?? 1000;
   const probesToRecover = options.probesToRecover ?? 2;
   let probeSuccesses = 0;
@@ -94,7 +97,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
   // Bumped on each recovery, so a command that was already failing before it (a timeout
   // landing late) does not take Redis down again.
   let generation = 0;
-  let probeTimer: NodeJS.Timeout | undefined;
+  let probeTimer: TimerHandle | undefined;
   let probing = false;
   let closed = false;
   let lastFailedKey: string | undefined;
@@ -121,7 +124,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
     generation += 1;
     metrics.redisUp.set(1);
     metrics.rateLimitFallback.set(0);
-    clearInterval(probeTimer);
+    timers.clearInterval(probeTimer);
     probeTimer = undefined;
   };
 
@@ -162,8 +165,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
 
   const startProbing = () => {
     if (probeTimer !== undefined || closed) return;
-    probeTimer = setInterval(probeOnce, probeIntervalMs);
-    probeTimer.unref();
+    probeTimer = timers.setInterval(probeOnce, probeIntervalMs);
   };
 
   // The close that follows a connection error says nothing of why; the error does
@@ -233,7 +235,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
     },
     async close() {
       closed = true;
-      clearInterval(probeTimer);
+      timers.clearInterval(probeTimer);
       probeTimer = undefined;
       connection.off('error', onError);
       connection.off('ready', onReady);

@@ -3,7 +3,7 @@
 // behind the fallback that keeps answering while Redis is away. close() releases the
 // limiter's own timers; the client belongs to the composition root, which closes it after.
 
-import type { Clock } from '../clock.js';
+import type { Clock, Timers } from '../clock.js';
 import type { Health } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -23,6 +23,7 @@ export interface RateLimiterDeps {
   metrics: Metrics;
   clock: Clock;
   /** What the fallback's probe runs on; default Node's. */
+  timers?: Timers;
   health: Health;
   /** The process's Redis client and the longest a decision may wait on it, in milliseconds; absent: in-process limits. */
   redis?: { readonly client: RedisClient; readonly timeoutMs: number };
@@ -49,5 +50,6 @@ export function createRateLimiter(options: RateLimiterOptions, deps: RateLimiter
     health: deps.health,
     logger: deps.logger,
     clock: deps.clock,
+    timers: deps.timers,
   });
 }

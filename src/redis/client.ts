@@ -24,6 +24,7 @@
 
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Counter } from 'prom-client';
+import { systemTimers, type Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
 
@@ -290,17 +291,17 @@ export class RedisTimeoutError extends Error {
   }
 }
 
-/** Rejects with RedisTimeoutError once `timeoutMs` passes; the command itself is not cancelled. */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+/** Rejects with RedisTimeoutError once `timeoutMs` passes (on `timers`, default Node's); the command itself is not cancelled. */
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string, timers: Timers = systemTimers): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RedisTimeoutError(what, timeoutMs)), timeoutMs);
+    const timer = timers.setTimeout(() => reject(new RedisTimeoutError(what, timeoutMs)), timeoutMs);
     promise.then(
       (value) => {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         resolve(value);
       },
       (error: unknown) => {
-        clearTimeout(timer);
+        timers.clearTimeout(timer);
         reject(error);
       },
     );

@@ -12,7 +12,7 @@
 
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import type { Clock } from '../clock.js';
+import { systemTimers, type Clock, type Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { registerClusterGauges, type ClusterFigures } from '../metrics.js';
 import { describeRedisError, withTimeout, type RedisClient } from '../redis/client.js';
@@ -46,6 +46,8 @@ export interface ClusterStats extends IssuanceRecorder {
 export interface ClusterStatsOptions {
   client: RedisClient;
   clock: Clock;
+  /** What the periodic flush and the timeouts run on; default Node's. */
+  timers?: Timers;
   logger: Logger;
   /** Longest wait for one flush or read, in milliseconds. */
   timeoutMs: number;
@@ -67,6 +69,7 @@ type Pipeline = ReturnType<Redis['pipeline']>;
 
 export function createClusterStats(options: ClusterStatsOptions): ClusterStats {
   const { client, clock, logger, timeoutMs } = options;
+  const timers = options.timers ?? systemTimers;
   const maxPendingUsers = options.maxPendingUsers ?? 100_000;
   let pendingIssued = 0;
   let pendingUsers = new Set<string>();
@@ -111,7 +114,7 @@ export function createClusterStats(options: ClusterStatsOptions): ClusterStats {
 
   /** Runs the pipeline; the replies, or an error if any command failed. */
   const execute = async (pipeline: Pipeline, what: string): Promise<unknown[]> => {
-    const results = await withTimeout(pipeline.exec(), timeoutMs, what);
+    const results = await withTimeout(pipeline.exec(), timeoutMs, what, timers);
     if (results === null) throw new Error(`${what}: the pipeline was discarded`);
     return results.map(([error, value]) => {
       if (error) throw error;
@@ -160,8 +163,7 @@ export function createClusterStats(options: ClusterStatsOptions): ClusterStats {
     }
   };
 
-  const timer = setInterval(() => void flush(), options.flushIntervalMs ?? 5000);
-  timer.unref();
+  const timer = timers.setInterval(() => void flush(), options.flushIntervalMs ?? 5000);
 
   return {
     recordIssued(userId) {
@@ -171,7 +173,7 @@ export function createClusterStats(options: ClusterStatsOptions): ClusterStats {
     flush,
     read,
     async close() {
-      clearInterval(timer);
+      timers.clearInterval(timer);
       await flush();
     },
   };

@@ -1,6 +1,7 @@
 // Live secrets: a file is re-read when it changes, including the symlink swap kubelet
 // performs when a Kubernetes Secret is updated, and a re-read value is held to the rule
-// of the start before it is used. Every wait is for a condition, bounded.
+// of the start before it is used. The poll runs on a manual clock: a test moves it to
+// run the next check, and awaits that check's end (its stat is real I/O), never a timer.
 
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,9 +11,10 @@ import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { liveSecret, watchedSecret, type LiveSecret, type LiveSecretOptions } from '../../src/secret-file.js';
 import { sharedSecretsProblem } from '../../src/config/rules.js';
+import { manualClock } from '../helpers/clock.js';
 import { captureLogs } from '../helpers/logs.js';
-import { waitFor } from '../helpers/wait.js';
 
+/** Any interval: a poll moves the watcher's clock by it. */
 const INTERVAL_MS = 20;
 
 let dir: string;
@@ -26,11 +28,35 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function watch(path: string, value: string, options: LiveSecretOptions = {}): LiveSecret {
-  const secret = liveSecret({ value, path }, { intervalMs: INTERVAL_MS, ...options });
-  open.push(secret);
-  return secret;
+interface Polled extends LiveSecret {
+  /** Resolves once the check under way has looked at the file (the first begins at start). */
+  checked(): Promise<void>;
+  /** Runs the next check now, as the poll timer would, and resolves once it has looked at the file. */
+  poll(): Promise<void>;
 }
+
+/** A secret watched on a manual clock of its own: it is checked at start, then only when the test polls. */
+function polled(start: (timing: Pick<LiveSecretOptions, 'intervalMs' | 'timers' | 'onChecked'>) => LiveSecret): Polled {
+  const clock = manualClock();
+  let ended = () => {};
+  const checkEnded = () => new Promise<void>((resolve) => (ended = resolve));
+  let underWay = checkEnded();
+  const secret = start({ intervalMs: INTERVAL_MS, timers: clock, onChecked: () => ended() });
+  open.push(secret);
+  return Object.assign(secret, {
+    checked: () => underWay,
+    async poll() {
+      // A check still under way would make the timer's turn a no-op.
+      await underWay;
+      underWay = checkEnded();
+      clock.advance(INTERVAL_MS);
+      await underWay;
+    },
+  });
+}
+
+const watch = (path: string, value: string, options: LiveSecretOptions = {}): Polled =>
+  polled((timing) => liveSecret({ value, path }, { ...timing, ...options }));
 
 describe('an inline secret', () => {
   it('is its value, for good', () => {
@@ -48,7 +74,8 @@ describe('a secret file', () => {
     let changes = 0;
     const secret = watch(path, 'first', { onChange: () => (changes += 1) });
     writeFileSync(path, 'second-and-longer\n');
-    await waitFor(() => secret.current() === 'second-and-longer', { what: 'the rewritten secret' });
+    await secret.poll();
+    expect(secret.current()).toBe('second-and-longer');
     expect(changes).toBe(1);
   });
 
@@ -68,7 +95,8 @@ describe('a secret file', () => {
     const path = join(dir, 'secret');
     writeFileSync(path, 'rotated-already');
     const secret = watch(path, 'as-read-at-start');
-    await waitFor(() => secret.current() === 'rotated-already', { what: 'the first check to re-read the file' });
+    await secret.checked();
+    expect(secret.current()).toBe('rotated-already');
   });
 
   it('follows a kubelet-style swap of the ..data symlink', async () => {
@@ -85,7 +113,8 @@ describe('a secret file', () => {
     symlinkSync('..v2', join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
     rmSync(join(dir, '..v1'), { recursive: true });
-    await waitFor(() => secret.current() === 'version-two', { what: 'the swapped secret' });
+    await secret.poll();
+    expect(secret.current()).toBe('version-two');
   });
 
   it('keeps the previous value when the file is emptied, and says so without the secret', async () => {
@@ -94,7 +123,8 @@ describe('a secret file', () => {
     const errors: string[] = [];
     const secret = watch(path, 'keep-me-9f2', { onError: (m) => errors.push(m) });
     writeFileSync(path, '   \n');
-    await waitFor(() => errors.length > 0, { what: 'the empty-file report' });
+    await secret.poll();
+    expect(errors.length).toBeGreaterThan(0);
     expect(secret.current()).toBe('keep-me-9f2');
     expect(errors[0]).toMatch(/is empty; keeping the previous value/);
     expect(errors.join('\n')).not.toContain('keep-me-9f2');
@@ -106,22 +136,27 @@ describe('a secret file', () => {
     const errors: string[] = [];
     const secret = watch(path, 'before', { onError: (m) => errors.push(m) });
     unlinkSync(path);
-    await waitFor(() => errors.some((m) => m.includes('ENOENT')), { what: 'the missing-file report' });
+    await secret.poll();
+    expect(errors.some((m) => m.includes('ENOENT'))).toBe(true);
     expect(secret.current()).toBe('before');
     writeFileSync(path, 'after');
-    await waitFor(() => secret.current() === 'after', { what: 'the re-created secret' });
+    await secret.poll();
+    expect(secret.current()).toBe('after');
   });
 
   it('is no longer followed once closed', async () => {
     const path = join(dir, 'secret');
     writeFileSync(path, 'old');
-    const closed = liveSecret({ value: 'old', path }, { intervalMs: INTERVAL_MS });
+    const clock = manualClock();
+    const closed = liveSecret({ value: 'old', path }, { intervalMs: INTERVAL_MS, timers: clock });
     closed.close();
     // A second watcher on the same file shows when the change has been seen.
     const witness = watch(path, 'old');
     writeFileSync(path, 'new-value');
-    await waitFor(() => witness.current() === 'new-value', { what: 'the witness to see the change' });
+    await witness.poll();
+    expect(witness.current()).toBe('new-value');
     expect(closed.current()).toBe('old');
+    expect(clock.pendingTimers()).toBe(0);
   });
 });
 
@@ -130,12 +165,14 @@ describe('a watched secret (as the service uses one)', () => {
     const path = join(dir, 'secret');
     writeFileSync(path, 'watched-first-51c');
     const logs = captureLogs();
-    const secret = watchedSecret({ value: 'watched-first-51c', path }, 'TURN_SHARED_SECRET_FILE', createLogger('info', logs.stream), { intervalMs: INTERVAL_MS });
-    open.push(secret);
+    const logger = createLogger('info', logs.stream);
+    const secret = polled((timing) => watchedSecret({ value: 'watched-first-51c', path }, 'TURN_SHARED_SECRET_FILE', logger, timing));
     writeFileSync(path, 'watched-second-51c');
-    await waitFor(() => secret.current() === 'watched-second-51c', { what: 'the rewritten secret' });
+    await secret.poll();
+    expect(secret.current()).toBe('watched-second-51c');
     unlinkSync(path);
-    await waitFor(() => logs.entries().some((e) => e.level === 'error'), { what: 'the failed re-read to be logged' });
+    await secret.poll();
+    expect(logs.entries().some((e) => e.level === 'error')).toBe(true);
     const entries = logs.entries().map(({ level, setting, msg }) => ({ level, setting, msg }));
     expect(entries).toEqual([
       { level: 'info', setting: 'TURN_SHARED_SECRET_FILE', msg: 'secret file changed; using the new value' },
@@ -182,13 +219,15 @@ describe('a re-read value, held to the rule of the start', () => {
     let changes = 0;
     const secret = watch(path, 'good-old-4e1', { validate: sharedSecretsProblem, onError: (m) => errors.push(m), onChange: () => (changes += 1) });
     writeFileSync(path, ',fresh-new-4e1\n');
-    await waitFor(() => errors.length > 0, { what: 'the refusal' });
+    await secret.poll();
+    expect(errors.length).toBeGreaterThan(0);
     expect(secret.current()).toBe('good-old-4e1');
     expect(errors).toEqual([`secret file ${path} refused: the new value has an empty entry in its comma-separated list; keeping the previous value`]);
     expect(changes).toBe(0);
 
     writeFileSync(path, 'fresh-new-4e1,good-old-4e1\n');
-    await waitFor(() => secret.current() === 'fresh-new-4e1,good-old-4e1', { what: 'the good rewrite to be taken' });
+    await secret.poll();
+    expect(secret.current()).toBe('fresh-new-4e1,good-old-4e1');
     expect(changes).toBe(1);
     expect(errors).toHaveLength(1);
   });
@@ -197,29 +236,27 @@ describe('a re-read value, held to the rule of the start', () => {
     const mount = kubeletMount(dir, 'secret');
     mount.write('good-5a0');
     const errors: string[] = [];
-    let checks = 0;
-    const secret = watch(mount.path, 'good-5a0', { validate: sharedSecretsProblem, onError: (m) => errors.push(m), onChecked: () => (checks += 1) });
-    /** Two checks that end after now: the second began after now, so it saw the file as it is. */
-    const lookedAt = () => {
-      const from = checks;
-      return waitFor(() => checks >= from + 2, { what: 'the file to be checked again' });
-    };
+    const secret = watch(mount.path, 'good-5a0', { validate: sharedSecretsProblem, onError: (m) => errors.push(m) });
 
     mount.write('bad-5a0,');
-    await waitFor(() => errors.length === 1, { what: 'the first refusal' });
+    await secret.poll();
+    expect(errors).toHaveLength(1);
     // kubelet swaps every key of a Secret when any one changes: the same bad content, a new file.
     mount.write('bad-5a0,');
-    await lookedAt();
+    await secret.poll();
     mount.write('bad-5a0,');
-    await lookedAt();
+    await secret.poll();
     expect(errors).toHaveLength(1);
 
     mount.write(',other-bad-5a0');
-    await waitFor(() => errors.length === 2, { what: 'the refusal of another bad content' });
+    await secret.poll();
+    expect(errors).toHaveLength(2);
     mount.write('good-new-5a0');
-    await waitFor(() => secret.current() === 'good-new-5a0', { what: 'the good content' });
+    await secret.poll();
+    expect(secret.current()).toBe('good-new-5a0');
     mount.write('bad-5a0,');
-    await waitFor(() => errors.length === 3, { what: 'the bad content, refused again after a good one' });
+    await secret.poll();
+    expect(errors).toHaveLength(3);
     expect(secret.current()).toBe('good-new-5a0');
     expect(errors.join('\n')).not.toMatch(/5a0/);
   });
@@ -229,7 +266,8 @@ describe('a re-read value, held to the rule of the start', () => {
     writeFileSync(path, 'one-9b2');
     const secret = watch(path, 'one-9b2', { validate: sharedSecretsProblem });
     writeFileSync(path, ' two-9b2 , one-9b2 \n');
-    await waitFor(() => secret.current() === 'two-9b2 , one-9b2', { what: 'the new list' });
+    await secret.poll();
+    expect(secret.current()).toBe('two-9b2 , one-9b2');
   });
 });
 
@@ -245,20 +283,25 @@ describe('a watched secret, counted', () => {
     const registry = new Registry();
     const metrics = createMetrics(registry, { defaultMetrics: false });
     const logs = captureLogs();
-    const secret = watchedSecret({ value: 'counted-first-77d', path }, 'TURN_SHARED_SECRET_FILE', createLogger('info', logs.stream), {
-      intervalMs: INTERVAL_MS,
-      validate: sharedSecretsProblem,
-      failures: metrics.secretReloadFailures,
-    });
-    open.push(secret);
+    const logger = createLogger('info', logs.stream);
+    const secret = polled((timing) =>
+      watchedSecret({ value: 'counted-first-77d', path }, 'TURN_SHARED_SECRET_FILE', logger, {
+        ...timing,
+        validate: sharedSecretsProblem,
+        failures: metrics.secretReloadFailures,
+      }),
+    );
     expect(await count(registry, 'TURN_SHARED_SECRET_FILE')).toBe(0);
 
     writeFileSync(path, ',counted-second-77d');
-    await waitFor(async () => (await count(registry, 'TURN_SHARED_SECRET_FILE')) === 1, { what: 'the refusal to be counted' });
+    await secret.poll();
+    expect(await count(registry, 'TURN_SHARED_SECRET_FILE')).toBe(1);
     writeFileSync(path, '\n');
-    await waitFor(async () => (await count(registry, 'TURN_SHARED_SECRET_FILE')) === 2, { what: 'the empty file to be counted' });
+    await secret.poll();
+    expect(await count(registry, 'TURN_SHARED_SECRET_FILE')).toBe(2);
     unlinkSync(path);
-    await waitFor(async () => (await count(registry, 'TURN_SHARED_SECRET_FILE')) === 3, { what: 'the missing file to be counted' });
+    await secret.poll();
+    expect(await count(registry, 'TURN_SHARED_SECRET_FILE')).toBe(3);
 
     expect(secret.current()).toBe('counted-first-77d');
     expect(logs.entries().map(({ level, setting, msg }) => ({ level, setting, msg }))).toEqual([

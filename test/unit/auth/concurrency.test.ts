@@ -2,6 +2,7 @@
 // refuses at once, and a wait that runs out is refused; released slots pass straight on.
 
 import { concurrencyLimit, type Permit } from '../../../src/auth/concurrency.js';
+import { manualClock } from '../../helpers/clock.js';
 
 function granted(permit: Permit): Extract<Permit, { granted: true }> {
   if (!permit.granted) throw new Error(`refused: ${permit.reason}`);
@@ -33,9 +34,14 @@ describe('concurrency limit', () => {
   });
 
   test('a wait that runs out is refused and leaves the queue', async () => {
-    const limit = concurrencyLimit({ maxInFlight: 1, maxWaiting: 5, maxWaitMs: 20 });
+    const clock = manualClock();
+    const limit = concurrencyLimit({ maxInFlight: 1, maxWaiting: 5, maxWaitMs: 20, timers: clock });
     const held = granted(await limit.acquire());
-    expect(await limit.acquire()).toEqual({ granted: false, reason: 'waited too long' });
+    const waiter = limit.acquire();
+    clock.advance(19);
+    expect(limit.waiting).toBe(1);
+    clock.advance(1);
+    expect(await waiter).toEqual({ granted: false, reason: 'waited too long' });
     expect(limit.waiting).toBe(0);
     held.release();
     expect(limit.inFlight).toBe(0);

@@ -1,7 +1,7 @@
 // The token-guessing guard around a verification, in a real Koa app: an address over its
 // unknown-token budget is refused before verification, only M_UNKNOWN_TOKEN outcomes
 // spend from it, a verification in flight holds a unit of it, and tokens beyond those
-// units wait their turn (bounded in count and time, on injected timers) instead of being
+// units wait their turn (bounded in count and time, on the manual clock's timers) instead of being
 // refused. (That a token the cache knows never meets the guard is the route's doing,
 // tested through the service in test/integration/abuse.test.ts.)
 
@@ -9,46 +9,24 @@ import Koa from 'koa';
 import { Registry } from 'prom-client';
 import { edge } from '../../../src/http/edge.js';
 import { MatrixError } from '../../../src/errors.js';
-import { unknownTokenGuard, type WaitTimers } from '../../../src/http/unknown-token-guard.js';
+import { unknownTokenGuard } from '../../../src/http/unknown-token-guard.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { memoryLimiter } from '../../../src/ratelimit/memory.js';
 import { manualClock, type ManualClock } from '../../helpers/clock.js';
 import { listen, type Listening } from '../../helpers/listen.js';
-import { waitFor } from '../../helpers/wait.js';
 import { captureLogs } from '../../helpers/logs.js';
 
 const BURST = 3;
 const MAX_PENDING = 8;
 const MAX_WAIT_MS = 10_000;
 
-/** Timers on the manual clock: they fire when the test advances it past their time. */
-function manualTimers(clock: ManualClock): WaitTimers & { advance(ms: number): void } {
-  const due = new Map<object, { atMs: number; callback: () => void }>();
-  return {
-    setTimeout(callback, ms) {
-      const handle = {};
-      due.set(handle, { atMs: clock.nowMs() + ms, callback });
-      return handle;
-    },
-    clearTimeout(handle) {
-      due.delete(handle as object);
-    },
-    advance(ms) {
-      clock.advance(ms);
-      for (const [handle, timer] of [...due]) {
-        if (timer.atMs > clock.nowMs()) continue;
-        due.delete(handle);
-        timer.callback();
-      }
-    },
-  };
-}
-
 interface Setup {
   server: Listening;
   /** Tokens that reached the guard, in order of arrival. */
   arrived: string[];
+  /** Resolves when the next token reaches the guard. */
+  nextArrival(): Promise<void>;
   /** Tokens verified, in order. */
   verified: string[];
   /** Verifications under way now, and the most there ever were at once. */
@@ -56,23 +34,24 @@ interface Setup {
   mostInVerification: number;
   /** Lets every "held" verification, under way or to come, answer. */
   release(): void;
+  /** Moves the budget's time, and the waits' timers with it. */
   clock: ManualClock;
-  timers: ReturnType<typeof manualTimers>;
 }
 
 async function setup(): Promise<Setup> {
   const clock = manualClock();
   let release!: () => void;
   const held = new Promise<void>((resolve) => (release = resolve));
+  let arrival: (() => void) | undefined;
   const state: Setup = {
     server: undefined as unknown as Listening,
     arrived: [],
+    nextArrival: () => new Promise<void>((resolve) => (arrival = resolve)),
     verified: [],
     inVerification: 0,
     mostInVerification: 0,
     release,
     clock,
-    timers: manualTimers(clock),
   };
   const app = new Koa({ proxy: true, maxIpsCount: 1 });
   app.silent = true;
@@ -83,7 +62,7 @@ async function setup(): Promise<Setup> {
     trustProxy: true,
     metrics: createMetrics(new Registry(), { defaultMetrics: false }),
     maxWaitMs: MAX_WAIT_MS,
-    timers: state.timers,
+    timers: clock,
   });
   // The verification the guard wraps: a small stand-in whose answers the test controls.
   // "held-…" tokens answer once the test releases them; "…bad…" ones are unknown.
@@ -103,6 +82,7 @@ async function setup(): Promise<Setup> {
   app.use(async (ctx) => {
     const token = ctx.get('x-token');
     state.arrived.push(token);
+    arrival?.();
     ctx.body = await guard(ctx.req, () => verify(token));
   });
   state.server = await listen(app.callback());
@@ -127,9 +107,9 @@ const ask = (s: Setup, token: string, address = '192.0.2.1'): Promise<Answer> =>
 async function sendAll(s: Setup, tokens: string[]): Promise<Promise<Answer>[]> {
   const answers: Promise<Answer>[] = [];
   for (const token of tokens) {
-    const before = s.arrived.length;
+    const arrived = s.nextArrival();
     answers.push(ask(s, token));
-    await waitFor(() => s.arrived.length > before, { what: `${token} to reach the guard`, intervalMs: 1 });
+    await arrived;
   }
   return answers;
 }
@@ -209,11 +189,11 @@ test('the wait is bounded in time: a turn that does not come in maxWaitMs is 429
   const answers = await sendAll(s, [...named('held-bad', BURST), 'good-late']);
   let answered = false;
   void answers[BURST]!.then(() => (answered = true));
-  s.timers.advance(MAX_WAIT_MS - 1);
+  s.clock.advance(MAX_WAIT_MS - 1);
   // A round trip to another address: had the waiter been answered, it would be by now.
   expect((await ask(s, 'good-elsewhere', '198.51.100.9')).status).toBe(200);
   expect(answered).toBe(false);
-  s.timers.advance(1);
+  s.clock.advance(1);
   expect(await answers[BURST]).toEqual({
     status: 429,
     body: { errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 1000 },

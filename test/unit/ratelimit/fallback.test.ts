@@ -3,7 +3,9 @@
 // nothing waits on a dead or silent Redis, the state shows in matrix_turn_redis_up and the
 // 'redis' health component, each transition is logged once (the end with the outage's
 // figures), and the shared limit returns by itself, after two successful probes in a row
-// (checked on a scripted probe and connection too, every path back to 'up').
+// (checked on a scripted probe and connection too, every path back to 'up'). The probe
+// timer runs on a manual clock: a test moves it to run the next probe and awaits that
+// probe's answer from Redis; what is awaited for real is Redis and the connection.
 
 import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
@@ -17,8 +19,7 @@ import { memoryLimiter } from '../../../src/ratelimit/memory.js';
 import { PROBE_KEY, redisLimiter } from '../../../src/ratelimit/redis.js';
 import type { RateLimiter } from '../../../src/ratelimit/types.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis/client.js';
-import { systemClock } from '../../../src/clock.js';
-import { manualClock } from '../../helpers/clock.js';
+import { manualClock, type ManualClock } from '../../helpers/clock.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
 import { adminConnection } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
@@ -27,12 +28,17 @@ import { waitFor } from '../../helpers/wait.js';
 
 const BURST = 3;
 const TIMEOUT_MS = 1000;
+const PROBE_INTERVAL_MS = 100;
 
 interface Stack {
   limiter: RateLimiter;
   client: RedisClient;
   /** Probes started so far. */
   probes(): number;
+  /** Resolves once the last probe started has been answered and the fallback has taken its outcome in. */
+  probeSettled(): Promise<void>;
+  /** Runs the fallback's probe timer (and the in-process limiter's time). */
+  clock: ManualClock;
   registry: Registry;
   health: Health;
   logs: CapturedLogs;
@@ -49,27 +55,36 @@ function buildStack(redis: RedisProcess, policy: RedisErrorPolicy, url = redis.u
   const client = createRedisClient({ url: { value: url }, tls: false, commandTimeoutMs: TIMEOUT_MS }, { logger });
   const settings = { perSecond: 0.001, burst: BURST };
   const shared = redisLimiter({ ...settings, client, timeoutMs: TIMEOUT_MS });
+  const clock = manualClock();
   let probes = 0;
+  let lastProbe: Promise<unknown> = Promise.resolve();
   const limiter = withRedisFallback({
     primary: shared,
     probe: (failedKey) => {
       probes += 1;
-      return shared.probe(failedKey);
+      return (lastProbe = shared.probe(failedKey));
     },
     connection: client,
     reconnect: () => client.disconnect(true),
     policy,
-    local: memoryLimiter({ ...settings, clock: systemClock }),
+    local: memoryLimiter({ ...settings, clock }),
     metrics,
     health,
     logger,
-    clock: systemClock,
-    probeIntervalMs: 100,
+    clock,
+    timers: clock,
+    probeIntervalMs: PROBE_INTERVAL_MS,
   });
   return {
     limiter,
     client,
     probes: () => probes,
+    async probeSettled() {
+      await lastProbe.catch(() => undefined);
+      // The fallback's own handlers of the outcome, queued before this one, have run by the next turn.
+      await new Promise((resolve) => setImmediate(resolve));
+    },
+    clock,
     registry,
     health,
     logs,
@@ -89,6 +104,22 @@ async function gauge(registry: Registry, name: string): Promise<number | undefin
 const logged = (logs: CapturedLogs, pattern: RegExp) => logs.entries().filter((e) => pattern.test(String(e.msg)));
 const isUp = (stack: Stack) => async () => (await gauge(stack.registry, 'matrix_turn_redis_up')) === 1;
 const isDown = (stack: Stack) => async () => (await gauge(stack.registry, 'matrix_turn_redis_up')) === 0;
+
+/**
+ * Brings the probes on until Redis is up, as the probe timer would: while the client is
+ * (re)connecting, on ioredis's own backoff, it waits for 'ready', whose probe counts; once
+ * connected, each round is the timer's turn, and waits for that probe's answer.
+ */
+async function probeUntilUp(s: Stack, what: string): Promise<void> {
+  const rounds = 20;
+  for (let round = 0; round < rounds; round += 1) {
+    if (await isUp(s)()) return;
+    if (s.client.status === 'ready') s.clock.advance(PROBE_INTERVAL_MS);
+    else await new Promise((resolve) => s.client.once('ready', resolve));
+    await s.probeSettled();
+  }
+  throw new Error(`matrix_turn_redis_up still 0 after ${rounds} probes: ${what}`);
+}
 
 let counter = 0;
 const freshUser = () => `@fallback${(counter += 1)}:example.org`;
@@ -118,7 +149,7 @@ describe('withRedisFallback', () => {
 
   test('local: Redis killed, each replica limits alone at once; Redis back, the shared limit returns without a restart', async () => {
     const s = (stack = buildStack(redis, 'local'));
-    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
+    await probeUntilUp(s, 'matrix_turn_redis_up 1');
     expect(s.health.report()).toMatchObject({ ready: true, status: 'ready', components: { redis: { degraded: false } } });
     expect(await gauge(s.registry, 'matrix_turn_rate_limit_fallback_active')).toBe(0);
 
@@ -140,7 +171,7 @@ describe('withRedisFallback', () => {
     expect(Math.max(...during.map((d) => d.ms))).toBeLessThan(TIMEOUT_MS);
 
     await redis.restart();
-    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 after the restart' });
+    await probeUntilUp(s, 'matrix_turn_redis_up 1 after the restart');
     const after = freshUser();
     const decisions = await Promise.all(Array.from({ length: BURST * 3 }, () => s.limiter.consume(after)));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(BURST);
@@ -156,7 +187,7 @@ describe('withRedisFallback', () => {
 
   test('allow: while Redis is down nobody is limited', async () => {
     const s = (stack = buildStack(redis, 'allow'));
-    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
+    await probeUntilUp(s, 'matrix_turn_redis_up 1');
     await redis.kill();
     await waitFor(isDown(s), { what: 'matrix_turn_redis_up 0' });
     const user = freshUser();
@@ -167,7 +198,7 @@ describe('withRedisFallback', () => {
 
   test('deny: while Redis is down every request gets 503 M_UNKNOWN with Retry-After, never a 500', async () => {
     const s = (stack = buildStack(redis, 'deny'));
-    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
+    await probeUntilUp(s, 'matrix_turn_redis_up 1');
     await redis.kill();
     await waitFor(isDown(s), { what: 'matrix_turn_redis_up 0' });
     const { error } = (await timed(s.limiter, freshUser())) as { error: unknown };
@@ -183,7 +214,7 @@ describe('withRedisFallback', () => {
 
   test('out of memory: the probe fails whatever its own bucket holds; no flapping; memory back: shared again, with figures', async () => {
     const s = (stack = buildStack(redis, 'local'));
-    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
+    await probeUntilUp(s, 'matrix_turn_redis_up 1');
     const admin = adminConnection(redis.url);
     try {
       // The probe's bucket full, as BURST decisions with the users' settings leave it:
@@ -195,14 +226,14 @@ describe('withRedisFallback', () => {
       expect(await timed(s.limiter, freshUser())).toMatchObject({ decision: { allowed: true } });
       expect(await gauge(s.registry, 'matrix_turn_redis_up')).toBe(0);
       const atOom = s.probes();
+      // Ten probes while out of memory, each answered, the state read after each.
       const states: (number | undefined)[] = [];
-      await waitFor(
-        async () => {
-          states.push(await gauge(s.registry, 'matrix_turn_redis_up'));
-          return s.probes() >= atOom + 10;
-        },
-        { what: 'ten probes while out of memory' },
-      );
+      for (let i = 0; i < 10; i += 1) {
+        s.clock.advance(PROBE_INTERVAL_MS);
+        await s.probeSettled();
+        states.push(await gauge(s.registry, 'matrix_turn_redis_up'));
+      }
+      expect(s.probes()).toBe(atOom + 10);
       expect(states.filter((up) => up !== 0)).toEqual([]);
       for (let i = 0; i < 4; i += 1) await s.limiter.consume(freshUser());
       expect(logged(s.logs, /^redis unreachable/)).toHaveLength(1);
@@ -210,7 +241,7 @@ describe('withRedisFallback', () => {
       expect(logged(s.logs, /^redis reachable/)).toHaveLength(1);
 
       await admin.config('SET', 'maxmemory', '0');
-      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 once writes are accepted' });
+      await probeUntilUp(s, 'matrix_turn_redis_up 1 once writes are accepted');
       const back = logged(s.logs, /^redis reachable/)[1]!;
       expect(back).toMatchObject({ level: 'info', policy: 'local', fallbackDecisions: 5, fallbackRefusals: 0 });
       expect(back.downForMs).toBeGreaterThan(0);
@@ -222,7 +253,7 @@ describe('withRedisFallback', () => {
 
   test('a Redis that stops answering: one decision waits the timeout, the next ones none; answers again, shared again', async () => {
     const s = (stack = buildStack(redis, 'local'));
-    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1' });
+    await probeUntilUp(s, 'matrix_turn_redis_up 1');
     const admin = adminConnection(redis.url);
     try {
       await admin.call('CLIENT', 'PAUSE', String(TIMEOUT_MS * 4), 'ALL');
@@ -233,7 +264,9 @@ describe('withRedisFallback', () => {
       const next = await Promise.all(Array.from({ length: 10 }, () => timed(s.limiter, freshUser())));
       expect(next.every((n) => 'decision' in n && n.decision.allowed)).toBe(true);
       expect(Math.max(...next.map((n) => n.ms))).toBeLessThan(TIMEOUT_MS);
-      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 after the pause', timeoutMs: 20_000 });
+      // Answered once Redis's pause is over.
+      await admin.ping();
+      await probeUntilUp(s, 'matrix_turn_redis_up 1 after the pause');
       expect(logged(s.logs, /^redis unreachable/)).toHaveLength(1);
       expect(logged(s.logs, /^redis unreachable/)[0]!.reason).toMatch(/longer than|timed out/i);
     } finally {
@@ -245,13 +278,13 @@ describe('withRedisFallback', () => {
     const proxy = await startTcpProxy(redis.port);
     try {
       const s = (stack = buildStack(redis, 'local', `redis://127.0.0.1:${proxy.port}`));
-      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 through the proxy' });
+      await probeUntilUp(s, 'matrix_turn_redis_up 1 through the proxy');
       const connectionsBefore = proxy.accepted;
       proxy.freezeExisting();
       expect(await timed(s.limiter, freshUser())).toMatchObject({ decision: { allowed: true } });
       expect(await gauge(s.registry, 'matrix_turn_redis_up')).toBe(0);
       // TCP would never tell: only the timed-out probe makes the client reconnect.
-      await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 over a new connection', timeoutMs: 20_000 });
+      await probeUntilUp(s, 'matrix_turn_redis_up 1 over a new connection');
       expect(proxy.accepted).toBeGreaterThan(connectionsBefore);
       const user = freshUser();
       const decisions = await Promise.all(Array.from({ length: BURST * 2 }, () => s.limiter.consume(user)));
@@ -276,7 +309,7 @@ describe('withRedisFallback', () => {
     expect(down!.reason).toMatch(/ECONNREFUSED/);
     expect(s.health.report().components.redis!.detail).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
     await redis.restart();
-    await waitFor(isUp(s), { what: 'matrix_turn_redis_up 1 once Redis is there' });
+    await probeUntilUp(s, 'matrix_turn_redis_up 1 once Redis is there');
     expect(s.health.report()).toMatchObject({ ready: true, status: 'ready' });
   });
 });

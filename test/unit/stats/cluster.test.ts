@@ -1,7 +1,7 @@
 // The cluster-wide figures against a real redis-server: nothing reaches Redis on the
 // request path, batches from several replicas add up, the hour and day windows move with
-// the clock, a batch survives a Redis outage, and the gauges are absent (not 0) when Redis
-// cannot be read.
+// the clock, a batch survives a Redis outage, the batch is written every flushIntervalMs
+// (on the manual clock's timers), and the gauges are absent (not 0) when Redis cannot be read.
 
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -20,12 +20,14 @@ let admin: Redis;
 const clients: RedisClient[] = [];
 const stats: ClusterStats[] = [];
 
-async function replica(clock: ManualClock): Promise<ClusterStats> {
+/** A replica's figures on `clock`, with the periodic flush on its timers. */
+async function replica(clock: ManualClock, flushIntervalMs = 3_600_000): Promise<ClusterStats> {
   const client = createRedisClient({ url: { value: redis.url }, tls: false, commandTimeoutMs: 5000 }, { logger });
   clients.push(client);
   await waitFor(() => client.status === 'ready', { what: 'the client to connect' });
-  // A flush interval far beyond the test: every write here is an explicit flush or read.
-  const created = createClusterStats({ client, clock, logger, timeoutMs: 5000, flushIntervalMs: 3_600_000 });
+  // By default an hour between flushes: a batch is written by an explicit flush or read,
+  // except in the test of the periodic flush and when a test moves the clock by hours.
+  const created = createClusterStats({ client, clock, timers: clock, logger, timeoutMs: 5000, flushIntervalMs });
   stats.push(created);
   return created;
 }
@@ -56,6 +58,19 @@ describe('cluster stats', () => {
     // b's batch is written by its read, in the same round trip.
     expect(await b.read()).toEqual({ credentialsIssued: 5, usersLastHour: 3, usersLastDay: 3 });
     expect(await a.read()).toEqual({ credentialsIssued: 5, usersLastHour: 3, usersLastDay: 3 });
+  });
+
+  test('the batch is written every flushIntervalMs, without a flush or a read', async () => {
+    const clock = manualClock();
+    const s = await replica(clock, 5000);
+    s.recordIssued('@periodic:x');
+    clock.advance(4999);
+    // The replica's connection answers in order: a PING answered means what was sent before it has landed.
+    await clients[0]!.ping();
+    expect(await admin.exists(ISSUED_KEY)).toBe(0);
+    clock.advance(1);
+    await clients[0]!.ping();
+    expect(await admin.get(ISSUED_KEY)).toBe('1');
   });
 
   test('the hour and the day windows move with the clock', async () => {
