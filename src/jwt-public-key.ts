@@ -47,8 +47,13 @@ function readJwkSet(keys: unknown[]): PublicKeyReading {
   if (keys.length === 0) throw new Error('is a JWK set with no keys');
   if (keys.some((jwk) => typeof jwk === 'object' && jwk !== null && 'd' in jwk)) throw new Error('has private keys; give only public keys');
   const read = keys.map((jwk, index) => {
-    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new Error(`has a member of its JWK set that is not a JWK (key ${index + 1} of ${keys.length})`);
-    const keyObject = importOrExplain(() => importJwk(jwk), 'has a key that does not import as a public key', `key ${index + 1} of ${keys.length}`);
+    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk))
+      throw new Error(`has a member of its JWK set that is not a JWK (key ${index + 1} of ${keys.length})`);
+    const keyObject = importOrExplain(
+      () => importJwk(jwk),
+      'has a key that does not import as a public key',
+      `key ${index + 1} of ${keys.length}`,
+    );
     return { keyObject, jwk: jwk as JsonWebKey };
   });
   return { keys: read, set: { keys: keys as JsonWebKey[] } };
@@ -64,6 +69,7 @@ function importOrExplain(load: () => KeyObject, reason: string, where?: string):
     return load();
   } catch (error) {
     const code = (error as { code?: unknown })?.code;
+    // eslint-disable-next-line preserve-caught-error -- the cause is the message that may echo the key: only its code goes on.
     throw new Error(`${reason} (${where === undefined ? '' : `${where}: `}${typeof code === 'string' ? code : 'unreadable'})`);
   }
 }
@@ -92,11 +98,18 @@ export function publicKeyProblem(text: string, algorithms?: readonly string[]): 
   if (verifiable.length === 0) {
     return {
       setting: 'JWT_PUBLIC_KEY',
-      message: `holds only ${kinds}, which cannot verify any JWT (RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or Ed25519, for signatures)`,
+      message:
+        `holds only ${kinds}, which cannot verify any JWT ` +
+        '(RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or Ed25519, for signatures)',
     };
   }
   if (algorithms !== undefined && !algorithms.some((alg) => verifiable.includes(alg))) {
-    return { setting: 'JWT_ALGORITHMS', message: `${algorithms.join(', ')} cannot verify any token with JWT_PUBLIC_KEY (${kinds}), which verifies only ${verifiable.join(', ')}` };
+    return {
+      setting: 'JWT_ALGORITHMS',
+      message:
+        `${algorithms.join(', ')} cannot verify any token with JWT_PUBLIC_KEY (${kinds}), ` +
+        `which verifies only ${verifiable.join(', ')}`,
+    };
   }
   return undefined;
 }

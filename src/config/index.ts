@@ -3,13 +3,21 @@
 // setting with its parser from the table (variables.ts) and the structured sections with
 // theirs (structured.ts), checks them across (rules.ts), and returns a frozen, typed
 // Config or throws a ConfigError that names every bad setting at once. Units are in the
-// names. Config is the service's view; each domain module maps it onto its own options.
+// names. The composition root (app.ts) maps Config onto each domain module's own options.
 
 import { readFileSync } from 'node:fs';
 import { crossFieldRules } from './rules.js';
 import { readSecrets, readSources, secretsGivenAsFile, withSecretValues, type Secrets, type SecretRef } from './sources.js';
 import { parseStructured } from './structured.js';
-import { STRUCTURED_SETTINGS, settingsSchema, type AuthMethod, type IntrospectionClientAuth, type LOG_LEVELS, type RedisErrorPolicy, type Settings } from './variables.js';
+import {
+  STRUCTURED_SETTINGS,
+  settingsSchema,
+  type AuthMethod,
+  type IntrospectionClientAuth,
+  type LOG_LEVELS,
+  type RedisErrorPolicy,
+  type Settings,
+} from './variables.js';
 
 export { describeConfig } from './describe.js';
 export { parseSynapseDurationMs } from './duration.js';

@@ -42,14 +42,16 @@ export function crossFieldRules(secrets: Secrets, givenAsFile: ReadonlySet<Secre
           problem('INTROSPECTION_CLIENT_ID', `required with INTROSPECTION_CLIENT_AUTH=${c.INTROSPECTION_CLIENT_AUTH}`);
         break;
       case 'jwt':
-        if (!c.JWT_JWKS_URL && !given('JWT_PUBLIC_KEY')) problem('JWT_JWKS_URL', 'JWT_JWKS_URL or JWT_PUBLIC_KEY is required when AUTH_METHOD is jwt');
+        if (!c.JWT_JWKS_URL && !given('JWT_PUBLIC_KEY'))
+          problem('JWT_JWKS_URL', 'JWT_JWKS_URL or JWT_PUBLIC_KEY is required when AUTH_METHOD is jwt');
         if (c.JWT_JWKS_URL && given('JWT_PUBLIC_KEY')) problem('JWT_PUBLIC_KEY', 'set either JWT_JWKS_URL or JWT_PUBLIC_KEY, not both');
         if (secrets.JWT_PUBLIC_KEY) checkJwtPublicKey(secrets.JWT_PUBLIC_KEY, c.JWT_ALGORITHMS, problem);
         if (!c.JWT_ISSUER) problem('JWT_ISSUER', 'required when AUTH_METHOD is jwt: tokens of any issuer would be accepted');
         if (!c.JWT_AUDIENCE) problem('JWT_AUDIENCE', 'required when AUTH_METHOD is jwt: tokens meant for other services would be accepted');
         break;
       case 'appservice':
-        if (!given('APPSERVICE_HS_TOKEN')) problem('APPSERVICE_HS_TOKEN', 'required when AUTH_METHOD is appservice (or APPSERVICE_HS_TOKEN_FILE)');
+        if (!given('APPSERVICE_HS_TOKEN'))
+          problem('APPSERVICE_HS_TOKEN', 'required when AUTH_METHOD is appservice (or APPSERVICE_HS_TOKEN_FILE)');
         break;
     }
     if ((AUTH_METHODS as readonly string[]).includes(c.AUTH_METHOD) && c.AUTH_METHOD !== 'whoami' && !c.SERVER_NAME)
@@ -57,7 +59,8 @@ export function crossFieldRules(secrets: Secrets, givenAsFile: ReadonlySet<Secre
     const hasSecret = given('TURN_SHARED_SECRET');
     const hasStatic = c.TURN_USERNAME !== undefined || given('TURN_PASSWORD');
     if (hasSecret && hasStatic) problem('TURN_SHARED_SECRET', 'set either TURN_SHARED_SECRET or TURN_USERNAME/TURN_PASSWORD, not both');
-    else if (!hasSecret && !hasStatic) problem('TURN_SHARED_SECRET', 'required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)');
+    else if (!hasSecret && !hasStatic)
+      problem('TURN_SHARED_SECRET', 'required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)');
     else if (hasStatic && (c.TURN_USERNAME === undefined || !given('TURN_PASSWORD')))
       problem(c.TURN_USERNAME === undefined ? 'TURN_USERNAME' : 'TURN_PASSWORD', 'TURN_USERNAME and TURN_PASSWORD go together');
     const sharedSecrets = c.TURN_SHARED_SECRET === undefined ? undefined : sharedSecretsProblem(c.TURN_SHARED_SECRET);
@@ -79,7 +82,9 @@ function checkJwtPublicKey(ref: SecretRef, algorithms: unknown, problem: (path: 
   const [name, source] = ref.path === undefined ? ['JWT_PUBLIC_KEY', 'the value'] : ['JWT_PUBLIC_KEY_FILE', ref.path];
   // A JWT_ALGORITHMS that failed its own check holds raw input and has been reported already.
   const valid =
-    Array.isArray(algorithms) && algorithms.length > 0 && algorithms.every((alg) => (JWT_ALGORITHM_NAMES as readonly unknown[]).includes(alg));
+    Array.isArray(algorithms) &&
+    algorithms.length > 0 &&
+    algorithms.every((alg) => (JWT_ALGORITHM_NAMES as readonly unknown[]).includes(alg));
   const broken = publicKeyProblem(ref.value, valid ? (algorithms as string[]) : undefined);
   if (broken?.setting === 'JWT_ALGORITHMS') problem('JWT_ALGORITHMS', broken.message);
   else if (broken !== undefined) problem(name, `${source} ${broken.message}`);

@@ -75,8 +75,13 @@ export function boolean(fallback: 'true' | 'false'): Variable<boolean> {
   return {
     default: fallback,
     schema: z.preprocess(
-      (v) => (typeof (v ?? fallback) === 'string' ? String(v ?? fallback).trim().toLowerCase() : v),
-      z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }).transform((s) => s === 'true' || s === '1' || s === 'yes'),
+      (v) => {
+        const given = v ?? fallback;
+        return typeof given === 'string' ? given.trim().toLowerCase() : v;
+      },
+      z
+        .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+        .transform((s) => s === 'true' || s === '1' || s === 'yes'),
     ),
   };
 }
@@ -135,7 +140,10 @@ export function hostPorts(name: string): Variable<{ host: string; port: number }
         .string()
         .transform((s, ctx) => {
           const nodes: { host: string; port: number }[] = [];
-          for (const item of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+          for (const item of s
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean)) {
             const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(item);
             const port = Number(match?.[2]);
             if (!match || port < 1 || port > 65535) {
@@ -167,7 +175,9 @@ export function seconds(maxSeconds: number) {
   const message = `must be a whole number of seconds from 1 to ${maxSeconds}, or a duration such as 10m or 1h`;
   return z.union([z.number(), z.string()], { error: message }).transform((value, ctx) => {
     const amount =
-      typeof value === 'number' || /^\s*\d+\s*$/.test(value) ? Number(value) : Math.floor((parseSynapseDurationMs(value) ?? Number.NaN) / 1000);
+      typeof value === 'number' || /^\s*\d+\s*$/.test(value)
+        ? Number(value)
+        : Math.floor((parseSynapseDurationMs(value) ?? Number.NaN) / 1000);
     if (!Number.isSafeInteger(amount) || amount < 1 || amount > maxSeconds) {
       ctx.addIssue({ code: 'custom', message });
       return z.NEVER;

@@ -5,6 +5,7 @@
 // collected rather than thrown, so the one message names every one of them.
 
 import { parse as parseYaml } from 'yaml';
+import type { SecretRef } from '../secret-file.js';
 import { parseSynapseDurationMs } from './duration.js';
 import { nonEmpty } from './schemas.js';
 import type { StructuredSettings } from './structured.js';
@@ -17,10 +18,7 @@ export type ReadFile = (path: string) => string;
  * and each re-read is held to the rule applied at start (rules.ts: sharedSecretsProblem,
  * and the shared publicKeyProblem; the other secrets need only not be empty).
  */
-export interface SecretRef {
-  readonly value: string;
-  readonly path?: string;
-}
+export type { SecretRef };
 
 export type Secrets = Partial<Record<SecretName, SecretRef>>;
 
@@ -61,7 +59,8 @@ export function readSources(
   problems: string[],
 ): Sources {
   const configFile = nonEmpty(env.CONFIG_FILE);
-  const fromFile = configFile === undefined ? { settings: {}, structured: {} } : readConfigFile(configFile, readFile, structuredSettings, problems);
+  const fromFile =
+    configFile === undefined ? { settings: {}, structured: {} } : readConfigFile(configFile, readFile, structuredSettings, problems);
   const settings: Record<string, string> = { ...fromFile.settings };
   for (const name of SECRET_VARIABLES) {
     // The environment wins over the file for a secret in either form: a secret inline in
@@ -105,8 +104,9 @@ export function readConfigFile(path: string, readFile: ReadFile, structuredSetti
   const settings: Record<string, string> = {};
   const structured: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(document as Record<string, unknown>)) {
+    // Own keys only: a YAML key such as `toString` names nothing here, not Object.prototype's.
     const isStructured = Object.hasOwn(structuredSettings, key);
-    const synapseName = SYNAPSE_KEYS[key];
+    const synapseName = Object.hasOwn(SYNAPSE_KEYS, key) ? SYNAPSE_KEYS[key] : undefined;
     const name = synapseName ?? key.toUpperCase();
     if (!isStructured && synapseName === undefined && (key !== key.toLowerCase() || !KNOWN_NAMES.has(name))) {
       problems.push(`CONFIG_FILE: unknown setting "${key}" in ${path}`);
@@ -119,7 +119,7 @@ export function readConfigFile(path: string, readFile: ReadFile, structuredSetti
     }
     const text = yamlValueToString(key, value, problems);
     if (text === undefined) continue;
-    const duration = DURATION_KEYS[key];
+    const duration = Object.hasOwn(DURATION_KEYS, key) ? DURATION_KEYS[key] : undefined;
     if (duration !== undefined && (duration.unitless === 'milliseconds' || (typeof value === 'string' && /[a-z]$/i.test(value.trim())))) {
       const ms = parseSynapseDurationMs(value);
       if (ms === undefined || ms < 1000) {

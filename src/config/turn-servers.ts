@@ -47,20 +47,26 @@ function turnServer({ readFile }: StructuredContext) {
         password_file: secretFile(readFile).optional(),
         ttl: seconds(MAX_TTL_SECONDS).optional(),
       },
-      { error: (issue) => (issue.code === 'unrecognized_keys' ? `unknown setting ${issue.keys.map((key) => `"${key}"`).join(', ')}` : undefined) },
+      {
+        error: (issue) =>
+          issue.code === 'unrecognized_keys' ? `unknown setting ${issue.keys.map((key) => `"${key}"`).join(', ')}` : undefined,
+      },
     )
     .superRefine(
       (entry, ctx) => {
         // Run even when a field failed its own check (it then holds its raw input, or is absent), so every problem is named at once.
         if (entry === null || typeof entry !== 'object') return;
-        const problem = (path: string | undefined, message: string) => ctx.addIssue({ code: 'custom', path: path === undefined ? [] : [path], message });
+        const problem = (path: string | undefined, message: string) =>
+          ctx.addIssue({ code: 'custom', path: path === undefined ? [] : [path], message });
         const given = (key: keyof typeof entry) => entry[key] !== undefined;
-        if (given('shared_secret') && given('shared_secret_file')) problem('shared_secret', 'set either shared_secret or shared_secret_file, not both');
+        if (given('shared_secret') && given('shared_secret_file'))
+          problem('shared_secret', 'set either shared_secret or shared_secret_file, not both');
         if (given('password') && given('password_file')) problem('password', 'set either password or password_file, not both');
         const hasSecret = given('shared_secret') || given('shared_secret_file');
         const hasStatic = given('username') || given('password') || given('password_file');
         if (hasSecret && hasStatic) problem(undefined, 'set either shared_secret or username and password, not both');
-        else if (!hasSecret && !hasStatic) problem(undefined, 'needs a credential: shared_secret (or shared_secret_file), or username and password (or password_file)');
+        else if (!hasSecret && !hasStatic)
+          problem(undefined, 'needs a credential: shared_secret (or shared_secret_file), or username and password (or password_file)');
         else if (hasStatic && !given('username')) problem('username', 'username and password go together');
         else if (hasStatic && !given('password') && !given('password_file')) problem('password', 'username and password go together');
         for (const key of ['shared_secret', 'shared_secret_file'] as const) {
@@ -78,7 +84,10 @@ function turnServer({ readFile }: StructuredContext) {
       return {
         name: entry.name,
         uris: entry.uris,
-        credential: sharedSecrets !== undefined ? { kind: 'shared-secret', sharedSecrets } : { kind: 'static', username: entry.username!, password: password! },
+        credential:
+          sharedSecrets !== undefined
+            ? { kind: 'shared-secret', sharedSecrets }
+            : { kind: 'static', username: entry.username!, password: password! },
         ...(entry.ttl !== undefined && { ttlSeconds: entry.ttl }),
       };
     });
@@ -92,7 +101,8 @@ export const turnServersSetting: StructuredSetting<readonly TurnServerSetting[]>
       .superRefine((servers, ctx) => {
         const seen = new Set<string>();
         servers.forEach((server, index) => {
-          if (seen.has(server.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${server.name}" names another server already` });
+          if (seen.has(server.name))
+            ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${server.name}" names another server already` });
           seen.add(server.name);
         });
       }),

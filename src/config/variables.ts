@@ -34,7 +34,17 @@ export const REDIS_ERROR_POLICIES = ['local', 'allow', 'deny'] as const;
 export type RedisErrorPolicy = (typeof REDIS_ERROR_POLICIES)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const JWT_ALGORITHM_NAMES = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
 ] as const;
 
 const USER_ID = /^@[a-z0-9._=\-/+]+:[A-Za-z0-9.-]+(:\d{1,5})?$/;
@@ -68,7 +78,11 @@ export const VARIABLE_TABLE = {
   JWT_AUDIENCE: optionalText(),
   JWT_ALGORITHMS: list(
     z
-      .array(z.enum(JWT_ALGORITHM_NAMES, { message: `each must be one of ${JWT_ALGORITHM_NAMES.join(', ')} (symmetric and "none" are refused)` }))
+      .array(
+        z.enum(JWT_ALGORITHM_NAMES, {
+          message: `each must be one of ${JWT_ALGORITHM_NAMES.join(', ')} (symmetric and "none" are refused)`,
+        }),
+      )
       .min(1, 'must name at least one algorithm'),
     'RS256,ES256,EdDSA',
   ),
@@ -92,7 +106,10 @@ export const VARIABLE_TABLE = {
     { at: 'redis.url', shown: 'url without password' },
     z.preprocess(
       (v) => nonEmpty(typeof v === 'string' ? v.trim() : undefined),
-      z.string().refine((s) => isUrl(s, ['redis:', 'rediss:']), 'must be a redis:// or rediss:// URL').optional(),
+      z
+        .string()
+        .refine((s) => isUrl(s, ['redis:', 'rediss:']), 'must be a redis:// or rediss:// URL')
+        .optional(),
     ),
   ),
   REDIS_SENTINELS: hostPorts('REDIS_SENTINELS'),
@@ -124,7 +141,9 @@ export const STRUCTURED_SETTINGS: StructuredSettings = Object.freeze({});
 const names = Object.keys(VARIABLE_TABLE) as VariableName[];
 
 /** Variables whose value may come from `<NAME>_FILE` instead. */
-export const SECRET_VARIABLES: readonly SecretName[] = Object.freeze(names.filter((name): name is SecretName => 'secret' in VARIABLE_TABLE[name]));
+export const SECRET_VARIABLES: readonly SecretName[] = Object.freeze(
+  names.filter((name): name is SecretName => 'secret' in VARIABLE_TABLE[name]),
+);
 
 /** Every variable the service reads, with its default; the README's reference is checked against it. */
 export const VARIABLES: Readonly<Record<string, string | undefined>> = Object.freeze(
@@ -134,7 +153,7 @@ export const VARIABLES: Readonly<Record<string, string | undefined>> = Object.fr
 /** Where each secret sits in Config and how the masked description shows it. */
 export const SECRET_PLACES: readonly ({ readonly name: SecretName } & SecretVariable['secret'])[] = SECRET_VARIABLES.map((name) => ({
   name,
-  ...(VARIABLE_TABLE[name] as SecretVariable).secret,
+  ...VARIABLE_TABLE[name].secret,
 }));
 
 type Schemas = { [K in VariableName]: Table[K]['schema'] };

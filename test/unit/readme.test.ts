@@ -39,10 +39,10 @@ function tableRows(text: string): (TableRow & { header: string[] })[] {
       continue;
     }
     const cells = line
-      .replace(/\\\|/g, '\u0000')
+      .replace(/\\\|/g, '\uE000')
       .split('|')
       .slice(1, -1)
-      .map((c) => c.replace(/\u0000/g, '|').trim());
+      .map((c) => c.replace(/\uE000/g, '|').trim());
     if (cells.every((c) => /^:?-+:?$/.test(c))) {
       header = previous;
       continue;
@@ -84,7 +84,10 @@ describe('README configuration reference', () => {
     for (const [name, fallback] of Object.entries(VARIABLES)) {
       if (fallback === undefined || fallback === '') continue;
       const row = rows.find((r) => namedIn(r).includes(name));
-      if (row !== undefined && !backticked(row.cells.slice(1).join(' | ')).some((value) => value.split(/,\s*/).includes(fallback) || value === fallback)) {
+      if (
+        row !== undefined &&
+        !backticked(row.cells.slice(1).join(' | ')).some((value) => value.split(/,\s*/).includes(fallback) || value === fallback)
+      ) {
         missing.push(`${name}=${fallback}`);
       }
     }
@@ -99,7 +102,7 @@ describe('README operations section', () => {
   async function exportedMetricNames(): Promise<string[]> {
     const registry = new Registry();
     createMetrics(registry, { defaultMetrics: false, redis: true });
-    registerClusterGauges(registry, async () => ({ credentialsIssued: 0, usersLastHour: 0, usersLastDay: 0 }));
+    registerClusterGauges(registry, () => Promise.resolve({ credentialsIssued: 0, usersLastHour: 0, usersLastDay: 0 }));
     return (await registry.getMetricsAsJSON()).map((m) => m.name).sort();
   }
 
@@ -121,7 +124,12 @@ describe('README operations section', () => {
       const from = operations.indexOf(proxy);
       expect({ proxy, found: from !== -1 }).toEqual({ proxy, found: true });
       const snippet = /```\w*\n([\s\S]*?)```/.exec(operations.slice(from))![1]!;
-      for (const prefix of ['v3', 'r0', 'api/v1']) expect({ proxy, prefix, routed: snippet.includes(`/_matrix/client/${prefix}/voip/turnServer`) }).toEqual({ proxy, prefix, routed: true });
+      for (const prefix of ['v3', 'r0', 'api/v1'])
+        expect({ proxy, prefix, routed: snippet.includes(`/_matrix/client/${prefix}/voip/turnServer`) }).toEqual({
+          proxy,
+          prefix,
+          routed: true,
+        });
     }
   });
 

@@ -26,7 +26,13 @@ describe('describeConfig', () => {
 describe('describeConfig, from the table', () => {
   const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
   const AUTH = {
-    introspection: { AUTH_METHOD: 'introspection', SERVER_NAME: 'example.org', INTROSPECTION_URL: 'https://auth.example.org/introspect', INTROSPECTION_CLIENT_ID: 'turn', INTROSPECTION_CLIENT_SECRET: 'client-secret-5e1' },
+    introspection: {
+      AUTH_METHOD: 'introspection',
+      SERVER_NAME: 'example.org',
+      INTROSPECTION_URL: 'https://auth.example.org/introspect',
+      INTROSPECTION_CLIENT_ID: 'turn',
+      INTROSPECTION_CLIENT_SECRET: 'client-secret-5e1',
+    },
     jwt: { AUTH_METHOD: 'jwt', SERVER_NAME: 'example.org', JWT_ISSUER: 'https://auth.example.org/', JWT_AUDIENCE: 'turn' },
     appservice: { AUTH_METHOD: 'appservice', SERVER_NAME: 'example.org', APPSERVICE_HS_TOKEN: 'hs-token-5e2' },
   };
@@ -53,7 +59,10 @@ describe('describeConfig, from the table', () => {
 
   it('shows the rest of the configuration as it is, the Redis URL without its password', () => {
     const [withRedis] = configs();
-    const described = describeConfig(withRedis!) as { redis: { url: string; password: string }; auth: { introspection: { clientSecret: string; url: string } } };
+    const described = describeConfig(withRedis!) as {
+      redis: { url: string; password: string };
+      auth: { introspection: { clientSecret: string; url: string } };
+    };
     expect(described.redis.url).toBe('redis://:****@127.0.0.1:6379');
     expect(described.redis.password).toBe('<set>');
     expect(described.auth.introspection).toEqual({ ...withRedis!.auth.introspection, clientSecret: '<set>' });

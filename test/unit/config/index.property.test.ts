@@ -12,7 +12,26 @@ const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...KNOWN) }, { wei
 const value = fc.oneof(
   fc.string(),
   fc.string({ unit: 'binary' }),
-  fc.constantFrom('', ' ', '0', '-1', '1e309', 'NaN', 'true', 'yes', 'http://', 'redis://:@', 'turn:', ',,,', '@a:b', '\0', '65536', '0x10', '1.5', '.5'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '0',
+    '-1',
+    '1e309',
+    'NaN',
+    'true',
+    'yes',
+    'http://',
+    'redis://:@',
+    'turn:',
+    ',,,',
+    '@a:b',
+    '\0',
+    '65536',
+    '0x10',
+    '1.5',
+    '.5',
+  ),
   fc.integer().map(String),
   fc.double().map(String),
 );
@@ -36,7 +55,7 @@ function loadSafely(env: Record<string, string | undefined>, readFile: (path: st
     expect(Object.isFrozen(config.auth)).toBe(true);
     return JSON.stringify(describeConfig(config));
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw new Error(`loadConfig threw ${String(error)}, not a ConfigError`);
+    if (!(error instanceof ConfigError)) throw new Error(`loadConfig threw ${String(error)}, not a ConfigError`, { cause: error });
     expect(error.problems.length).toBeGreaterThan(0);
     for (const problem of error.problems) expect(typeof problem).toBe('string');
     expect(error.message).not.toMatch(/\n\s+at /);
@@ -68,7 +87,15 @@ describe('configuration parsing (properties)', () => {
     const yamlDocument = fc.oneof(
       fc.string(),
       fc.jsonValue().map((v) => stringify(v)),
-      fc.dictionary(fc.oneof(fc.constantFrom(...KNOWN.map((k) => k.toLowerCase()), 'turn_user_lifetime', 'turn_uris', 'turn_allow_guests'), fc.string()), fc.jsonValue()).map((v) => stringify(v)),
+      fc
+        .dictionary(
+          fc.oneof(
+            fc.constantFrom(...KNOWN.map((k) => k.toLowerCase()), 'turn_user_lifetime', 'turn_uris', 'turn_allow_guests'),
+            fc.string(),
+          ),
+          fc.jsonValue(),
+        )
+        .map((v) => stringify(v)),
       fc.constantFrom('a: [', '- 1\n- 2', '!!binary x', '&a [*a]', 'turn_user_lifetime: 1e400', '? [a]\n: b', 'port: !!float .nan'),
     );
     fc.assert(
@@ -111,7 +138,10 @@ describe('configuration parsing (properties)', () => {
           REDIS_URL: s.REDIS_URL_PASSWORD === undefined ? undefined : `redis://:${s.REDIS_URL_PASSWORD}@127.0.0.1:6379`,
           ...(s.SECRET_FILE_CONTENT !== undefined && { TURN_SHARED_SECRET: undefined, TURN_SHARED_SECRET_FILE: '/run/secrets/turn' }),
         };
-        const text = loadSafely(env, reader(s.SECRET_FILE_CONTENT === undefined ? {} : { '/run/secrets/turn': `${s.SECRET_FILE_CONTENT}\n` }));
+        const text = loadSafely(
+          env,
+          reader(s.SECRET_FILE_CONTENT === undefined ? {} : { '/run/secrets/turn': `${s.SECRET_FILE_CONTENT}\n` }),
+        );
         for (const secret of Object.values(s)) if (secret !== undefined) expect(text).not.toContain(secret);
       }),
       { numRuns: 1000 },

@@ -55,12 +55,17 @@ describe('invalid configuration', () => {
   it('still checks the settings that depend on others when a choice from a list is wrong', () => {
     const { HOMESERVER_URL: _omitted, ...noHomeserver } = BASE;
     const problems = problemsOf({ ...noHomeserver, LOG_LEVEL: 'chatty', TURN_ALLOW_GUESTS: 'maybe', TURN_SHARED_SECRET: 'a,,b' });
-    expect(problems.map((p) => p.slice(0, p.indexOf(':'))).sort()).toEqual(['HOMESERVER_URL', 'LOG_LEVEL', 'TURN_ALLOW_GUESTS', 'TURN_SHARED_SECRET']);
-    expect(problemsOf({ ...BASE, AUTH_METHOD: 'ldap', PORT: 'x', METRICS_PORT: 'x' }).map((p) => p.slice(0, p.indexOf(':'))).sort()).toEqual([
-      'AUTH_METHOD',
-      'METRICS_PORT',
-      'PORT',
+    expect(problems.map((p) => p.slice(0, p.indexOf(':'))).sort()).toEqual([
+      'HOMESERVER_URL',
+      'LOG_LEVEL',
+      'TURN_ALLOW_GUESTS',
+      'TURN_SHARED_SECRET',
     ]);
+    expect(
+      problemsOf({ ...BASE, AUTH_METHOD: 'ldap', PORT: 'x', METRICS_PORT: 'x' })
+        .map((p) => p.slice(0, p.indexOf(':')))
+        .sort(),
+    ).toEqual(['AUTH_METHOD', 'METRICS_PORT', 'PORT']);
   });
 
   it('requires HOMESERVER_URL for whoami, and refuses unknown AUTH_METHOD values', () => {

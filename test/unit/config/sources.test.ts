@@ -19,7 +19,9 @@ describe('secrets given as files (X_FILE)', () => {
     const path = file('pw\n');
     const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
     expect(loadConfig({ ...noSecret, TURN_USERNAME: 'u', TURN_PASSWORD_FILE: path }).turn.password).toEqual({ value: 'pw', path });
-    expect(SECRET_VARIABLES).toEqual(expect.arrayContaining(['TURN_SHARED_SECRET', 'TURN_PASSWORD', 'INTROSPECTION_CLIENT_SECRET', 'APPSERVICE_HS_TOKEN']));
+    expect(SECRET_VARIABLES).toEqual(
+      expect.arrayContaining(['TURN_SHARED_SECRET', 'TURN_PASSWORD', 'INTROSPECTION_CLIENT_SECRET', 'APPSERVICE_HS_TOKEN']),
+    );
   });
 
   it('refuses both forms at once', () => {
@@ -28,7 +30,9 @@ describe('secrets given as files (X_FILE)', () => {
 
   it('names a missing or empty file without guessing its contents', () => {
     const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
-    expect(problemFor({ ...noSecret, TURN_SHARED_SECRET_FILE: join(files.dir, 'absent') }, 'TURN_SHARED_SECRET_FILE')).toMatch(/cannot read .*absent.*ENOENT/);
+    expect(problemFor({ ...noSecret, TURN_SHARED_SECRET_FILE: join(files.dir, 'absent') }, 'TURN_SHARED_SECRET_FILE')).toMatch(
+      /cannot read .*absent.*ENOENT/,
+    );
     expect(problemFor({ ...noSecret, TURN_SHARED_SECRET_FILE: file('  \n') }, 'TURN_SHARED_SECRET_FILE')).toMatch(/is empty/);
   });
 
@@ -38,11 +42,22 @@ describe('secrets given as files (X_FILE)', () => {
   it.each([
     ['TURN_SHARED_SECRET_FILE', noSecret],
     ['TURN_PASSWORD_FILE', { ...noSecret, TURN_USERNAME: 'turn-user' }],
-    ['INTROSPECTION_CLIENT_SECRET_FILE', { ...BASE, AUTH_METHOD: 'introspection', SERVER_NAME: 'example.org', INTROSPECTION_URL: 'https://auth.example.org/introspect', INTROSPECTION_CLIENT_ID: 'turn' }],
+    [
+      'INTROSPECTION_CLIENT_SECRET_FILE',
+      {
+        ...BASE,
+        AUTH_METHOD: 'introspection',
+        SERVER_NAME: 'example.org',
+        INTROSPECTION_URL: 'https://auth.example.org/introspect',
+        INTROSPECTION_CLIENT_ID: 'turn',
+      },
+    ],
     ['APPSERVICE_HS_TOKEN_FILE', { ...BASE, AUTH_METHOD: 'appservice', SERVER_NAME: 'example.org' }],
     ['JWT_PUBLIC_KEY_FILE', JWT],
   ])('reports an unreadable or empty %s once, not also the secret as missing', (name, env) => {
-    expect(problemsOf({ ...env, [name]: join(files.dir, 'absent') })).toEqual([expect.stringMatching(new RegExp(`^${name}: cannot read .*absent: ENOENT$`))]);
+    expect(problemsOf({ ...env, [name]: join(files.dir, 'absent') })).toEqual([
+      expect.stringMatching(new RegExp(`^${name}: cannot read .*absent: ENOENT$`)),
+    ]);
     expect(problemsOf({ ...env, [name]: file('\n') })).toEqual([expect.stringMatching(new RegExp(`^${name}: .* is empty$`))]);
   });
 });
@@ -76,12 +91,21 @@ describe('the YAML file (CONFIG_FILE)', () => {
     const lines = Object.entries(VARIABLES)
       .filter(([name, value]) => value !== undefined && name !== 'CONFIG_FILE')
       .map(([name, value]) => `${name.toLowerCase()}: ${JSON.stringify(value)}`);
-    const path = file([...lines, 'homeserver_url: https://hs.example.org', 'turn_uris: turn:t.example.org', 'turn_shared_secret: s'].join('\n'));
+    const path = file(
+      [...lines, 'homeserver_url: https://hs.example.org', 'turn_uris: turn:t.example.org', 'turn_shared_secret: s'].join('\n'),
+    );
     expect(() => loadConfig({ CONFIG_FILE: path })).not.toThrow();
   });
 
   it('lets the environment win over the file', () => {
-    const path = file(['homeserver_url: https://file.example.org', 'turn_uris: [turn:file.example.org]', 'turn_shared_secret: file-secret', 'turn_ttl: 600'].join('\n'));
+    const path = file(
+      [
+        'homeserver_url: https://file.example.org',
+        'turn_uris: [turn:file.example.org]',
+        'turn_shared_secret: file-secret',
+        'turn_ttl: 600',
+      ].join('\n'),
+    );
     const config = loadConfig({ CONFIG_FILE: path, HOMESERVER_URL: 'https://env.example.org', TURN_TTL: '900' });
     expect(config.auth.homeserverUrl).toBe('https://env.example.org');
     expect(config.turn.ttlSeconds).toBe(900);
@@ -90,22 +114,38 @@ describe('the YAML file (CONFIG_FILE)', () => {
 
   it('lets a secret in the environment win over the same secret in the file, in either form', () => {
     const secretFile = file('secret-in-a-file\n');
-    const inFile = file(['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', `turn_shared_secret_path: ${secretFile}`].join('\n'));
+    const inFile = file(
+      ['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', `turn_shared_secret_path: ${secretFile}`].join('\n'),
+    );
     expect(loadConfig({ CONFIG_FILE: inFile, TURN_SHARED_SECRET: 'env-secret' }).turn.sharedSecret).toEqual({ value: 'env-secret' });
-    const inline = file(['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', 'turn_shared_secret: file-secret'].join('\n'));
-    expect(loadConfig({ CONFIG_FILE: inline, TURN_SHARED_SECRET_FILE: secretFile }).turn.sharedSecret).toEqual({ value: 'secret-in-a-file', path: secretFile });
+    const inline = file(
+      ['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', 'turn_shared_secret: file-secret'].join('\n'),
+    );
+    expect(loadConfig({ CONFIG_FILE: inline, TURN_SHARED_SECRET_FILE: secretFile }).turn.sharedSecret).toEqual({
+      value: 'secret-in-a-file',
+      path: secretFile,
+    });
   });
 
   it('names unknown keys, upper-case keys, a document that is not a mapping, bad YAML and a missing file', () => {
     expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_urls: turn:x\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "turn_urls"/);
     expect(problemFor({ ...BASE, CONFIG_FILE: file('TURN_TTL: 60\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "TURN_TTL"/);
     expect(problemFor({ ...BASE, CONFIG_FILE: file('- a\n- b\n') }, 'CONFIG_FILE')).toMatch(/must be a mapping/);
-    expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: [unclosed\n') }, 'CONFIG_FILE')).toMatch(/is not valid YAML \(\w+ at line \d+, column \d+\)/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: [unclosed\n') }, 'CONFIG_FILE')).toMatch(
+      /is not valid YAML \(\w+ at line \d+, column \d+\)/,
+    );
     const leaky = problemFor({ ...BASE, CONFIG_FILE: file('turn_shared_secret: "never-shown-4d2" x\n') }, 'CONFIG_FILE');
     expect(leaky).toMatch(/is not valid YAML/);
     expect(leaky).not.toContain('never-shown-4d2');
-    expect(problemFor({ ...BASE, CONFIG_FILE: join(files.dir, 'no-such.yaml') }, 'CONFIG_FILE')).toMatch(/cannot read .*no-such\.yaml.*ENOENT/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: join(files.dir, 'no-such.yaml') }, 'CONFIG_FILE')).toMatch(
+      /cannot read .*no-such\.yaml.*ENOENT/,
+    );
     expect(problemFor({ ...BASE, CONFIG_FILE: file('turn_ttl: {a: 1}\n') }, 'turn_ttl')).toMatch(/must be a string/);
+  });
+
+  it('refuses a key named like a member of every object (toString, constructor) as unknown', () => {
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('toString: 1h\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "toString"/);
+    expect(problemFor({ ...BASE, CONFIG_FILE: file('constructor: x\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "constructor"/);
   });
 
   it('treats an empty file as no settings', () => {
@@ -156,11 +196,18 @@ describe("Synapse's turn_* settings, pasted unchanged", () => {
   it('reads turn_shared_secret_path as the secret file', () => {
     const secretFile = file('from-synapse-path\n');
     const path = file([`turn_shared_secret_path: ${secretFile}`, 'turn_uris: ["turn:t.example.org"]'].join('\n'));
-    expect(loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path }).turn.sharedSecret).toEqual({ value: 'from-synapse-path', path: secretFile });
+    expect(loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path }).turn.sharedSecret).toEqual({
+      value: 'from-synapse-path',
+      path: secretFile,
+    });
   });
 
   it('reads turn_username and turn_password as the static pair, and turn_allow_guests: false', () => {
-    const path = file(['turn_uris: ["turn:t.example.org"]', 'turn_username: synapse-user', 'turn_password: synapse-pass', 'turn_allow_guests: false'].join('\n'));
+    const path = file(
+      ['turn_uris: ["turn:t.example.org"]', 'turn_username: synapse-user', 'turn_password: synapse-pass', 'turn_allow_guests: false'].join(
+        '\n',
+      ),
+    );
     const config = loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path });
     expect(config.turn.username).toBe('synapse-user');
     expect(config.turn.password?.value).toBe('synapse-pass');

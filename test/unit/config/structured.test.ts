@@ -10,7 +10,10 @@ import { BASE } from './fixtures.js';
 
 /** A test-only section: a list of listeners, each a name and a list of ports. */
 const listeners: StructuredSetting<{ name: string; ports: number[] }[]> = {
-  schema: () => z.array(z.strictObject({ name: z.string().min(1, 'must not be empty'), ports: z.array(z.number().int('must be a whole number')).min(1) })),
+  schema: () =>
+    z.array(
+      z.strictObject({ name: z.string().min(1, 'must not be empty'), ports: z.array(z.number().int('must be a whole number')).min(1) }),
+    ),
 };
 
 const FILES: Record<string, string> = { '/config.yaml': '' };
@@ -31,10 +34,17 @@ function read(yaml: string, settings = { listeners }) {
 
 describe('the YAML reader', () => {
   it('keeps the value of a structured key as YAML gave it, beside the flat settings', () => {
-    const { flat, values, problems } = read(['port: 8181', 'listeners:', '  - name: a', '    ports: [1, 2]', '  - {name: b, ports: [3]}'].join('\n'));
+    const { flat, values, problems } = read(
+      ['port: 8181', 'listeners:', '  - name: a', '    ports: [1, 2]', '  - {name: b, ports: [3]}'].join('\n'),
+    );
     expect(problems).toEqual([]);
     expect(flat).toEqual({ PORT: '8181' });
-    expect(values).toEqual({ listeners: [{ name: 'a', ports: [1, 2] }, { name: 'b', ports: [3] }] });
+    expect(values).toEqual({
+      listeners: [
+        { name: 'a', ports: [1, 2] },
+        { name: 'b', ports: [3] },
+      ],
+    });
   });
 
   it('refuses the same key as unknown when it is not declared, and a mapping under a flat key as before', () => {
@@ -51,7 +61,9 @@ describe('the YAML reader', () => {
 
 describe('parsing a structured section', () => {
   it('names each problem by its path in the file, indices from 0, and leaves the section out', () => {
-    const { values, problems } = read(['listeners:', '  - {name: a, ports: [1]}', '  - {name: "", ports: [2, 2.5], extra: 1}', '  - 7'].join('\n'));
+    const { values, problems } = read(
+      ['listeners:', '  - {name: a, ports: [1]}', '  - {name: "", ports: [2, 2.5], extra: 1}', '  - 7'].join('\n'),
+    );
     expect(values).toEqual({});
     expect(problems).toEqual([
       'listeners[1].name: must not be empty',

@@ -49,7 +49,12 @@ describe('turn_servers', () => {
         credential: { kind: 'static', username: 'turn-user', password: { value: 'eu-password-3c1', path: '/run/secrets/eu-password' } },
         ttlSeconds: 600,
       },
-      { name: 'us', uris: ['turn:us.example.org'], credential: { kind: 'shared-secret', sharedSecrets: { value: 'new-secret-9f0,old-secret-9f0' } }, ttlSeconds: 120 },
+      {
+        name: 'us',
+        uris: ['turn:us.example.org'],
+        credential: { kind: 'shared-secret', sharedSecrets: { value: 'new-secret-9f0,old-secret-9f0' } },
+        ttlSeconds: 120,
+      },
       { name: 'asia', uris: ['turn:asia.example.org'], credential: { kind: 'shared-secret', sharedSecrets: { value: 'asia-secret-2b7' } } },
     ]);
   });
@@ -80,7 +85,8 @@ describe('turn_servers', () => {
     );
     expect(servers).toBeUndefined();
     expect(problems).toEqual([
-      'turn_servers[0].uris[1]: "http://eu.example.org" is not a turn:, turns:, stun: or stuns: URI such as turn:turn.example.org:3478?transport=udp',
+      'turn_servers[0].uris[1]: "http://eu.example.org" is not a turn:, turns:, stun: or stuns: URI ' +
+        'such as turn:turn.example.org:3478?transport=udp',
       'turn_servers[0]: unknown setting "secret"',
       'turn_servers[0].shared_secret: has an empty entry in its comma-separated list',
       'turn_servers[1].uris: must list at least one URI',
@@ -94,7 +100,11 @@ describe('turn_servers', () => {
   });
 
   it('refuses two servers of the same name, and a section that is no list of servers', () => {
-    const twice = ['turn_servers:', '  - {name: eu, uris: ["turn:a.example.org"], shared_secret: s}', '  - {name: eu, uris: ["turn:b.example.org"], shared_secret: s}'];
+    const twice = [
+      'turn_servers:',
+      '  - {name: eu, uris: ["turn:a.example.org"], shared_secret: s}',
+      '  - {name: eu, uris: ["turn:b.example.org"], shared_secret: s}',
+    ];
     expect(read(twice.join('\n')).problems).toEqual(['turn_servers[1].name: "eu" names another server already']);
     expect(read('turn_servers: turn:a.example.org\n').problems).toEqual([
       'turn_servers: must be a list of TURN servers, each a mapping with name, uris and a credential',
@@ -113,8 +123,8 @@ describe('turn_servers', () => {
   });
 
   it.each([0, '500ms', '31d', 1.5, 'soon'])('refuses ttl: %j', (ttl) => {
-    expect(read(`turn_servers: [{name: a, uris: ["turn:a.example.org"], shared_secret: s, ttl: ${JSON.stringify(ttl)}}]\n`).problems).toEqual([
-      expect.stringMatching(/^turn_servers\[0\]\.ttl: must be a whole number of seconds/),
-    ]);
+    expect(
+      read(`turn_servers: [{name: a, uris: ["turn:a.example.org"], shared_secret: s, ttl: ${JSON.stringify(ttl)}}]\n`).problems,
+    ).toEqual([expect.stringMatching(/^turn_servers\[0\]\.ttl: must be a whole number of seconds/)]);
   });
 });

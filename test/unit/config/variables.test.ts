@@ -54,7 +54,8 @@ describe('values from the environment', () => {
       PORT: '8448',
       METRICS_PORT: ' 9191 ',
       HOMESERVER_URL: 'https://matrix.example.org/',
-      TURN_URIS: ' turn:a.example.org:3478?transport=udp , turns:a.example.org:5349?transport=tcp,stun:a.example.org,stuns:[2001:db8::1]:5349 ',
+      TURN_URIS:
+        ' turn:a.example.org:3478?transport=udp , turns:a.example.org:5349?transport=tcp,stun:a.example.org,stuns:[2001:db8::1]:5349 ',
       TURN_TTL: '7200',
       TURN_ALLOW_GUESTS: 'no',
       TRUST_PROXY: 'yes',
@@ -109,7 +110,9 @@ describe('TURN settings', () => {
   });
 
   it('keeps several comma-separated shared secrets in order (the first signs)', () => {
-    expect(loadConfig({ ...BASE, TURN_SHARED_SECRET: 'new-secret,old-secret' }).turn.sharedSecret).toEqual({ value: 'new-secret,old-secret' });
+    expect(loadConfig({ ...BASE, TURN_SHARED_SECRET: 'new-secret,old-secret' }).turn.sharedSecret).toEqual({
+      value: 'new-secret,old-secret',
+    });
   });
 
   it('refuses an empty entry in the list of secrets without showing the secrets', () => {
@@ -152,29 +155,48 @@ describe("the README's configuration reference", () => {
     expect(section).toMatch(new RegExp(`\`${name}\``));
   });
 
-  it.each(['turn_uris', 'turn_shared_secret', 'turn_shared_secret_path', 'turn_username', 'turn_password', 'turn_user_lifetime', 'turn_allow_guests'])(
-    'maps the Synapse key %s',
-    (key) => {
-      expect(section).toContain(`\`${key}\``);
-    },
-  );
+  it.each([
+    'turn_uris',
+    'turn_shared_secret',
+    'turn_shared_secret_path',
+    'turn_username',
+    'turn_password',
+    'turn_user_lifetime',
+    'turn_allow_guests',
+  ])('maps the Synapse key %s', (key) => {
+    expect(section).toContain(`\`${key}\``);
+  });
 });
 
 describe('the table', () => {
-  const entries = Object.entries(VARIABLE_TABLE) as [string, { default?: string; schema: { safeParse(v: unknown): { success: boolean } }; secret?: unknown }][];
+  const entries = Object.entries(VARIABLE_TABLE) as [
+    string,
+    { default?: string; schema: { safeParse(v: unknown): { success: boolean } }; secret?: unknown },
+  ][];
 
   it('is where VARIABLES and SECRET_VARIABLES come from', () => {
     expect(VARIABLES).toEqual(Object.fromEntries(entries.map(([name, variable]) => [name, variable.default])));
     expect([...SECRET_VARIABLES]).toEqual(entries.filter(([, variable]) => variable.secret !== undefined).map(([name]) => name));
     expect([...SECRET_VARIABLES].sort()).toEqual(
-      ['APPSERVICE_HS_TOKEN', 'INTROSPECTION_CLIENT_SECRET', 'JWT_PUBLIC_KEY', 'REDIS_PASSWORD', 'REDIS_URL', 'TURN_PASSWORD', 'TURN_SHARED_SECRET'].sort(),
+      [
+        'APPSERVICE_HS_TOKEN',
+        'INTROSPECTION_CLIENT_SECRET',
+        'JWT_PUBLIC_KEY',
+        'REDIS_PASSWORD',
+        'REDIS_URL',
+        'TURN_PASSWORD',
+        'TURN_SHARED_SECRET',
+      ].sort(),
     );
   });
 
-  it.each(entries.filter(([, variable]) => variable.default !== undefined))('gives %s a default its own parser accepts, the same as unset', (_name, variable) => {
-    const written = variable.schema.safeParse(variable.default);
-    const unset = variable.schema.safeParse(undefined);
-    expect(written.success).toBe(true);
-    expect(unset).toEqual(written);
-  });
+  it.each(entries.filter(([, variable]) => variable.default !== undefined))(
+    'gives %s a default its own parser accepts, the same as unset',
+    (_name, variable) => {
+      const written = variable.schema.safeParse(variable.default);
+      const unset = variable.schema.safeParse(undefined);
+      expect(written.success).toBe(true);
+      expect(unset).toEqual(written);
+    },
+  );
 });
