@@ -13,11 +13,9 @@ import { SECRET_VARIABLES, VARIABLES, type SecretName } from './variables.js';
 
 export type ReadFile = (path: string) => string;
 
-/**
- * A secret given inline or as a file; a file is re-read when it changes (see secret-file.ts),
- * and each re-read is held to the rule applied at start (rules.ts: sharedSecretsProblem,
- * and the shared publicKeyProblem; the other secrets need only not be empty).
- */
+// A secret given inline or as a file (SecretRef, the shared part's): a file is re-read when
+// it changes, each re-read held to the rule applied at start (rules.ts: sharedSecretsProblem,
+// and the shared publicKeyProblem; the other secrets need only not be empty).
 export type { SecretRef };
 
 export type Secrets = Partial<Record<SecretName, SecretRef>>;
