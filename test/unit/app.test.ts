@@ -18,7 +18,11 @@ import { adminConnection } from '../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
-const BASE = { HOMESERVER_URL: 'https://matrix.example.org', TURN_URIS: 'turn:turn.example.org:3478?transport=udp', TURN_SHARED_SECRET: 's3cret' };
+const BASE = {
+  HOMESERVER_URL: 'https://matrix.example.org',
+  TURN_URIS: 'turn:turn.example.org:3478?transport=udp',
+  TURN_SHARED_SECRET: 's3cret',
+};
 
 function build(env: Record<string, string>): { deps: BuiltDependencies; registry: Registry } {
   const registry = new Registry();
@@ -49,9 +53,10 @@ describe('with Redis', () => {
   });
 
   /** The service's connections to Redis, by the name its client gives them. */
-  const serviceConnections = async () => ((await admin.client('LIST')) as string).split('\n').filter((line) => line.includes('name=matrix-turn-credentials')).length;
+  const serviceConnections = async () =>
+    ((await admin.client('LIST')) as string).split('\n').filter((line) => line.includes('name=matrix-turn-credentials')).length;
 
-  it('opens one connection for the limiter and the figures; what the minter issues is counted; close writes the last batch, then disconnects', async () => {
+  it('one connection for the limiter and the figures; what is minted is counted; close writes the last batch, then quits', async () => {
     const { deps, registry } = build({ REDIS_URL: redis.url });
     try {
       await waitFor(async () => /^matrix_turn_redis_up 1$/m.test(await registry.metrics()), { what: 'the limiter to be on Redis' });
@@ -114,9 +119,13 @@ describe('the token cache', () => {
     const { deps } = build({ AUTH_METHOD: 'appservice', APPSERVICE_HS_TOKEN: 'hs-token-1', SERVER_NAME: 'example.org' });
     try {
       const hash = tokenHash('hs-token-1');
-      await expect(deps.tokens.verify('hs-token-1', hash, { userIdHeader: '@ann:example.org' })).resolves.toMatchObject({ userId: '@ann:example.org' });
+      await expect(deps.tokens.verify('hs-token-1', hash, { userIdHeader: '@ann:example.org' })).resolves.toMatchObject({
+        userId: '@ann:example.org',
+      });
       expect(deps.tokens.peek(hash)).toBeUndefined();
-      await expect(deps.tokens.verify('hs-token-1', hash, { userIdHeader: '@bob:example.org' })).resolves.toMatchObject({ userId: '@bob:example.org' });
+      await expect(deps.tokens.verify('hs-token-1', hash, { userIdHeader: '@bob:example.org' })).resolves.toMatchObject({
+        userId: '@bob:example.org',
+      });
     } finally {
       await deps.close();
     }
@@ -124,19 +133,28 @@ describe('the token cache', () => {
 });
 
 describe("each secret's rule of the start, handed on for the re-reads of its file", () => {
-  it.each([',new', 'new,', 'a,,b', ' , ', 'a, b', 'a'])('TURN_SHARED_SECRET %j: refused on re-read exactly when refused at start', (value) => {
-    const { credentials } = minterOptions(loadConfig(BASE));
-    expect(credentials.kind).toBe('shared-secret');
-    const refused = credentials.kind === 'shared-secret' && credentials.validateSharedSecrets(value) !== undefined;
-    expect(refused).toBe(!acceptedAtStart({ TURN_SHARED_SECRET: value }));
-  });
+  it.each([',new', 'new,', 'a,,b', ' , ', 'a, b', 'a'])(
+    'TURN_SHARED_SECRET %j: refused on re-read exactly when refused at start',
+    (value) => {
+      const { credentials } = minterOptions(loadConfig(BASE));
+      expect(credentials.kind).toBe('shared-secret');
+      const refused = credentials.kind === 'shared-secret' && credentials.validateSharedSecrets(value) !== undefined;
+      expect(refused).toBe(!acceptedAtStart({ TURN_SHARED_SECRET: value }));
+    },
+  );
 
   it('JWT_PUBLIC_KEY: a key none of JWT_ALGORITHMS verifies is refused on re-read, as at start', () => {
     const pem = (type: 'ec' | 'rsa') =>
       (type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' })).publicKey
         .export({ type: 'spki', format: 'pem' })
         .toString();
-    const jwt = { AUTH_METHOD: 'jwt', SERVER_NAME: 'example.org', JWT_ISSUER: 'https://auth.example.org/', JWT_AUDIENCE: 'turn', JWT_ALGORITHMS: 'RS256' };
+    const jwt = {
+      AUTH_METHOD: 'jwt',
+      SERVER_NAME: 'example.org',
+      JWT_ISSUER: 'https://auth.example.org/',
+      JWT_AUDIENCE: 'turn',
+      JWT_ALGORITHMS: 'RS256',
+    };
     const { method } = authOptions(loadConfig({ ...BASE, ...jwt, JWT_PUBLIC_KEY: pem('rsa') }));
     if (method.method !== 'jwt' || !('publicKey' in method.keys)) throw new Error('expected a static JWT key');
     const ec = pem('ec');
