@@ -87,7 +87,9 @@ export function readConfigFile(path: string, readFile: ReadFile, structuredSetti
     return nothing;
   }
   try {
-    document = parseYaml(text);
+    // logLevel error: the parser's warnings (an unknown tag, say) go to stderr quoting the
+    // line they are about, and that line may hold a secret.
+    document = parseYaml(text, { logLevel: 'error' });
   } catch (error) {
     // Where, not what: the parser's own message quotes the offending line, which may hold a secret.
     const at = (error as { linePos?: { line: number; col: number }[] }).linePos?.[0];

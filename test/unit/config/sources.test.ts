@@ -1,6 +1,7 @@
 // Where settings come from (src/config/sources.ts): secrets as X_FILE, the YAML file named
 // by CONFIG_FILE under the environment, and Synapse's turn_* keys pasted unchanged.
 
+import { jest } from '@jest/globals';
 import { join } from 'node:path';
 import { loadConfig, SECRET_VARIABLES, VARIABLES } from '../../../src/config/index.js';
 import { BASE, problemFor, problemsOf, temporaryFiles } from './fixtures.js';
@@ -146,6 +147,17 @@ describe('the YAML file (CONFIG_FILE)', () => {
   it('refuses a key named like a member of every object (toString, constructor) as unknown', () => {
     expect(problemFor({ ...BASE, CONFIG_FILE: file('toString: 1h\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "toString"/);
     expect(problemFor({ ...BASE, CONFIG_FILE: file('constructor: x\n') }, 'CONFIG_FILE')).toMatch(/unknown setting "constructor"/);
+  });
+
+  it("never lets the YAML parser's warnings quote a line of the file on stderr (it may hold a secret)", () => {
+    const warnings = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const path = file('turn_uris: turn:t.example.org\nturn_shared_secret: !unknown-tag a-secret-value\nhomeserver_url: http://hs\n');
+      expect(loadConfig({ CONFIG_FILE: path }).turn.sharedSecret?.value).toBe('a-secret-value');
+      expect(warnings).not.toHaveBeenCalled();
+    } finally {
+      warnings.mockRestore();
+    }
   });
 
   it('treats an empty file as no settings', () => {
