@@ -1,9 +1,16 @@
-// The histogram every request observes (matrix_turn_http_request_duration_seconds). prom-client's
-// Histogram turns the label set into a hash key and validates it on every observation,
-// about a microsecond on the path each request takes; here a label set is resolved once,
-// by labels(), to its own counts, and observing is a bucket search and three additions.
-// It registers with a prom-client Registry like any metric and exposes the same series,
-// in the same form, as prom-client's Histogram would (the tests compare the two).
+// Fast path: the histogram every request observes (matrix_turn_http_request_duration_seconds),
+// a duck-typed prom-client metric. prom-client's Histogram, even through a child bound by
+// labels(), turns the label set into a hash key and validates it on every observation; here
+// a label set is resolved once, by labels(), to its own counts, and observing is a bucket
+// search and three additions. It registers with a prom-client Registry as any metric does
+// (the registry reads name, help, type, aggregator, get() and reset(); prom-client declares
+// no interface for that, hence the cast) and exposes the same series, in the same form.
+//
+// Measured (bench/fast-paths.ts, node 20.20.2): 392 ns an observation for prom-client's bound
+// child, 6 ns here, so about 0.39 µs of the ~48 µs a request costs (0.8 %).
+// Checked against prom-client 15.1.3: test/unit/fast-paths/latency-histogram.test.ts holds
+// the exposition text and JSON equal to prom-client's own Histogram for the same
+// observations, so an upgrade that changes either, or what the registry reads, fails there.
 
 import type { Metric, Registry } from 'prom-client';
 
@@ -54,7 +61,9 @@ export class LatencyHistogram<L extends string> {
 
   /** The observer of one label set, in labelNames order; keep it and observe through it. */
   labels(...values: string[]): Observer {
-    if (values.length !== this.labelNames.length) throw new Error(`${this.name} takes ${this.labelNames.length} label values, not ${values.length}`);
+    if (values.length !== this.labelNames.length) {
+      throw new Error(`${this.name} takes ${this.labelNames.length} label values, not ${values.length}`);
+    }
     const key = values.join('\u0000');
     let series = this.series.get(key);
     if (series === undefined) {

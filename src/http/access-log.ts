@@ -7,15 +7,15 @@
 // This runs for every request, so it does the least it can: the metric child and a child
 // logger carrying method, route and status are made once per (route, method, status),
 // the user's hash is computed once per cached identity, and the line is written by
-// accessLine below rather than by pino's generic serialiser. Its fields are fixed here
-// and none can hold a token or a secret, so it needs no redaction.
+// accessLine (fast-paths/pino-access-line.ts) rather than by pino's generic serialiser.
+// Its fields are fixed here and none can hold a token or a secret, so it needs no redaction.
 
 import { hash } from 'node:crypto';
 import type { Context } from 'koa';
-import pino from 'pino';
 import type { Identity } from '../auth/types.js';
+import type { Observer } from '../fast-paths/latency-histogram.js';
+import { accessLine, type AccessLevel, type AccessLine } from '../fast-paths/pino-access-line.js';
 import type { Logger } from '../logger.js';
-import type { Observer } from '../latency-histogram.js';
 import type { Metrics } from '../metrics.js';
 import { PROBE_PATHS } from './routes.js';
 
@@ -31,8 +31,6 @@ interface Outcome {
   /** Writes the line, with the three fields already serialised. */
   readonly line: AccessLine;
 }
-
-export type AccessLevel = 'info' | 'debug';
 
 const QUIET_ROUTES: ReadonlySet<string> = new Set(Object.values(PROBE_PATHS));
 
@@ -74,9 +72,9 @@ export function createAccessLog(logger: Logger, metrics: Metrics): (ctx: Context
   };
 }
 
-/** What @koa/router leaves on the context: the template of the route that ran, and every layer whose path matched. */
+/** What @koa/router leaves on the context (both documented): the template of the route that ran, and every layer whose path matched. */
 interface RoutedContext {
-  _matchedRoute?: string | RegExp;
+  routerPath?: string;
   matched?: readonly { readonly path: string | RegExp; readonly methods: readonly string[] }[];
 }
 
@@ -86,32 +84,6 @@ interface RoutedContext {
  * so the label stays bounded; anything else is `unmatched`.
  */
 function routeOf(ctx: RoutedContext): string {
-  const route = ctx._matchedRoute ?? ctx.matched?.find((layer) => layer.methods.length > 0)?.path;
+  const route = ctx.routerPath ?? ctx.matched?.find((layer) => layer.methods.length > 0)?.path;
   return typeof route === 'string' ? route : 'unmatched';
-}
-
-/** Writes one access line at its level: the duration and, when known, the user. */
-export type AccessLine = (durationMs: number, userField?: 'userId' | 'userHash', user?: string) => void;
-
-const { lsCacheSym, timeSym, chindingsSym, endSym, streamSym } = pino.symbols;
-
-/**
- * The access line exactly as `logger[level]({ durationMs, [userField]: user }, 'request')`
- * writes it, without pino's field-by-field serialisation of an object on every request:
- * pino's own level prefix, timestamp, child bindings and line end (the state pino exposes
- * through pino.symbols for integrations like this one), around the two fields. The tests
- * hold it byte-for-byte equal to pino's output, so a pino upgrade that changes the line
- * is caught.
- */
-export function accessLine(logger: Logger, level: AccessLevel = 'info'): AccessLine {
-  const state = logger as unknown as Record<symbol, unknown>;
-  const levelPrefix = (state[lsCacheSym] as Record<number, string>)[logger.levels.values[level]!]!;
-  const time = (state[timeSym] as () => string).bind(logger);
-  const bindings = state[chindingsSym] as string;
-  const end = `,"msg":"request"${state[endSym] as string}`;
-  const stream = state[streamSym] as { write(line: string): void };
-  return (durationMs, userField, user) => {
-    const fields = userField === undefined ? `,"durationMs":${durationMs}` : `,"durationMs":${durationMs},"${userField}":${JSON.stringify(user)}`;
-    stream.write(levelPrefix + time() + bindings + fields + end);
-  };
 }

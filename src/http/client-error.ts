@@ -7,6 +7,7 @@
 
 import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { responseUnderWay } from '../fast-paths/response-under-way.js';
 import type { Logger } from '../logger.js';
 import { CORS_HEADERS } from './cors.js';
 import { MatrixError, httpAnswer } from '../errors.js';
@@ -51,7 +52,7 @@ export function answerClientError(logger: Logger): (error: NodeJS.ErrnoException
   return function clientError(error, socket) {
     const code = typeof error.code === 'string' ? error.code : undefined;
     // A response already under way on this connection cannot be followed by another.
-    const responding = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    const responding = responseUnderWay(socket);
     if (code === 'ECONNRESET' || !socket.writable || responding) {
       socket.destroy();
       return;

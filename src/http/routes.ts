@@ -9,7 +9,7 @@ import type { Identity, RequestFacts, TokenCache } from '../auth/types.js';
 import type { Health } from '../health.js';
 import type { Metrics } from '../metrics.js';
 import type { RateDecision, RateLimiter } from '../ratelimit/types.js';
-import type { CredentialMinter, TurnCredentials } from '../turn/credentials.js';
+import type { CredentialMinter } from '../turn/credentials.js';
 import { tokenHash } from '../auth/token-hash.js';
 import type { RequestState } from './access-log.js';
 import { preflight } from './cors.js';
@@ -79,7 +79,6 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   const { tokens, limiter, minter, metrics, allowGuests, exemptUsers } = deps;
   const issued = metrics.credentialsIssued;
   const limitedUser = metrics.rateLimited.labels('user');
-  const credentialsJson = credentialsSerializer();
 
   const guardUnknownTokens = unknownTokenGuard({ ...deps.unknownTokens, metrics });
 
@@ -111,7 +110,7 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
     // Serialised here, the type set first: given an object, Koa probes what kind of body
     // it is and looks the content type up again on every response.
     ctx.set(CREDENTIALS_HEADERS);
-    ctx.body = credentialsJson(minter.mint(userId));
+    ctx.body = JSON.stringify(minter.mint(userId));
     issued.inc();
   }
 
@@ -129,22 +128,6 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   };
 
   return turnServer;
-}
-
-/**
- * JSON.stringify for credentials, in about half the time: the URIs are the same list on
- * every answer, so their JSON is made once per list; only the username and password vary.
- */
-export function credentialsSerializer(): (credentials: TurnCredentials) => string {
-  const urisJson = new WeakMap<readonly string[], string>();
-  return (credentials) => {
-    let uris = urisJson.get(credentials.uris);
-    if (uris === undefined) {
-      uris = JSON.stringify(credentials.uris);
-      urisJson.set(credentials.uris, uris);
-    }
-    return `{"username":${JSON.stringify(credentials.username)},"password":${JSON.stringify(credentials.password)},"uris":${uris},"ttl":${JSON.stringify(credentials.ttl)}}`;
-  };
 }
 
 /**

@@ -4,10 +4,15 @@
 
 import fc from 'fast-check';
 import { Histogram, Registry } from 'prom-client';
-import { LatencyHistogram } from '../../src/latency-histogram.js';
-import { LATENCY_BUCKETS_SECONDS } from '../../src/metrics.js';
+import { LatencyHistogram } from '../../../src/fast-paths/latency-histogram.js';
+import { LATENCY_BUCKETS_SECONDS } from '../../../src/metrics.js';
 
-const OPTIONS = { name: 'test_duration_seconds', help: 'A test histogram.', labelNames: ['route', 'method', 'status'] as const, buckets: LATENCY_BUCKETS_SECONDS };
+const OPTIONS = {
+  name: 'test_duration_seconds',
+  help: 'A test histogram.',
+  labelNames: ['route', 'method', 'status'] as const,
+  buckets: LATENCY_BUCKETS_SECONDS,
+};
 
 const observation = fc.record({
   labels: fc.tuple(fc.constantFrom('/a', '/b', 'unmatched'), fc.constantFrom('GET', 'OPTIONS'), fc.constantFrom('200', '401', '429')),
@@ -65,6 +70,8 @@ function canonical(json: unknown): unknown {
   const metrics = json as { values: { metricName?: string; labels: Record<string, unknown>; value: number }[] }[];
   return metrics.map((m) => ({
     ...m,
-    values: m.values.map((v) => ({ metricName: v.metricName, labels: v.labels, value: v.value })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    values: m.values
+      .map((v) => ({ metricName: v.metricName, labels: v.labels, value: v.value }))
+      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
   }));
 }
