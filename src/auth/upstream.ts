@@ -106,7 +106,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       observe(res.statusCode < 500 ? 'response' : 'server_error', startNs);
       return { status: res.statusCode, headers: res.headers, json: parseJson(text) };
     } catch (error) {
-      const timedOut = signal.aborted || isTimeout(error);
+      const timedOut = signal.aborted || undiciTimedOut(error);
       observe(timedOut ? 'timeout' : 'unreachable', startNs);
       const code = errorCode(error);
       if (timedOut) {
@@ -209,7 +209,8 @@ function errorCode(error: unknown): string {
   return typeof code === 'string' ? code : 'error';
 }
 
-function isTimeout(error: unknown): boolean {
+/** Whether undici gave up on the call for one of its own timeouts (connect, headers, body) or the abort signal's. */
+function undiciTimedOut(error: unknown): boolean {
   const code = errorCode(error);
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (error as Error)?.name === 'TimeoutError';
 }

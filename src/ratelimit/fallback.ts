@@ -14,7 +14,7 @@ import type { Health } from '../health.js';
 import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { describeRedisError, isTimeout } from '../redis/client.js';
+import { describeRedisError, isRedisTimeout } from '../redis/client.js';
 import { ALLOWED, type RateDecision, type RateLimiter } from './types.js';
 
 /** What decides while Redis cannot: in-process limits, every request allowed, or a 503. */
@@ -156,7 +156,7 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
       (error: unknown) => {
         restartStreak();
         markDown(describeRedisError(error));
-        if (isTimeout(error) && connection.status === 'ready') options.reconnect();
+        if (isRedisTimeout(error) && connection.status === 'ready') options.reconnect();
       },
     ).finally(() => {
       probing = false;

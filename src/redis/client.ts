@@ -265,8 +265,8 @@ function logConnectionErrors(client: RedisClient, source: string | undefined, lo
   });
 }
 
-/** Whether a failed command timed out (the connection may be silently dead), rather than being refused. */
-export function isTimeout(error: unknown): boolean {
+/** Whether a failed Redis command timed out (the connection may be silently dead), rather than being refused. */
+export function isRedisTimeout(error: unknown): boolean {
   return error instanceof RedisTimeoutError || /timed out/i.test(errorParts(error)?.message ?? '');
 }
 
