@@ -57,15 +57,15 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
   const metrics = createMetrics(base.registry, { defaultMetrics: base.defaultMetrics ?? true, redis: config.redis !== undefined });
   const health = createHealth();
   const { logger } = base;
-  const tokens = createTokenCache(authOptions(config), { logger, metrics, clock });
+  const tokens = createTokenCache(authOptions(config), { logger, metrics, clock, timers });
   const redis = config.redis && {
-    client: createRedisClient(config.redis, { logger, secretReloadFailures: metrics.secretReloadFailures }),
+    client: createRedisClient(config.redis, { logger, secretReloadFailures: metrics.secretReloadFailures, timers }),
     timeoutMs: config.redis.commandTimeoutMs,
   };
   const limiter = createRateLimiter(rateLimiterOptions(config), { logger, metrics, clock, timers, health, ...(redis && { redis }) });
   const stats = redis && createClusterStats({ client: redis.client, clock, timers, logger, timeoutMs: redis.timeoutMs });
   if (stats) exportClusterStats(stats, metrics.registry);
-  const turn = createMinter(minterOptions(config), { clock, logger, metrics });
+  const turn = createMinter(minterOptions(config), { clock, logger, metrics, timers });
 
   // The client's users before the client: the figures' last batch, then the limiter's probes.
   const closeRedisUsers = async () => {

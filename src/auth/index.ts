@@ -3,7 +3,7 @@
 // token cache, counted. The appservice method has no upstream call to save, and its
 // answer depends on a header besides the token, so nothing of it is kept.
 
-import type { Clock } from '../clock.js';
+import type { Clock, Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
@@ -60,6 +60,8 @@ export interface AuthDeps {
   logger: Logger;
   metrics: Metrics;
   clock: Clock;
+  /** What the secret files' polls and the upstreams' waits run on; default Node's. */
+  timers?: Timers;
 }
 
 /** The route's way to an identity: the verifier the options name, counted, behind the token cache. */
@@ -83,7 +85,7 @@ function createVerifier(options: AuthOptions, deps: AuthDeps): TokenVerifier {
     case 'introspection': {
       const { method: _name, clientSecret: secretRef, ...settings } = method;
       const introspection = upstreamFor('introspection');
-      const clientSecret = watchedSecret(secretRef, 'INTROSPECTION_CLIENT_SECRET_FILE', deps.logger, { failures });
+      const clientSecret = watchedSecret(secretRef, 'INTROSPECTION_CLIENT_SECRET_FILE', deps.logger, { failures, timers: deps.timers });
       const verifier = introspectionVerifier({ ...settings, clientSecret, upstream: introspection, clock: deps.clock });
       return {
         ...verifier,
@@ -105,7 +107,7 @@ function createVerifier(options: AuthOptions, deps: AuthDeps): TokenVerifier {
         release = () => jwks.close();
       } else {
         const validate = source.validatePublicKey;
-        const publicKey = watchedSecret(source.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger, { validate, failures });
+        const publicKey = watchedSecret(source.publicKey, 'JWT_PUBLIC_KEY_FILE', deps.logger, { validate, failures, timers: deps.timers });
         keys = staticKeys(publicKey, deps.logger);
         release = async () => publicKey.close();
       }
@@ -113,7 +115,7 @@ function createVerifier(options: AuthOptions, deps: AuthDeps): TokenVerifier {
       return { ...verifier, close: release };
     }
     case 'appservice': {
-      const hsToken = watchedSecret(method.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger, { failures });
+      const hsToken = watchedSecret(method.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger, { failures, timers: deps.timers });
       const verifier = appserviceVerifier({ hsToken, serverName: method.serverName });
       return { ...verifier, close: async () => hsToken.close() };
     }
@@ -126,6 +128,7 @@ function upstream(name: string, limits: UpstreamLimits, deps: AuthDeps, maxBodyB
     ...limits,
     ...(maxBodyBytes !== undefined && { maxBodyBytes }),
     clock: deps.clock,
+    ...(deps.timers !== undefined && { timers: deps.timers }),
     metrics: deps.metrics,
     logger: deps.logger,
   });

@@ -63,6 +63,8 @@ export interface RedisClientDeps {
   logger: Logger;
   /** matrix_turn_secret_reload_failures_total, for re-reads of the files refused. */
   secretReloadFailures?: Counter<'secret'>;
+  /** What the password and URL files' polls run on; default Node's. */
+  timers?: Timers;
 }
 
 export function createRedisClient(config: RedisConnectionOptions, deps: RedisClientDeps): RedisClient {
@@ -171,12 +173,12 @@ interface LiveCredentials {
  */
 function liveCredentials(config: RedisConnectionOptions, deps: RedisClientDeps): LiveCredentials {
   const { logger, secretReloadFailures: failures } = deps;
-  const password = config.password && watchedSecret(config.password, 'REDIS_PASSWORD_FILE', logger, { failures });
+  const password = config.password && watchedSecret(config.password, 'REDIS_PASSWORD_FILE', logger, { failures, timers: deps.timers });
   let url: { credentials(): UrlParts['credentials']; close(): void } | undefined;
   if (config.url !== undefined) {
     // The configuration checked the URL at start, so it parses.
     const started = urlParts(config.url.value)!;
-    const secret = watchedSecret(config.url, 'REDIS_URL_FILE', logger, { validate: (text) => sameServerProblem(text, started), failures });
+    const secret = watchedSecret(config.url, 'REDIS_URL_FILE', logger, { validate: (text) => sameServerProblem(text, started), failures, timers: deps.timers });
     let read: { text: string; parts: UrlParts } = { text: config.url.value, parts: started };
     url = {
       credentials() {

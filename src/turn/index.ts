@@ -2,7 +2,7 @@
 // each re-read to the rule the caller applied at start, and wraps a minter so that what it
 // issues is recorded (the cluster-wide figures, stats/cluster.ts).
 
-import type { Clock } from '../clock.js';
+import type { Clock, Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
@@ -40,6 +40,8 @@ export interface MinterDeps {
   clock: Clock;
   logger: Logger;
   metrics: Metrics;
+  /** What the secret file's poll runs on; default Node's. */
+  timers?: Timers;
 }
 
 export function createMinter(options: MinterOptions, deps: MinterDeps): { minter: CredentialMinter; close(): void } {
@@ -47,14 +49,14 @@ export function createMinter(options: MinterOptions, deps: MinterDeps): { minter
   const failures = deps.metrics.secretReloadFailures;
   if (credentials.kind === 'shared-secret') {
     const validate = credentials.validateSharedSecrets;
-    const secrets = watchedSecret(credentials.sharedSecrets, 'TURN_SHARED_SECRET_FILE', deps.logger, { validate, failures });
+    const secrets = watchedSecret(credentials.sharedSecrets, 'TURN_SHARED_SECRET_FILE', deps.logger, { validate, failures, timers: deps.timers });
     return {
       minter: sharedSecretMinter({ uris, ttlSeconds, sharedSecrets: secrets, clock: deps.clock }),
       close: () => secrets.close(),
     };
   }
   // A password's only rule at start is not being empty, which every re-read checks.
-  const password = watchedSecret(credentials.password, 'TURN_PASSWORD_FILE', deps.logger, { failures });
+  const password = watchedSecret(credentials.password, 'TURN_PASSWORD_FILE', deps.logger, { failures, timers: deps.timers });
   return {
     minter: staticMinter({ uris, ttlSeconds, username: credentials.username, password }),
     close: () => password.close(),

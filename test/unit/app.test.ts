@@ -4,7 +4,10 @@
 // the token cache in front of the verifiers that can be cached, and each secret's rule of
 // the start handed on for the re-reads of its file.
 
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { authOptions, buildDependencies, minterOptions, type BuiltDependencies } from '../../src/app.js';
@@ -16,6 +19,7 @@ import { ISSUED_KEY } from '../../src/stats/cluster.js';
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
 import { adminConnection } from '../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../helpers/redis.js';
+import { manualClock } from '../helpers/clock.js';
 import { waitFor } from '../helpers/wait.js';
 
 const BASE = {
@@ -161,5 +165,31 @@ describe("each secret's rule of the start, handed on for the re-reads of its fil
     expect(method.keys.validatePublicKey(pem('rsa'))).toBeUndefined();
     expect(method.keys.validatePublicKey(ec)).toEqual(expect.any(String));
     expect(acceptedAtStart({ ...jwt, JWT_PUBLIC_KEY: ec })).toBe(false);
+  });
+});
+
+describe('the injected timers', () => {
+  it("drive every secret file's poll: a rewrite is taken when the clock moves, and nothing polls on Node's timers", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mtc-app-timers-'));
+    const clock = manualClock();
+    try {
+      const path = join(dir, 'secret');
+      writeFileSync(path, 'first');
+      const { TURN_SHARED_SECRET: _inline, ...base } = BASE;
+      const config = loadConfig({ ...base, TURN_SHARED_SECRET_FILE: path });
+      const deps = buildDependencies(config, { logger: createLogger('silent'), registry: new Registry(), defaultMetrics: false, clock, timers: clock });
+      const passwordFor = (secret: string, username: string) => createHmac('sha1', secret).update(username).digest('base64');
+      const minted = () => deps.minter.mint('@alice:example.org');
+      expect(clock.pendingTimers()).toBeGreaterThan(0);
+      // The first check runs at once; wait for its stat, then rotate.
+      await waitFor(() => minted().password === passwordFor('first', minted().username), { what: 'the first read' });
+      writeFileSync(path, 'second-and-longer');
+      clock.advance(1000);
+      await waitFor(() => minted().password === passwordFor('second-and-longer', minted().username), { what: 'the rewrite, on the injected poll' });
+      await deps.close();
+      expect(clock.pendingTimers()).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
