@@ -7,6 +7,7 @@
 // type and Node's error code, never the key's material.
 
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { errorCode } from './error-fields.js';
 
 export interface PublicKey {
   readonly keyObject: KeyObject;
@@ -68,9 +69,8 @@ function importOrExplain(load: () => KeyObject, reason: string, where?: string):
   try {
     return load();
   } catch (error) {
-    const code = (error as { code?: unknown })?.code;
     // eslint-disable-next-line preserve-caught-error -- the cause is the message that may echo the key: only its code goes on.
-    throw new Error(`${reason} (${where === undefined ? '' : `${where}: `}${typeof code === 'string' ? code : 'unreadable'})`);
+    throw new Error(`${reason} (${where === undefined ? '' : `${where}: `}${errorCode(error) ?? 'unreadable'})`);
   }
 }
 

@@ -3,6 +3,7 @@
 
 import { Registry } from 'prom-client';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config/index.js';
+import { errorCode } from './error-fields.js';
 import { createStdoutLogger } from './logger.js';
 import { startService } from './server.js';
 import { SERVICE_VERSION } from './version.js';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const code = (error as NodeJS.ErrnoException)?.code;
-  process.stderr.write(`matrix-turn-credentials: cannot start: ${code ?? (error instanceof Error ? error.message : String(error))}\n`);
+  const why = errorCode(error) ?? (error instanceof Error ? error.message : String(error));
+  process.stderr.write(`matrix-turn-credentials: cannot start: ${why}\n`);
   process.exit(1);
 });

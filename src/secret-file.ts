@@ -19,6 +19,7 @@
 import { readFileSync, stat, statSync, type Stats } from 'node:fs';
 import type { Counter } from 'prom-client';
 import { systemTimers, type Timers } from './clock.js';
+import { errorCode } from './error-fields.js';
 import type { Logger } from './logger.js';
 
 /** A secret given inline (`value`) or as a file (`path`, whose contents `value` holds as read at start). */
@@ -83,7 +84,7 @@ export function liveSecret(ref: SecretRef, options: LiveSecretOptions = {}): Liv
     try {
       next = readFileSync(path, 'utf8').trim();
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      const code = errorCode(error) ?? 'error';
       fail(`unreadable ${code}`, `cannot re-read secret file ${path} (${code}); keeping the previous value`);
       return;
     }

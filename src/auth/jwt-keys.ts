@@ -8,6 +8,7 @@
 // checked it), re-parsed when its file changes.
 
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { errorCode } from '../error-fields.js';
 import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { readPublicKey, type PublicKeyReading } from '../jwt-public-key.js';
@@ -65,7 +66,7 @@ export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
     try {
       return await remote(header, token);
     } catch (error) {
-      const code = joseCode(error);
+      const code = errorCode(error);
       if (code === 'ERR_JWKS_NO_MATCHING_KEY' && coolingDown) {
         // jose did not fetch: the kid may be a freshly rotated key, so we cannot call the token bad.
         throw MatrixError.upstream(503, `jwks: no key for kid ${describeKid(header.kid)}; the JWKS was fetched less than ${cooldownMs} ms ago`, {
@@ -80,7 +81,7 @@ export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
       try {
         return await stale(header, token);
       } catch (staleError) {
-        throw joseCode(staleError) === 'ERR_JWKS_NO_MATCHING_KEY' ? unavailable : staleError;
+        throw errorCode(staleError) === 'ERR_JWKS_NO_MATCHING_KEY' ? unavailable : staleError;
       }
     }
   };
@@ -92,11 +93,6 @@ function keysUnavailable(error: unknown, name: string): MatrixError {
   // jose read the JSON but it is no key set (ERR_JWKS_INVALID), or something unforeseen.
   const what = error instanceof Error ? error.message : 'error';
   return MatrixError.upstream(502, `${name} answered something that is not a key set (${what})`, { cause: error });
-}
-
-function joseCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 function describeKid(kid: unknown): string {

@@ -6,6 +6,7 @@
 
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Clock } from '../clock.js';
+import { errorCode } from '../error-fields.js';
 import { MatrixError } from '../errors.js';
 import { CLOCK_TOLERANCE_SECONDS, matrixAccess } from './access-claims.js';
 import type { Identity, TokenVerifier } from './types.js';
@@ -43,8 +44,8 @@ export function jwtVerifier(options: JwtVerifierOptions): TokenVerifier {
         });
       } catch (error) {
         if (error instanceof MatrixError) throw error;
-        const code = (error as { code?: unknown })?.code;
-        throw MatrixError.unknownToken(`jwt: ${typeof code === 'string' ? code : (error as Error)?.name ?? 'invalid'}`, code === 'ERR_JWT_EXPIRED');
+        const code = errorCode(error);
+        throw MatrixError.unknownToken(`jwt: ${code ?? (error as Error)?.name ?? 'invalid'}`, code === 'ERR_JWT_EXPIRED');
       }
       const { payload, protectedHeader } = verified;
       if (!acceptedType(protectedHeader.typ)) throw MatrixError.unknownToken('jwt: typ is neither at+jwt nor JWT');

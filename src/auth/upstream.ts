@@ -14,6 +14,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { systemClock, type Clock, type Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { errorCode } from '../error-fields.js';
 import { MatrixError } from '../errors.js';
 import { createBreaker, type CircuitBreaker } from './breaker.js';
 import { concurrencyLimit } from './concurrency.js';
@@ -108,7 +109,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     } catch (error) {
       const timedOut = signal.aborted || undiciTimedOut(error);
       observe(timedOut ? 'timeout' : 'unreachable', startNs);
-      const code = errorCode(error);
+      const code = undiciErrorCode(error) ?? 'error';
       if (timedOut) {
         throw MatrixError.upstream(504, `${name} did not answer within ${timeoutMs} ms`, { cause: error });
       }
@@ -203,15 +204,14 @@ function parseJson(text: string): unknown {
   }
 }
 
-function errorCode(error: unknown): string {
-  const e = error as { code?: unknown; cause?: { code?: unknown } } | undefined;
-  const code = e?.code ?? e?.cause?.code;
-  return typeof code === 'string' ? code : 'error';
+/** The failed call's code (UND_ERR_*, ECONNREFUSED), or its cause's when the error wraps another. */
+function undiciErrorCode(error: unknown): string | undefined {
+  return errorCode(error, { orCause: true });
 }
 
 /** Whether undici gave up on the call for one of its own timeouts (connect, headers, body) or the abort signal's. */
 function undiciTimedOut(error: unknown): boolean {
-  const code = errorCode(error);
+  const code = undiciErrorCode(error);
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (error as Error)?.name === 'TimeoutError';
 }
 

@@ -5,6 +5,7 @@
 // collected rather than thrown, so the one message names every one of them.
 
 import { parse as parseYaml } from 'yaml';
+import { errorCode } from '../error-fields.js';
 import type { SecretRef } from '../secret-file.js';
 import { parseSynapseDurationMs } from './duration.js';
 import { nonEmpty } from './schemas.js';
@@ -181,6 +182,5 @@ export function withSecretValues(settings: Readonly<Record<string, string>>, sec
 
 /** The error's code when it has one (ENOENT, EACCES; the YAML parser's BAD_INDENT): its message may quote the file. */
 export function whyUnreadable(error: unknown): string {
-  if (error && typeof error === 'object' && 'code' in error && typeof error.code === 'string') return error.code;
-  return error instanceof Error ? error.message : String(error);
+  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
 }

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { responseUnderWay } from '../fast-paths/response-under-way.js';
 import type { Logger } from '../logger.js';
 import { CORS_HEADERS } from './cors.js';
+import { errorCode } from '../error-fields.js';
 import { MatrixError, httpAnswer } from '../errors.js';
 
 const REASONS: Readonly<Record<number, string>> = {
@@ -50,7 +51,7 @@ export function rawErrorResponse(error: MatrixError): string {
 /** The server's 'clientError' listener. */
 export function answerClientError(logger: Logger): (error: NodeJS.ErrnoException, socket: Duplex) => void {
   return function clientError(error, socket) {
-    const code = typeof error.code === 'string' ? error.code : undefined;
+    const code = errorCode(error);
     // A response already under way on this connection cannot be followed by another.
     const responding = responseUnderWay(socket);
     if (code === 'ECONNRESET' || !socket.writable || responding) {

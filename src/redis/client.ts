@@ -25,6 +25,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Counter } from 'prom-client';
 import { systemTimers, type Timers } from '../clock.js';
+import { errorNameAndMessage } from '../error-fields.js';
 import type { Logger } from '../logger.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
 
@@ -269,21 +270,13 @@ function logConnectionErrors(client: RedisClient, source: string | undefined, lo
 
 /** Whether a failed Redis command timed out (the connection may be silently dead), rather than being refused. */
 export function isRedisTimeout(error: unknown): boolean {
-  return error instanceof RedisTimeoutError || /timed out/i.test(errorParts(error)?.message ?? '');
+  return error instanceof RedisTimeoutError || /timed out/i.test(errorNameAndMessage(error)?.message ?? '');
 }
 
 /** The message of an ioredis error, without the command arguments it may carry. */
 export function describeRedisError(error: unknown): string {
-  const parts = errorParts(error);
+  const parts = errorNameAndMessage(error);
   return parts === undefined ? 'non-error thrown' : `${parts.name}: ${parts.message}`;
-}
-
-// Duck-typed, not instanceof: socket errors are made by Node's core, which is another
-// realm than the code under a vm-based test runner.
-function errorParts(error: unknown): { name: string; message: string } | undefined {
-  if (typeof error !== 'object' || error === null || typeof (error as { message?: unknown }).message !== 'string') return undefined;
-  const { name, message } = error as { name?: unknown; message: string };
-  return { name: typeof name === 'string' ? name : 'Error', message };
 }
 
 export class RedisTimeoutError extends Error {
