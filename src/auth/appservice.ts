@@ -7,7 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { MatrixError } from '../errors.js';
 import type { Identity, TokenVerifier } from './types.js';
-import { toLocalUserId } from './user-id.js';
+import { toLocalUserId } from '../user-id.js';
 
 export const USER_ID_HEADER = 'X-Matrix-User-Identifier';
 

@@ -11,7 +11,7 @@ import { MatrixError } from '../errors.js';
 import { CLOCK_TOLERANCE_SECONDS, matrixAccess } from './access-claims.js';
 import type { Identity, TokenVerifier } from './types.js';
 import type { Upstream, UpstreamRequest, UpstreamResponse } from './upstream.js';
-import { toLocalUserId } from './user-id.js';
+import { toLocalUserId } from '../user-id.js';
 
 /** How we authenticate to the introspection endpoint; bearer: MAS's shared secret, as Synapse sends it. */
 export type IntrospectionClientAuth = 'client_secret_basic' | 'client_secret_post' | 'bearer';

@@ -10,7 +10,7 @@ import { errorCode } from '../error-fields.js';
 import { MatrixError } from '../errors.js';
 import { CLOCK_TOLERANCE_SECONDS, matrixAccess } from './access-claims.js';
 import type { Identity, TokenVerifier } from './types.js';
-import { toLocalUserId } from './user-id.js';
+import { toLocalUserId } from '../user-id.js';
 
 export interface JwtVerifierOptions {
   keys: JWTVerifyGetKey;

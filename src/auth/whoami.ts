@@ -6,7 +6,7 @@
 import { MatrixError, type MatrixErrcode } from '../errors.js';
 import type { Identity, TokenVerifier } from './types.js';
 import type { Upstream } from './upstream.js';
-import { isUserId } from './user-id.js';
+import { isHistoricalUserId } from '../user-id.js';
 
 /** Errors about the token or the account that the client must see as the homeserver said them. */
 const PASSED_THROUGH: ReadonlySet<string> = new Set(['M_UNKNOWN_TOKEN', 'M_USER_LOCKED', 'M_USER_DEACTIVATED', 'M_FORBIDDEN']);
@@ -21,7 +21,9 @@ export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstr
       const body = res.json as Record<string, unknown> | undefined;
       if (res.status === 200) {
         const userId = body?.user_id;
-        if (typeof userId !== 'string' || !isUserId(userId)) throw MatrixError.badUpstreamAnswer(upstream.name, 'a 200 that is not a whoami answer');
+        if (typeof userId !== 'string' || !isHistoricalUserId(userId)) {
+          throw MatrixError.badUpstreamAnswer(upstream.name, 'a 200 that is not a whoami answer');
+        }
         return { userId, isGuest: body?.is_guest === true };
       }
       if ((res.status === 401 || res.status === 403) && typeof body?.errcode === 'string' && PASSED_THROUGH.has(body.errcode)) {

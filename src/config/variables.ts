@@ -7,6 +7,7 @@
 // one value (see structured.ts and "Structured settings in the YAML file" in the README).
 
 import { z } from 'zod';
+import { CURRENT_USER_ID } from '../user-id.js';
 import {
   boolean,
   decimal,
@@ -47,7 +48,6 @@ export const JWT_ALGORITHM_NAMES = [
   'Ed25519',
 ] as const;
 
-const USER_ID = /^@[a-z0-9._=\-/+]+:[A-Za-z0-9.-]+(:\d{1,5})?$/;
 const SERVER_NAME = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
 // The order is the order problems are reported in (zod reports fields in shape order).
@@ -120,7 +120,10 @@ export const VARIABLE_TABLE = {
   REDIS_COMMAND_TIMEOUT_MS: integer(1, 60_000, '250'),
   RATE_LIMIT_PER_SECOND: decimal(0, 1_000_000, '0.1'),
   RATE_LIMIT_BURST: integer(1, 1_000_000, '10'),
-  RATE_LIMIT_EXEMPT_USERS: list(z.array(z.string().regex(USER_ID, 'each must be a full Matrix user id such as @alice:example.org')), ''),
+  RATE_LIMIT_EXEMPT_USERS: list(
+    z.array(z.string().regex(CURRENT_USER_ID, 'each must be a full Matrix user id such as @alice:example.org')),
+    '',
+  ),
   RATE_LIMIT_ON_REDIS_ERROR: oneOf(REDIS_ERROR_POLICIES, 'local'),
   UNKNOWN_TOKEN_RATE_LIMIT_PER_SECOND: decimal(0, 1_000_000, '1'),
   UNKNOWN_TOKEN_RATE_LIMIT_BURST: integer(1, 1_000_000, '20'),

@@ -1,7 +1,9 @@
-// User ids from what an OAuth server or a JWT says: localparts made full, full ids of our
-// server kept, anything else (other servers, malformed values, non-strings) refused.
+// User ids in the spec's grammars: from what an OAuth server or a JWT says, localparts made
+// full, full ids of our server kept, anything else (other servers, malformed values,
+// non-strings) refused; what a homeserver answers, in the historical grammar; what an
+// operator writes, in the current one.
 
-import { isUserId, toLocalUserId } from '../../../src/auth/user-id.js';
+import { CURRENT_USER_ID, isHistoricalUserId, toLocalUserId } from '../../src/user-id.js';
 
 describe('toLocalUserId', () => {
   it.each([
@@ -37,12 +39,28 @@ describe('toLocalUserId', () => {
   });
 });
 
-describe('isUserId', () => {
+describe('isHistoricalUserId', () => {
   it.each(['@alice:example.org', '@Alice:example.org', '@alice:[::1]:8448', '@a:b'])('%s is a user id', (value) => {
-    expect(isUserId(value)).toBe(true);
+    expect(isHistoricalUserId(value)).toBe(true);
   });
 
   it.each(['alice', '@alice', '!room:example.org', '@ali ce:example.org', `@${'a'.repeat(250)}:example.org`])('%s is not', (value) => {
-    expect(isUserId(value)).toBe(false);
+    expect(isHistoricalUserId(value)).toBe(false);
+  });
+});
+
+describe('CURRENT_USER_ID, the grammar an operator writes user ids in', () => {
+  it.each(['@alice:example.org', '@a.b_c=d-e/f+g:example.org', '@bot:matrix.example.org:8448'])('%s is one', (value) => {
+    expect(CURRENT_USER_ID.test(value)).toBe(true);
+  });
+
+  it.each([
+    ['upper case, allowed only in historical ids', '@Alice:example.org'],
+    ['no @', 'alice:example.org'],
+    ['no server name', '@alice'],
+    ['a port of six digits', '@alice:example.org:123456'],
+    ['a space', '@ali ce:example.org'],
+  ])('refuses %s', (_name, value) => {
+    expect(CURRENT_USER_ID.test(value)).toBe(false);
   });
 });
