@@ -101,6 +101,14 @@ export class MatrixError extends Error {
     });
   }
 
+  /**
+   * An upstream said it is overloaded (429) or down for now (503): 503 with Retry-After,
+   * so the client tries again shortly; the token may be fine.
+   */
+  static upstreamBusy(upstream: string, status: 429 | 503): MatrixError {
+    return MatrixError.upstream(503, `${upstream} answered ${status}`, { retryAfterSeconds: 1 });
+  }
+
   /** An upstream answered, but not with something we understand: it is unwell, the token may be fine. */
   static badUpstreamAnswer(upstream: string, what: string): MatrixError {
     return MatrixError.upstream(502, `${upstream} answered ${what}`);

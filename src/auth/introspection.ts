@@ -82,9 +82,8 @@ function readAnswer(upstream: string, res: UpstreamResponse): Answer {
       `${upstream} refused our client credentials (${reason}): check INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET and INTROSPECTION_CLIENT_AUTH`,
     );
   }
-  if (res.status === 429 || res.status === 503) {
-    throw MatrixError.upstream(503, `${upstream} answered ${res.status}`, { retryAfterSeconds: 1 });
-  }
+  // No 5xx reaches here: Upstream turns each into an error first (a 503 into upstreamBusy too).
+  if (res.status === 429) throw MatrixError.upstreamBusy(upstream, 429);
   throw MatrixError.badUpstreamAnswer(upstream, `HTTP ${res.status}${body === undefined ? ' without a JSON object' : ''}`);
 }
 

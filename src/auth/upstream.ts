@@ -177,7 +177,7 @@ function upstreamBreaker(options: UpstreamOptions): CircuitBreaker {
 
 /** An upstream that answered 5xx: 503 (it says it is overloaded or down) stays 503, with Retry-After. */
 function serverError(name: string, status: number): MatrixError {
-  if (status === 503) return MatrixError.upstream(503, `${name} answered 503`, { retryAfterSeconds: 1 });
+  if (status === 503) return MatrixError.upstreamBusy(name, 503);
   return MatrixError.upstream(502, `${name} answered HTTP ${status}`);
 }
 

@@ -34,9 +34,8 @@ export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstr
         // dropped it: an infrastructure fault, which must not log the user out.
         throw MatrixError.badUpstreamAnswer(upstream.name, 'M_MISSING_TOKEN to a request that carried a token (does a proxy drop the Authorization header?)');
       }
-      if (res.status === 429 || res.status === 503) {
-        throw MatrixError.upstream(503, `${upstream.name} answered ${res.status}`, { retryAfterSeconds: 1 });
-      }
+      // No 5xx reaches here: Upstream turns each into an error first (a 503 into upstreamBusy too).
+      if (res.status === 429) throw MatrixError.upstreamBusy(upstream.name, 429);
       throw MatrixError.badUpstreamAnswer(upstream.name, `HTTP ${res.status}${body === undefined ? ' without a JSON body' : ''}`);
     },
   };

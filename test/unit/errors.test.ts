@@ -40,6 +40,16 @@ describe('the factories', () => {
     expect(MatrixError.upstream(502, 'x').reported).toBe(false);
   });
 
+  it('tell a client to come back shortly when an upstream says it is busy (429) or down for now (503)', () => {
+    for (const status of [429, 503] as const) {
+      const error = MatrixError.upstreamBusy('introspection', status);
+      const answer = httpAnswer(error);
+      expect([answer.status, answer.headers['Retry-After']]).toEqual([503, '1']);
+      expect(JSON.parse(answer.body)).toEqual({ errcode: 'M_UNKNOWN', error: 'Could not verify the access token right now' });
+      expect(error.detail).toBe(`introspection answered ${status}`);
+    }
+  });
+
   it('pass the homeserver verdict on as it said it', () => {
     const error = MatrixError.homeserverVerdict(403, 'M_USER_LOCKED', 'This account has been locked', { soft_logout: true });
     expect([error.status, error.errcode, error.detail]).toEqual([403, 'M_USER_LOCKED', 'homeserver: M_USER_LOCKED']);
