@@ -56,7 +56,11 @@ export interface LiveSecretOptions {
    */
   onError?: (message: string) => void;
   onChange?: () => void;
-  /** Told after every check of the file has ended, whatever it found (so a caller can wait for one). */
+  /**
+   * Test seam: told after every check of the file has ended, whatever it found, so a test
+   * that moves the clock can wait for the check's stat to come back instead of polling.
+   * The service never passes it.
+   */
   onChecked?: () => void;
 }
 

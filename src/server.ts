@@ -41,6 +41,12 @@ export const SERVER_LIMITS: ServerLimits = {
   connectionsCheckingIntervalMs: 2_000,
 };
 
+/**
+ * Starts both listeners. main.ts passes only the logger and the registry; the rest are
+ * test seams: `clock` and `timers` (a manual clock), `defaultMetrics` (false spares each
+ * test's registry prom-client's process collectors) and `limits` (shorter than
+ * SERVER_LIMITS, so a test of a slow client need not wait 10 s).
+ */
 export async function startService(
   config: Config,
   base: { logger: Logger; registry: Registry; clock?: Clock; timers?: Timers; defaultMetrics?: boolean; limits?: Partial<ServerLimits> },

@@ -23,7 +23,9 @@ import { ALLOWED, type RateDecision, type RateLimiter, type RateLimitSettings } 
 /**
  * KEYS: one user's bucket per decision (a key may appear more than once: its decisions
  * are made in turn). ARGV: per_second, burst_count, the longest retry advised in ms, and
- * (tests only) the time in seconds to use instead of TIME.
+ * optionally a time in seconds to decide at instead of TIME: a test seam (decideAt,
+ * decideAllAt), so a test can hold the script to synapse-bucket.ts at moments it chooses.
+ * The service never passes it: every decision it makes reads Redis's clock.
  * Returns {allowed_1, retry_after_ms_1, allowed_2, ...}: {1, 0} when allowed, {0, ms} when not.
  *
  * Numbers are stored with %.17g so they read back as the very same doubles (Lua's
@@ -114,9 +116,13 @@ export interface RedisLimiterOptions extends RateLimitSettings {
 }
 
 export interface RedisLimiter extends RateLimiter {
-  /** One decision at an explicit time in seconds instead of Redis's clock: for tests. */
+  /**
+   * Test seam, never called by the service: one decision at an explicit time in seconds
+   * instead of Redis's clock (the script's optional ARGV[4]), so a test can compare the
+   * script with synapse-bucket.ts at the moments it chooses.
+   */
   decideAt(key: string, nowS: number): Promise<RateDecision>;
-  /** One script call deciding for each key in turn at an explicit time: for tests. */
+  /** Test seam, never called by the service: one script call deciding for each key in turn at an explicit time, as decideAt. */
   decideAllAt(keys: readonly string[], nowS: number): Promise<RateDecision[]>;
   /**
    * Resolves only if Redis records an allowed decision now: one on the probe's own bucket
