@@ -10,7 +10,7 @@
 // outage.ts, once when they start and once when they end; the breaker's own changes are
 // steps of that story, logged at debug.
 
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import { systemClock, type Clock, type Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -49,7 +49,6 @@ export interface UpstreamOptions {
   logger: Logger;
   /** Largest body read, in bytes. Default 64 KiB: no verification answer is larger. */
   maxBodyBytes?: number;
-  dispatcher?: Dispatcher;
   /** Calls in flight at once; more wait up to queueWaitMs, then get 503. Default 64. */
   maxConcurrency?: number;
   /** Milliseconds a call waits for a free slot. Default 1000: a client retries sooner than a slow answer. */
@@ -69,17 +68,14 @@ export type UpstreamLimits = Required<Pick<UpstreamOptions, 'timeoutMs' | 'maxCo
 export function createUpstream(options: UpstreamOptions): Upstream {
   const { name, timeoutMs, metrics, logger } = options;
   const maxBodyBytes = options.maxBodyBytes ?? 65_536;
-  const ownDispatcher = options.dispatcher === undefined;
-  const dispatcher =
-    options.dispatcher ??
-    new Agent({
-      connect: { timeout: timeoutMs },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      keepAliveTimeout: 30_000,
-      connections: 256,
-      pipelining: 1,
-    });
+  const dispatcher = new Agent({
+    connect: { timeout: timeoutMs },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    keepAliveTimeout: 30_000,
+    connections: 256,
+    pipelining: 1,
+  });
   const observe = (outcome: string, startNs: bigint) =>
     metrics.upstreamDuration.labels(name, outcome).observe(Number(process.hrtime.bigint() - startNs) / 1e9);
   const breaker = upstreamBreaker(options);
@@ -151,7 +147,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       }
     },
     async close() {
-      if (ownDispatcher) await dispatcher.close();
+      await dispatcher.close();
     },
   };
 }
