@@ -6,8 +6,10 @@
 // (the registry reads name, help, type, aggregator, get() and reset(); prom-client declares
 // no interface for that, hence the cast) and exposes the same series, in the same form.
 //
-// Measured (bench/fast-paths.ts, node 20.20.2): 392 ns an observation for prom-client's bound
-// child, 6 ns here, so about 0.39 µs of the ~48 µs a request costs (0.8 %).
+// Measured against prom-client's Histogram, node 20.20.2: bench/fast-paths.ts gives about
+// 390 ns an observation through its bound child against 6 to 16 ns here, and the service spends
+// about 1.1 µs less CPU a request with this (head-to-head, both builds under the same load,
+// alternating 4 s slices in either order), about 2.3 % of the ~48 µs a request costs.
 // Checked against prom-client 15.1.3: test/unit/fast-paths/latency-histogram.test.ts holds
 // the exposition text and JSON equal to prom-client's own Histogram for the same
 // observations, so an upgrade that changes either, or what the registry reads, fails there.
