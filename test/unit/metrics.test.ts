@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
-import { LATENCY_BUCKETS_SECONDS, createMetrics, registerClusterGauges } from '../../../src/metrics.js';
+import { LATENCY_BUCKETS_SECONDS, createMetrics, registerClusterGauges } from '../../src/metrics.js';
 
 interface Exported {
   name: string;
@@ -60,7 +60,7 @@ describe('exported metrics', () => {
   it("export the running version as matrix_turn_build_info, package.json's", async () => {
     const registry = new Registry();
     createMetrics(registry, { defaultMetrics: false });
-    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(await registry.metrics()).toMatch(new RegExp(`^matrix_turn_build_info\\{version="${version.replaceAll('.', '\\.')}"\\} 1$`, 'm'));
   });
 

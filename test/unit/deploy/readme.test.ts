@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
-import { SECRET_VARIABLES, VARIABLES } from '../../src/config/variables.js';
-import { createMetrics, registerClusterGauges } from '../../src/metrics.js';
-import { REPO_ROOT } from '../helpers/tools.js';
+import { SECRET_VARIABLES, VARIABLES } from '../../../src/config/variables.js';
+import { createMetrics, registerClusterGauges } from '../../../src/metrics.js';
+import { REPO_ROOT } from '../../helpers/tools.js';
 
 const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
 

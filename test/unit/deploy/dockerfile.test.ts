@@ -9,11 +9,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
 import { validate } from 'dockerfile-utils';
-import { VARIABLES } from '../../src/config/index.js';
-import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
-import { freePort } from '../helpers/ports.js';
-import { startTestService, type TestService } from '../helpers/service.js';
-import { REPO_ROOT, runTool } from '../helpers/tools.js';
+import { VARIABLES } from '../../../src/config/index.js';
+import { startHomeserver, type StandInHomeserver } from '../../helpers/homeserver.js';
+import { freePort } from '../../helpers/ports.js';
+import { startTestService, type TestService } from '../../helpers/service.js';
+import { REPO_ROOT, runTool } from '../../helpers/tools.js';
 
 const dockerfileText = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const dockerfile = DockerfileParser.parse(dockerfileText);
