@@ -83,7 +83,8 @@ export class LatencyHistogram<L extends string> {
     }
   }
 
-  async get(): Promise<{ name: string; help: string; type: 'histogram'; values: Sample[]; aggregator: 'sum' }> {
+  /** What the registry reads at a scrape; a promise, as prom-client's own metrics give. */
+  get(): Promise<{ name: string; help: string; type: 'histogram'; values: Sample[]; aggregator: 'sum' }> {
     const values: Sample[] = [];
     for (const series of this.series.values()) {
       if (series.count === 0) continue;
@@ -96,7 +97,7 @@ export class LatencyHistogram<L extends string> {
       values.push({ metricName: `${this.name}_sum`, labels: { ...series.labels }, value: series.sum });
       values.push({ metricName: `${this.name}_count`, labels: { ...series.labels }, value: series.count });
     }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+    return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
   }
 
   private newSeries(labels: Record<string, string>): Series {

@@ -19,12 +19,17 @@ test('accessLine writes what pino writes for the same fields', () => {
   fc.assert(
     fc.property(
       fc.constantFrom('info' as const, 'debug' as const),
-      fc.record({
-        method: fc.constantFrom('GET', 'OPTIONS', 'PROPFIND'),
-        route: fc.constantFrom('/_matrix/client/v3/voip/turnServer', '/healthz', 'unmatched'),
-        status: fc.constantFrom(200, 401, 429, 503),
-      }).map((bindings) => ({ ...bindings })),
-      fc.oneof(fc.double({ min: 0, max: 1e6, noNaN: true }).map((ms) => Math.round(ms * 1000) / 1000), fc.constantFrom(0, 0.001, 12.5)),
+      fc
+        .record({
+          method: fc.constantFrom('GET', 'OPTIONS', 'PROPFIND'),
+          route: fc.constantFrom('/_matrix/client/v3/voip/turnServer', '/healthz', 'unmatched'),
+          status: fc.constantFrom(200, 401, 429, 503),
+        })
+        .map((bindings) => ({ ...bindings })),
+      fc.oneof(
+        fc.double({ min: 0, max: 1e6, noNaN: true }).map((ms) => Math.round(ms * 1000) / 1000),
+        fc.constantFrom(0, 0.001, 12.5),
+      ),
       fc.oneof(
         fc.constant(undefined),
         fc.record({ field: fc.constant('userHash' as const), user: fc.stringMatching(/^[0-9a-f]{16}$/) }),

@@ -8,7 +8,7 @@ import { Socket } from 'node:net';
 import { responseUnderWay } from '../../../src/fast-paths/response-under-way.js';
 import { listen } from '../../helpers/listen.js';
 
-test("a server socket tells a response under way from one not started or finished", async () => {
+test('a server socket tells a response under way from one not started or finished', async () => {
   const seen: boolean[] = [];
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));

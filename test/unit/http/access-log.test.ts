@@ -44,7 +44,8 @@ async function serve(level: string) {
   });
   app.use(router.routes());
   app.use(router.allowedMethods());
-  const server: Listening = await listen(app.callback());
+  const handle = app.callback();
+  const server: Listening = await listen((req, res) => void handle(req, res));
   return {
     async call(path: string, method = 'GET') {
       const res = await fetch(`${server.url}${path}`, { method });
