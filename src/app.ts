@@ -13,7 +13,7 @@ import { systemClock, systemTimers, type Clock, type Timers } from './clock.js';
 import type { Config } from './config/index.js';
 import { sharedSecretsProblem } from './config/rules.js';
 import { createHealth, type Health } from './health.js';
-import { edge } from './http/edge.js';
+import { requestEnvelope } from './http/request-envelope.js';
 import { createRouter } from './http/routes.js';
 import { publicKeyRule } from './jwt-public-key.js';
 import type { Logger } from './logger.js';
@@ -108,7 +108,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       trustProxy: config.trustProxy,
     },
   });
-  app.use(edge(deps.logger, deps.metrics, () => deps.health.draining));
+  app.use(requestEnvelope(deps.logger, deps.metrics, () => deps.health.draining));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -10,7 +10,7 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
 
 const CORS_ENTRIES = Object.entries(CORS_HEADERS);
 
-/** On every answer, errors included (edge.ts calls it first). */
+/** On every answer, errors included (request-envelope.ts calls it first). */
 export function applyCorsHeaders(ctx: Context): void {
   for (const [name, value] of CORS_ENTRIES) ctx.res.setHeader(name, value);
 }

@@ -1,4 +1,4 @@
-// The Koa error step (called by edge.ts around every request): a MatrixError becomes its
+// The Koa error step (called by request-envelope.ts around every request): a MatrixError becomes its
 // status, headers and body through httpAnswer (errors.ts), as at every answering place; a
 // route that matched nothing becomes 404/405 M_UNRECOGNIZED; anything else is logged with
 // its detail and answered as a generic 500 M_UNKNOWN, its message never shown.

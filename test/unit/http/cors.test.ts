@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { Registry } from 'prom-client';
 import { preflight } from '../../../src/http/cors.js';
-import { edge } from '../../../src/http/edge.js';
+import { requestEnvelope } from '../../../src/http/request-envelope.js';
 import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
@@ -21,7 +21,7 @@ let server: Listening;
 beforeAll(async () => {
   const app = new Koa();
   app.silent = true;
-  app.use(edge(createLogger('silent', captureLogs().stream), createMetrics(new Registry(), { defaultMetrics: false })));
+  app.use(requestEnvelope(createLogger('silent', captureLogs().stream), createMetrics(new Registry(), { defaultMetrics: false })));
   const router = new Router();
   router.get('/resource', (ctx) => {
     ctx.body = { ok: true };

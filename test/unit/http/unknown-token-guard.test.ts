@@ -7,7 +7,7 @@
 
 import Koa from 'koa';
 import { Registry } from 'prom-client';
-import { edge } from '../../../src/http/edge.js';
+import { requestEnvelope } from '../../../src/http/request-envelope.js';
 import { MatrixError } from '../../../src/errors.js';
 import { unknownTokenGuard } from '../../../src/http/unknown-token-guard.js';
 import { createLogger } from '../../../src/logger.js';
@@ -55,7 +55,7 @@ async function setup(): Promise<Setup> {
   };
   const app = new Koa({ proxy: true, maxIpsCount: 1 });
   app.silent = true;
-  app.use(edge(createLogger('silent', captureLogs().stream), createMetrics(new Registry(), { defaultMetrics: false })));
+  app.use(requestEnvelope(createLogger('silent', captureLogs().stream), createMetrics(new Registry(), { defaultMetrics: false })));
   const guard = unknownTokenGuard({
     budget: memoryLimiter({ perSecond: 1, burst: BURST, clock }),
     maxPendingPerAddress: MAX_PENDING,

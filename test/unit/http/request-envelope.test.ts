@@ -1,7 +1,11 @@
+// The envelope around every request, as a client sees it: a MatrixError answered with its
+// status, headers and body, anything else a generic 500, requests no route answers a JSON
+// 404/405; details in the log only. (CORS on every answer: cors.test.ts.)
+
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Registry } from 'prom-client';
-import { edge } from '../../../src/http/edge.js';
+import { requestEnvelope } from '../../../src/http/request-envelope.js';
 import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
@@ -15,7 +19,7 @@ beforeAll(async () => {
   logs = captureLogs();
   const app = new Koa();
   app.silent = true;
-  app.use(edge(createLogger('debug', logs.stream), createMetrics(new Registry(), { defaultMetrics: false })));
+  app.use(requestEnvelope(createLogger('debug', logs.stream), createMetrics(new Registry(), { defaultMetrics: false })));
   const router = new Router();
   router.get('/ok', (ctx) => {
     ctx.body = { fine: true };
