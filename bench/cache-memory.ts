@@ -59,8 +59,6 @@ function liveBytes(): { heap: number; arrayBuffers: number } {
 
 // ---- processes --------------------------------------------------------------------------
 
-
-
 type Reading = { heap: number; arrayBuffers: number; rss: number; peakRss: number; requestsPerSecond?: number };
 
 interface Child {
@@ -86,7 +84,7 @@ async function start(args: string[], env: Record<string, string>, port: number):
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   const waiting: ((line: string) => void)[] = [];
   let buffered = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
+  child.stderr.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     for (let nl = buffered.indexOf('\n'); nl !== -1; nl = buffered.indexOf('\n')) {
       const line = buffered.slice(0, nl);
@@ -124,11 +122,17 @@ const tokenOf = (kind: 'identity' | 'refusal', n: number) => (kind === 'identity
 
 // ---- part 1: the cache alone -----------------------------------------------------------------
 
-async function fill(homeserverUrl: string, kind: 'identity' | 'refusal', entries: number): Promise<{ heapPerEntry: number; buffersPerEntry: number; heapMiB: number }> {
+async function fill(
+  homeserverUrl: string,
+  kind: 'identity' | 'refusal',
+  entries: number,
+): Promise<{ heapPerEntry: number; buffersPerEntry: number; heapMiB: number }> {
   const metrics = createMetrics(new Registry());
   const upstream = createUpstream({ name: 'homeserver', timeoutMs: UPSTREAM_TIMEOUT_MS, metrics, logger: pino({ level: 'silent' }) });
   // One call first, so the connection pool and the code on the path exist before the baseline.
-  await whoamiVerifier({ homeserverUrl, upstream }).verify(tokenOf(kind, entries), {}).catch(() => undefined);
+  await whoamiVerifier({ homeserverUrl, upstream })
+    .verify(tokenOf(kind, entries), {})
+    .catch(() => undefined);
   await pause(UPSTREAM_TIMEOUT_MS + 500);
   const before = liveBytes();
   // Made after the baseline: lru-cache allocates its arrays for `max` entries up front, and
@@ -185,7 +189,9 @@ async function churn(url: string, count: number, kind: 'identity' | 'refusal'): 
   const expected = kind === 'identity' ? 200 : 401;
   const answered = result.statusCodeStats[String(expected)]?.count ?? 0;
   if (answered !== count || result.errors + result.timeouts > 0) {
-    throw new Error(`${kind}: ${answered} of ${count} answered ${expected} (${JSON.stringify(result.statusCodeStats)}, ${result.errors} errors)`);
+    throw new Error(
+      `${kind}: ${answered} of ${count} answered ${expected} (${JSON.stringify(result.statusCodeStats)}, ${result.errors} errors)`,
+    );
   }
   return Math.round(result.requests.total / result.duration);
 }
@@ -201,7 +207,13 @@ interface Run {
 async function serviceRun(homeserverUrl: string, run: Run): Promise<Record<string, Reading>> {
   const port = await freePort();
   const svc = await start(
-    ['--expose-gc', ...(run.capMiB > 0 ? [`--max-old-space-size=${run.capMiB}`] : []), '--import', PROBE, join(root, 'dist', 'src', 'main.js')],
+    [
+      '--expose-gc',
+      ...(run.capMiB > 0 ? [`--max-old-space-size=${run.capMiB}`] : []),
+      '--import',
+      PROBE,
+      join(root, 'dist', 'src', 'main.js'),
+    ],
     {
       PORT: String(port),
       METRICS_PORT: String(await freePort()),
@@ -239,7 +251,9 @@ async function serviceRun(homeserverUrl: string, run: Run): Promise<Record<strin
 
 async function withRedis<T>(body: (redisUrl: string) => Promise<T>): Promise<T> {
   const port = await freePort();
-  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   try {
     await waitForPort(port);
     return await body(`redis://127.0.0.1:${port}`);
@@ -264,18 +278,31 @@ async function main(): Promise<void> {
     for (const kind of ['identity', 'refusal'] as const) {
       for (const entries of sizes) {
         const r = await fill(homeserver.url, kind, entries);
-        const cells = [kind.padEnd(9), String(entries).padStart(7), r.heapMiB.toFixed(1).padStart(8), r.heapPerEntry.toFixed(0).padStart(12), r.buffersPerEntry.toFixed(0).padStart(20)];
+        const cells = [
+          kind.padEnd(9),
+          String(entries).padStart(7),
+          r.heapMiB.toFixed(1).padStart(8),
+          r.heapPerEntry.toFixed(0).padStart(12),
+          r.buffersPerEntry.toFixed(0).padStart(20),
+        ];
         console.log(cells.join('   '));
       }
     }
     if (option('service', 'yes') === 'no') return;
-    console.log(`\nthe built service, after full collections (old space ${capMiB > 0 ? `capped at ${capMiB} MiB` : "V8's own size"}); ${users} distinct users, then as many wrong tokens`);
+    console.log(
+      `\nthe built service, after full collections (old space ${capMiB > 0 ? `capped at ${capMiB} MiB` : "V8's own size"}); ${users} distinct users, then as many wrong tokens`,
+    );
     await withRedis(async (redisUrl) => {
       const byMode: Record<string, Record<number, Record<string, Reading>>> = {};
       for (const mode of modes) {
         byMode[mode] = {};
         for (const cacheEntries of cacheSizes) {
-          const readings = await serviceRun(homeserver.url, { redisUrl: mode === 'redis' ? redisUrl : undefined, cacheEntries, capMiB, users });
+          const readings = await serviceRun(homeserver.url, {
+            redisUrl: mode === 'redis' ? redisUrl : undefined,
+            cacheEntries,
+            capMiB,
+            users,
+          });
           byMode[mode][cacheEntries] = readings;
           for (const [name, r] of Object.entries(readings)) {
             const label = `${mode}, TOKEN_CACHE_SIZE ${cacheEntries}, ${name}`;
@@ -293,7 +320,9 @@ async function main(): Promise<void> {
         const a = byMode[mode]![small]!;
         const b = byMode[mode]![large]!;
         const per = (reading: string) => ((b[reading]!.heap - a[reading]!.heap) / (large - small)).toFixed(0);
-        console.log(`${mode}: per identity entry ${per(`after ${users} users`)} B, per refusal entry ${per('and their timers run out')} B (heap, ${small} vs ${large} entries)`);
+        console.log(
+          `${mode}: per identity entry ${per(`after ${users} users`)} B, per refusal entry ${per('and their timers run out')} B (heap, ${small} vs ${large} entries)`,
+        );
       }
     });
   } finally {

@@ -46,9 +46,13 @@ function parseOptions(argv: string[]): Options {
 
 const children = new Set<ChildProcess>();
 
-
-
-async function startProcess(name: string, command: string, args: string[], env: Record<string, string>, port: number): Promise<ChildProcess> {
+async function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  port: number,
+): Promise<ChildProcess> {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -101,13 +105,17 @@ function tokenCycler(tokens: number, start = 0) {
   };
 }
 
-async function load(name: string, url: string, options: { connections: number; durationSeconds?: number; amount?: number; tokens: number; start?: number }): Promise<Figures> {
+async function load(
+  name: string,
+  url: string,
+  options: { connections: number; durationSeconds?: number; amount?: number; tokens: number; start?: number },
+): Promise<Figures> {
   const cycler = tokenCycler(options.tokens, options.start);
   const result: Result = await autocannon({
     url: `${url}${TURN_PATH}`,
     connections: options.connections,
     ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.durationSeconds ?? 10 }),
-    requests: [{ method: 'GET', setupRequest: (req) => cycler.setupRequest(req) as typeof req }],
+    requests: [{ method: 'GET', setupRequest: (req) => cycler.setupRequest(req) }],
   });
   return {
     name,
@@ -122,7 +130,15 @@ async function load(name: string, url: string, options: { connections: number; d
 
 function table(rows: Figures[]): string {
   const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'requests'];
-  const lines = rows.map((r) => [r.name, String(r.rps), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2), String(r.non2xx), String(r.errors), String(r.total)]);
+  const lines = rows.map((r) => [
+    r.name,
+    String(r.rps),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    String(r.non2xx),
+    String(r.errors),
+    String(r.total),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt)].join('\n');
@@ -195,7 +211,11 @@ async function bestOf(rounds: number, targets: { name: string; url: string }[], 
   for (let round = 0; round < rounds; round += 1) {
     for (const target of targets) {
       await load(`${target.name} (warm-up)`, target.url, { connections: opts.connections, durationSeconds: 2, tokens: opts.users });
-      const figures = await load(target.name, target.url, { connections: opts.connections, durationSeconds: opts.durationSeconds, tokens: opts.users });
+      const figures = await load(target.name, target.url, {
+        connections: opts.connections,
+        durationSeconds: opts.durationSeconds,
+        tokens: opts.users,
+      });
       const previous = best.get(target.name);
       if (!previous || figures.rps > previous.rps) best.set(target.name, figures);
     }
@@ -232,7 +252,9 @@ async function hot(opts: Options): Promise<void> {
     console.log(`service (Redis) / in-process     ${ratio('service (Redis)', 'service (in-process)')}`);
     console.log(`service (in-process) / koa       ${ratio('service (in-process)', 'koa + router')}`);
     console.log(`cold (whoami per request) / hot  ${ratio('service cold (no cache)', 'service (Redis)')}`);
-    console.log(`p99 service (Redis)              ${get('service (Redis)').p99Ms.toFixed(2)} ms at ${opts.connections} connections (target < 10)`);
+    console.log(
+      `p99 service (Redis)              ${get('service (Redis)').p99Ms.toFixed(2)} ms at ${opts.connections} connections (target < 10)`,
+    );
   } finally {
     for (const p of [bare, koa, withRedis, inProcess, cold]) await stopProcess(p.child);
     await stack.stop();
@@ -249,12 +271,22 @@ async function scale(opts: Options): Promise<void> {
     let served = 0;
     for (const upTo of [10_000, 100_000, 1_000_000]) {
       const amount = upTo - served;
-      const figures = await load(`users ${served + 1}..${upTo}`, service.url, { connections: opts.connections, amount, tokens: total, start: served });
+      const figures = await load(`users ${served + 1}..${upTo}`, service.url, {
+        connections: opts.connections,
+        amount,
+        tokens: total,
+        start: served,
+      });
       served = upTo;
       rows.push({ ...figures, rssMiB: rssMiB(service.child.pid!) });
     }
     // Back over the first users: their entries were evicted long ago, so this is the churn.
-    const again = await load('users 1..100000 again', service.url, { connections: opts.connections, amount: 100_000, tokens: total, start: 0 });
+    const again = await load('users 1..100000 again', service.url, {
+      connections: opts.connections,
+      amount: 100_000,
+      tokens: total,
+      start: 0,
+    });
     rows.push({ ...again, rssMiB: rssMiB(service.child.pid!) });
     console.log(table(rows));
     console.log('');
@@ -269,7 +301,9 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   const cpu = cpus()[0]?.model ?? 'unknown cpu';
   console.log(`matrix-turn-credentials benchmark — node ${process.version}, ${cpus().length} × ${cpu}`);
-  console.log(`mode ${opts.mode}, ${opts.connections} connections, ${opts.durationSeconds}s per run, best of ${opts.rounds}, ${opts.users} users\n`);
+  console.log(
+    `mode ${opts.mode}, ${opts.connections} connections, ${opts.durationSeconds}s per run, best of ${opts.rounds}, ${opts.users} users\n`,
+  );
   if (opts.mode === 'hot') await hot(opts);
   else await scale(opts);
 }

@@ -101,7 +101,11 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     allowGuests: config.turn.allowGuests,
     exemptUsers: new Set(config.rateLimit.exemptUsers),
     unknownTokens: {
-      budget: memoryLimiter({ perSecond: config.rateLimit.unknownTokenPerSecond, burst: config.rateLimit.unknownTokenBurst, clock: deps.clock }),
+      budget: memoryLimiter({
+        perSecond: config.rateLimit.unknownTokenPerSecond,
+        burst: config.rateLimit.unknownTokenBurst,
+        clock: deps.clock,
+      }),
       // Verifying and waiting: a wave of new users behind one proxy waits its turn (the guard
       // verifies `burst` at a time); past a thousand at once, 429 rather than a longer queue.
       maxPendingPerAddress: 1000,

@@ -92,8 +92,7 @@ export class MatrixError extends Error {
    * out on that code, and an outage must not log everybody out.
    */
   static upstream(status: 502 | 503 | 504, detail: string, options: { retryAfterSeconds?: number; cause?: unknown } = {}): MatrixError {
-    const message =
-      status === 504 ? 'Timed out verifying the access token' : 'Could not verify the access token right now';
+    const message = status === 504 ? 'Timed out verifying the access token' : 'Could not verify the access token right now';
     return new MatrixError(status, 'M_UNKNOWN', message, {
       detail,
       cause: options.cause,

@@ -44,8 +44,8 @@ export const STDOUT_BATCH_BYTES = 12_288;
 
 /** A pino destination that gathers lines and hands `target` one string per batch. */
 export interface LineBatcher extends DestinationStream {
-  /** Hands over what is gathered now (pino's logger.flush() calls this too). */
-  flush(): void;
+  /** Hands over what is gathered now (pino's logger.flush() calls this too); a property, as it is handed to a timer. */
+  readonly flush: () => void;
 }
 
 /**
@@ -75,7 +75,7 @@ export function lineBatcher(target: { write(chunk: string): unknown }, batchByte
 }
 
 /** The process's logger: JSON lines on stdout, batched, written at least every second and at exit. */
-export function createStdoutLogger(level: string): { logger: Logger; stop(): void } {
+export function createStdoutLogger(level: string): { logger: Logger; stop: () => void } {
   const stdout = pino.destination({ dest: 1, sync: false });
   const batches = lineBatcher(stdout, STDOUT_BATCH_BYTES);
   const logger = createLogger(level, batches);

@@ -12,8 +12,7 @@ import type { Clock } from '../clock.js';
 export type CallOutcome = 'success' | 'failure' | 'neutral';
 
 export type Admission =
-  | { readonly admitted: true; settle(outcome: CallOutcome): void }
-  | { readonly admitted: false; readonly retryAfterMs: number };
+  { readonly admitted: true; settle(outcome: CallOutcome): void } | { readonly admitted: false; readonly retryAfterMs: number };
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 

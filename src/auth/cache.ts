@@ -32,7 +32,12 @@ export function tokenCache(inner: TokenVerifier, options: TokenCacheOptions): To
   const negativeTtlMs = options.negativeTtlSeconds * 1000;
   // ttlResolution 0: lru-cache would otherwise reuse one reading of the clock for 1 ms of
   // real time, and miss an injected clock's jump past an entry's expiry.
-  const entries = new LRUCache<string, Entry>({ max: options.size, ttlAutopurge: false, ttlResolution: 0, perf: { now: () => clock.nowMs() } });
+  const entries = new LRUCache<string, Entry>({
+    max: options.size,
+    ttlAutopurge: false,
+    ttlResolution: 0,
+    perf: { now: () => clock.nowMs() },
+  });
   const inFlight = new Map<string, Promise<Identity>>();
   const hit = metrics.tokenCacheRequests.labels('hit');
   const miss = metrics.tokenCacheRequests.labels('miss');

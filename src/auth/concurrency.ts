@@ -6,7 +6,8 @@
 
 import { systemTimers, type TimerHandle, type Timers } from '../clock.js';
 
-export type Permit = { readonly granted: true; release(): void } | { readonly granted: false; readonly reason: 'queue full' | 'waited too long' };
+export type Permit =
+  { readonly granted: true; release(): void } | { readonly granted: false; readonly reason: 'queue full' | 'waited too long' };
 
 export interface ConcurrencyLimit {
   acquire(): Promise<Permit>;

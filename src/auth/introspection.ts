@@ -72,7 +72,8 @@ function formEncode(value: string): string {
 function readAnswer(upstream: string, res: UpstreamResponse): Answer {
   const body = isObject(res.json) ? res.json : undefined;
   if (res.status === 200) {
-    if (body === undefined || typeof body.active !== 'boolean') throw MatrixError.badUpstreamAnswer(upstream, 'a 200 that is not an RFC 7662 introspection answer');
+    if (body === undefined || typeof body.active !== 'boolean')
+      throw MatrixError.badUpstreamAnswer(upstream, 'a 200 that is not an RFC 7662 introspection answer');
     return body as Answer;
   }
   if (res.status === 400 || res.status === 401 || res.status === 403) {
@@ -115,10 +116,12 @@ function identityFrom(answer: Answer, options: IntrospectionOptions, nowMs: numb
 function expiry(answer: Answer, nowMs: number, upstream: string): { expiresAtMs?: number; expired: boolean } {
   const { exp, expires_in: expiresIn } = answer;
   if (exp !== undefined && !isFiniteNumber(exp)) throw MatrixError.badUpstreamAnswer(upstream, 'an "exp" that is not a number');
-  if (expiresIn !== undefined && !isFiniteNumber(expiresIn)) throw MatrixError.badUpstreamAnswer(upstream, 'an "expires_in" that is not a number');
+  if (expiresIn !== undefined && !isFiniteNumber(expiresIn))
+    throw MatrixError.badUpstreamAnswer(upstream, 'an "expires_in" that is not a number');
   const expMs = exp === undefined ? undefined : exp * 1000;
   const expiresInMs = expiresIn === undefined ? undefined : nowMs + expiresIn * 1000;
-  const expired = (expMs !== undefined && expMs + CLOCK_TOLERANCE_SECONDS * 1000 <= nowMs) || (expiresInMs !== undefined && expiresInMs <= nowMs);
+  const expired =
+    (expMs !== undefined && expMs + CLOCK_TOLERANCE_SECONDS * 1000 <= nowMs) || (expiresInMs !== undefined && expiresInMs <= nowMs);
   const known = [expMs, expiresInMs].filter((ms): ms is number => ms !== undefined);
   return { expired, ...(known.length > 0 && { expiresAtMs: Math.min(...known) }) };
 }

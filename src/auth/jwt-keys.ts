@@ -7,7 +7,7 @@
 // JWT_PUBLIC_KEY as PEM, JWK or JWK set (read by jwt-public-key.ts, as the configuration
 // checked it), re-parsed when its file changes.
 
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type JWTVerifyGetKey } from 'jose';
 import { errorCode } from '../error-fields.js';
 import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -69,9 +69,13 @@ export function remoteKeys(options: RemoteKeysOptions): JWTVerifyGetKey {
       const code = errorCode(error);
       if (code === 'ERR_JWKS_NO_MATCHING_KEY' && coolingDown) {
         // jose did not fetch: the kid may be a freshly rotated key, so we cannot call the token bad.
-        throw MatrixError.upstream(503, `jwks: no key for kid ${describeKid(header.kid)}; the JWKS was fetched less than ${cooldownMs} ms ago`, {
-          retryAfterSeconds: Math.max(1, Math.ceil(cooldownMs / 1000)),
-        });
+        throw MatrixError.upstream(
+          503,
+          `jwks: no key for kid ${describeKid(header.kid)}; the JWKS was fetched less than ${cooldownMs} ms ago`,
+          {
+            retryAfterSeconds: Math.max(1, Math.ceil(cooldownMs / 1000)),
+          },
+        );
       }
       if (code !== undefined && TOKEN_VERDICTS.has(code)) throw error;
       const unavailable = keysUnavailable(error, upstream.name);
@@ -116,7 +120,10 @@ export function staticKeys(source: { current(): string }, logger: Logger): JWTVe
         parsedFrom = text;
       } catch (error) {
         refused = text;
-        logger.error({ setting: 'JWT_PUBLIC_KEY', problem: (error as Error).message }, 'new JWT_PUBLIC_KEY does not parse; keeping the previous key');
+        logger.error(
+          { setting: 'JWT_PUBLIC_KEY', problem: (error as Error).message },
+          'new JWT_PUBLIC_KEY does not parse; keeping the previous key',
+        );
       }
     }
     return key(header, token);
@@ -129,9 +136,9 @@ export function parseVerificationKey(text: string): JWTVerifyGetKey {
   try {
     reading = readPublicKey(text);
   } catch (error) {
-    throw new Error(`JWT_PUBLIC_KEY ${(error as Error).message}`);
+    throw new Error(`JWT_PUBLIC_KEY ${(error as Error).message}`, { cause: error });
   }
-  if (reading.set !== undefined) return createLocalJWKSet(reading.set as JSONWebKeySet);
+  if (reading.set !== undefined) return createLocalJWKSet(reading.set);
   const keyObject = reading.keys[0]!.keyObject;
   return async () => keyObject;
 }

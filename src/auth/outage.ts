@@ -56,7 +56,10 @@ export function outageLog(options: OutageLogOptions): OutageLog {
   const fail = (error: MatrixError): MatrixError => {
     if (current === undefined) {
       current = { startedAtMs: clock.nowMs(), failedRequests: 0, failedFast: 0 };
-      logger.warn({ upstream, status: error.status, detail: error.detail }, 'upstream outage started: requests needing it fail until it answers again');
+      logger.warn(
+        { upstream, status: error.status, detail: error.detail },
+        'upstream outage started: requests needing it fail until it answers again',
+      );
     }
     current.failedRequests += 1;
     return reported(error);
@@ -74,7 +77,10 @@ export function outageLog(options: OutageLogOptions): OutageLog {
           if (current === undefined || startedAt !== failures) return;
           const { startedAtMs, failedRequests, failedFast } = current;
           current = undefined;
-          logger.info({ upstream, failedRequests, failedFast, durationMs: clock.nowMs() - startedAtMs }, 'upstream outage ended: answering again');
+          logger.info(
+            { upstream, failedRequests, failedFast, durationMs: clock.nowMs() - startedAtMs },
+            'upstream outage ended: answering again',
+          );
         },
       };
     },

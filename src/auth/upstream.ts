@@ -165,7 +165,8 @@ function upstreamBreaker(options: UpstreamOptions): CircuitBreaker {
     // with the success that ends it; the calls it refused are counted there as failedFast.
     onChange(isOpen, consecutiveFailures) {
       open.set(isOpen ? 1 : 0);
-      if (isOpen) logger.debug({ upstream: name, consecutiveFailures, resetMs }, 'circuit breaker open: failing fast, probing once per reset period');
+      if (isOpen)
+        logger.debug({ upstream: name, consecutiveFailures, resetMs }, 'circuit breaker open: failing fast, probing once per reset period');
       else logger.debug({ upstream: name }, 'circuit breaker closed: upstream answering again');
     },
   });
@@ -177,7 +178,10 @@ function serverError(name: string, status: number): MatrixError {
   return MatrixError.upstream(502, `${name} answered HTTP ${status}`);
 }
 
-async function readLimited(body: AsyncIterable<Buffer | Uint8Array> & { destroy?: (e?: Error) => void }, maxBytes: number): Promise<string> {
+async function readLimited(
+  body: AsyncIterable<Buffer | Uint8Array> & { destroy?: (e?: Error) => void },
+  maxBytes: number,
+): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
@@ -208,6 +212,10 @@ function undiciErrorCode(error: unknown): string | undefined {
 /** Whether undici gave up on the call for one of its own timeouts (connect, headers, body) or the abort signal's. */
 function undiciTimedOut(error: unknown): boolean {
   const code = undiciErrorCode(error);
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' || (error as Error)?.name === 'TimeoutError';
+  return (
+    code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT' ||
+    code === 'UND_ERR_CONNECT_TIMEOUT' ||
+    (error as Error)?.name === 'TimeoutError'
+  );
 }
-

@@ -32,7 +32,10 @@ export function whoamiVerifier(options: { homeserverUrl: string; upstream: Upstr
       if (body?.errcode === 'M_MISSING_TOKEN') {
         // We always send a well-formed token, so something between us and the homeserver
         // dropped it: an infrastructure fault, which must not log the user out.
-        throw MatrixError.badUpstreamAnswer(upstream.name, 'M_MISSING_TOKEN to a request that carried a token (does a proxy drop the Authorization header?)');
+        throw MatrixError.badUpstreamAnswer(
+          upstream.name,
+          'M_MISSING_TOKEN to a request that carried a token (does a proxy drop the Authorization header?)',
+        );
       }
       // No 5xx reaches here: Upstream turns each into an error first (a 503 into upstreamBusy too).
       if (res.status === 429) throw MatrixError.upstreamBusy(upstream.name, 429);

@@ -5,7 +5,7 @@
 // so a browser client can read them. Nothing from the request is echoed or logged: the
 // raw bytes of a rejected request may hold an access token.
 
-import type { IncomingMessage, RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { responseUnderWay } from '../fast-paths/response-under-way.js';
 import type { Logger } from '../logger.js';
@@ -69,10 +69,19 @@ export function refuseConnect(_req: IncomingMessage, socket: Duplex): void {
   socket.end(rawErrorResponse(MatrixError.unrecognized(405)));
 }
 
-/** Refuses a URL longer than `maxUrlBytes` with 414 before the app parses it. */
-export function limitUrlLength(handler: RequestListener, maxUrlBytes: number): RequestListener {
+/**
+ * Refuses a URL longer than `maxUrlBytes` with 414 before the app parses it. `handler` is
+ * Koa's callback, which answers through `res` and never rejects: nothing awaits it.
+ */
+export function limitUrlLength(
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void,
+  maxUrlBytes: number,
+): RequestListener {
   return function urlLengthLimit(req, res) {
-    if ((req.url ?? '').length <= maxUrlBytes) return handler(req, res);
+    if ((req.url ?? '').length <= maxUrlBytes) {
+      void handler(req, res);
+      return;
+    }
     const answer = httpAnswer(MatrixError.urlTooLong());
     res.writeHead(answer.status, { ...answer.headers, Connection: 'close', ...CORS_HEADERS });
     res.end(answer.body);

@@ -28,7 +28,10 @@ export function respondWithError(ctx: Context, caught: unknown, logger: Logger):
   if (error.status >= 500 && !error.reported) {
     logger.warn({ errcode: error.errcode, status: error.status, detail: error.detail ?? describe(caught) }, 'request failed');
   } else if (error.detail !== undefined) {
-    logger.debug({ errcode: error.errcode, status: error.status, detail: error.detail }, error.status >= 500 ? 'request failed' : 'request refused');
+    logger.debug(
+      { errcode: error.errcode, status: error.status, detail: error.detail },
+      error.status >= 500 ? 'request failed' : 'request refused',
+    );
   }
   const answer = httpAnswer(error);
   ctx.status = answer.status;

@@ -144,23 +144,26 @@ export function withRedisFallback(options: FallbackOptions): RateLimiter {
     if (probing || closed || connection.status !== 'ready') return;
     probing = true;
     const startedIn = streak;
-    options.probe(lastFailedKey).then(
-      () => {
-        if (startedIn !== streak) return;
-        probeSuccesses += 1;
-        if (state.kind === 'starting' || probeSuccesses >= probesToRecover) {
-          lastFailedKey = undefined;
-          markUp();
-        }
-      },
-      (error: unknown) => {
-        restartStreak();
-        markDown(describeRedisError(error));
-        if (isRedisTimeout(error) && connection.status === 'ready') options.reconnect();
-      },
-    ).finally(() => {
-      probing = false;
-    });
+    options
+      .probe(lastFailedKey)
+      .then(
+        () => {
+          if (startedIn !== streak) return;
+          probeSuccesses += 1;
+          if (state.kind === 'starting' || probeSuccesses >= probesToRecover) {
+            lastFailedKey = undefined;
+            markUp();
+          }
+        },
+        (error: unknown) => {
+          restartStreak();
+          markDown(describeRedisError(error));
+          if (isRedisTimeout(error) && connection.status === 'ready') options.reconnect();
+        },
+      )
+      .finally(() => {
+        probing = false;
+      });
   };
 
   const startProbing = () => {

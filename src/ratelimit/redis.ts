@@ -202,6 +202,7 @@ function decisionsOf(reply: unknown, expected: number): RateDecision[] {
     throw new Error('unexpected reply from the rate limit script');
   }
   const decisions: RateDecision[] = [];
-  for (let i = 0; i < reply.length; i += 2) decisions.push(reply[i] === 1 ? ALLOWED : { allowed: false, retryAfterMs: reply[i + 1] as number });
+  for (let i = 0; i < reply.length; i += 2)
+    decisions.push(reply[i] === 1 ? ALLOWED : { allowed: false, retryAfterMs: reply[i + 1] as number });
   return decisions;
 }

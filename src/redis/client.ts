@@ -111,7 +111,9 @@ export function createRedisClient(config: RedisConnectionOptions, deps: RedisCli
       slotsRefreshTimeout: Math.max(1000, config.commandTimeoutMs * 4),
       // With TLS, connect to the names the cluster announces rather than addresses
       // ioredis resolved itself, or no certificate would match (e.g. ElastiCache).
-      ...(tls !== undefined && { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) }),
+      ...(tls !== undefined && {
+        dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address),
+      }),
       redisOptions: nodeOptions,
     };
     client = new Cluster(
@@ -153,15 +155,17 @@ export function createRedisClient(config: RedisConnectionOptions, deps: RedisCli
  * test/unit/redis/client.test.ts breaks if an upgrade changes that.
  */
 function readLive(options: object, values: Record<string, () => string | undefined>): void {
-  for (const [key, read] of Object.entries(values)) Object.defineProperty(options, key, { get: read, enumerable: true, configurable: true });
+  for (const [key, read] of Object.entries(values))
+    Object.defineProperty(options, key, { get: read, enumerable: true, configurable: true });
 }
 
+// Properties, not methods: each is handed to ioredis as a getter on its own.
 interface LiveCredentials {
-  username(): string | undefined;
-  password(): string | undefined;
+  readonly username: () => string | undefined;
+  readonly password: () => string | undefined;
   /** The setting the password comes from, for the log; undefined when none is configured. */
   readonly source: string | undefined;
-  close(): void;
+  readonly close: () => void;
 }
 
 /**
@@ -179,7 +183,11 @@ function liveCredentials(config: RedisConnectionOptions, deps: RedisClientDeps):
   if (config.url !== undefined) {
     // The configuration checked the URL at start, so it parses.
     const started = urlParts(config.url.value)!;
-    const secret = watchedSecret(config.url, 'REDIS_URL_FILE', logger, { validate: (text) => sameServerProblem(text, started), failures, timers: deps.timers });
+    const secret = watchedSecret(config.url, 'REDIS_URL_FILE', logger, {
+      validate: (text) => sameServerProblem(text, started),
+      failures,
+      timers: deps.timers,
+    });
     let read: { text: string; parts: UrlParts } = { text: config.url.value, parts: started };
     url = {
       credentials() {
@@ -231,7 +239,9 @@ function urlParts(text: string): UrlParts | undefined {
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return undefined;
   const credentials =
-    url.username !== '' || url.password !== '' ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+    url.username !== '' || url.password !== ''
+      ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) }
+      : undefined;
   url.username = '';
   url.password = '';
   return { server: url.toString(), credentials };

@@ -61,7 +61,12 @@ export function sharedSecretMinter(options: SharedSecretMinterOptions): Credenti
   };
 }
 
-export function staticMinter(options: { uris: readonly string[]; ttlSeconds: number; username: string; password: Pick<LiveSecret, 'current'> }): CredentialMinter {
+export function staticMinter(options: {
+  uris: readonly string[];
+  ttlSeconds: number;
+  username: string;
+  password: Pick<LiveSecret, 'current'>;
+}): CredentialMinter {
   return {
     mint: () => ({ username: options.username, password: options.password.current(), uris: options.uris, ttl: options.ttlSeconds }),
   };

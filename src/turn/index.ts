@@ -49,7 +49,11 @@ export function createMinter(options: MinterOptions, deps: MinterDeps): { minter
   const failures = deps.metrics.secretReloadFailures;
   if (credentials.kind === 'shared-secret') {
     const validate = credentials.validateSharedSecrets;
-    const secrets = watchedSecret(credentials.sharedSecrets, 'TURN_SHARED_SECRET_FILE', deps.logger, { validate, failures, timers: deps.timers });
+    const secrets = watchedSecret(credentials.sharedSecrets, 'TURN_SHARED_SECRET_FILE', deps.logger, {
+      validate,
+      failures,
+      timers: deps.timers,
+    });
     return {
       minter: sharedSecretMinter({ uris, ttlSeconds, sharedSecrets: secrets, clock: deps.clock }),
       close: () => secrets.close(),

@@ -88,7 +88,11 @@ export async function startBuiltService(env: Record<string, string>): Promise<Bu
 export function runBuiltServiceToExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   assertFreshBuild();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BUILT_MAIN], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BUILT_MAIN], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));

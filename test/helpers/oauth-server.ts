@@ -10,7 +10,14 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import Provider, { errors, type Adapter, type AdapterConstructor, type AdapterPayload, type KoaContextWithOIDC, type ResourceServer } from 'oidc-provider';
+import Provider, {
+  errors,
+  type Adapter,
+  type AdapterConstructor,
+  type AdapterPayload,
+  type KoaContextWithOIDC,
+  type ResourceServer,
+} from 'oidc-provider';
 import { freePort } from './ports.js';
 
 export const MATRIX_SCOPE = 'urn:matrix:client:api:*';
@@ -78,7 +85,10 @@ export async function startOAuthServer(): Promise<OAuthServer> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const introspectorBasic: ClientCredentials = { clientId: 'matrix-turn-credentials', clientSecret: randomBytes(24).toString('base64url') };
-  const introspectorPost: ClientCredentials = { clientId: 'matrix-turn-credentials-post', clientSecret: randomBytes(24).toString('base64url') };
+  const introspectorPost: ClientCredentials = {
+    clientId: 'matrix-turn-credentials-post',
+    clientSecret: randomBytes(24).toString('base64url'),
+  };
   let keys: PrivateJwk[] = [newKey('RS256'), newKey('ES256')];
   let introspections = 0;
   // Outlives each provider instance, so issued tokens survive a key rotation's restart.
@@ -87,7 +97,13 @@ export async function startOAuthServer(): Promise<OAuthServer> {
   const sockets = new Set<Socket>();
 
   const listen = async () => {
-    const provider = buildProvider(issuer, keys, storage, [ISSUING_CLIENT, introspectorBasic, introspectorPost], () => (introspections += 1));
+    const provider = buildProvider(
+      issuer,
+      keys,
+      storage,
+      [ISSUING_CLIENT, introspectorBasic, introspectorPost],
+      () => (introspections += 1),
+    );
     const callback = provider.callback();
     server = createServer((req, res) => void callback(req, res));
     server.on('connection', (socket) => {
@@ -226,7 +242,12 @@ const RESOURCE_SERVERS: Readonly<Record<string, ResourceServer>> = {
   [RESOURCES.opaque]: { scope: SCOPES.join(' '), audience: RESOURCES.opaque, accessTokenFormat: 'opaque' },
   [RESOURCES.rs256]: { scope: SCOPES.join(' '), audience: TURN_AUDIENCE, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } },
   [RESOURCES.es256]: { scope: SCOPES.join(' '), audience: TURN_AUDIENCE, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } },
-  [RESOURCES.otherAudience]: { scope: SCOPES.join(' '), audience: RESOURCES.otherAudience, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } },
+  [RESOURCES.otherAudience]: {
+    scope: SCOPES.join(' '),
+    audience: RESOURCES.otherAudience,
+    accessTokenFormat: 'jwt',
+    jwt: { sign: { alg: 'RS256' } },
+  },
 };
 
 interface StoredArtifact {
@@ -281,8 +302,7 @@ function basic(client: ClientCredentials): string {
 }
 
 function newKey(alg: SigningAlg): PrivateJwk {
-  const pair =
-    alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pair = alg === 'RS256' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const jwk = pair.privateKey.export({ format: 'jwk' }) as Record<string, unknown>;
   return { ...jwk, kty: String(jwk.kty), kid: `${alg.toLowerCase()}-${randomBytes(6).toString('hex')}`, alg, use: 'sig' };
 }
@@ -303,22 +323,30 @@ export interface SharedSecretFront {
 export async function startSharedSecretFront(server: OAuthServer, sharedSecret: string): Promise<SharedSecretFront> {
   const target = new URL(server.introspectionUrl);
   const front = createServer((req, res) => {
-    readBody(req).then((body) => {
-      if (req.headers.authorization !== `Bearer ${sharedSecret}`) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'access_denied', error_description: 'bearer token presented is invalid' }));
-        return;
-      }
-      const upstream = httpRequest(
-        target,
-        { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(server.introspectorBasic) } },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/json' });
-          answer.pipe(res);
-        },
-      );
-      upstream.on('error', () => res.writeHead(502).end());
-      upstream.end(body);
-    }, () => res.writeHead(400).end());
+    readBody(req).then(
+      (body) => {
+        if (req.headers.authorization !== `Bearer ${sharedSecret}`) {
+          res
+            .writeHead(401, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ error: 'access_denied', error_description: 'bearer token presented is invalid' }));
+          return;
+        }
+        const upstream = httpRequest(
+          target,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(server.introspectorBasic) },
+          },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, { 'content-type': answer.headers['content-type'] ?? 'application/json' });
+            answer.pipe(res);
+          },
+        );
+        upstream.on('error', () => res.writeHead(502).end());
+        upstream.end(body);
+      },
+      () => res.writeHead(400).end(),
+    );
   });
   await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
   const { port } = front.address() as AddressInfo;
@@ -335,9 +363,13 @@ export async function startSharedSecretFront(server: OAuthServer, sharedSecret: 
 /** A one-off connection per request: the provider restarts on rotation, and a pooled socket to the old one would fail. */
 function post(url: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'POST', agent: false, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-      readBody(res).then((buffer) => resolve({ status: res.statusCode ?? 0, body: buffer.toString('utf8') }), reject);
-    });
+    const req = httpRequest(
+      url,
+      { method: 'POST', agent: false, headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' } },
+      (res) => {
+        readBody(res).then((buffer) => resolve({ status: res.statusCode ?? 0, body: buffer.toString('utf8') }), reject);
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });

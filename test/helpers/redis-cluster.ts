@@ -39,7 +39,16 @@ export async function startRedisCluster(options: { masters?: number } = {}): Pro
       nodes.push(
         await startRedis({
           port: ports[i]!,
-          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(ports[masters + i]), '--cluster-node-timeout', '2000'],
+          args: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-port',
+            String(ports[masters + i]),
+            '--cluster-node-timeout',
+            '2000',
+          ],
         }),
       );
     }

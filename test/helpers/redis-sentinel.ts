@@ -48,7 +48,9 @@ async function startSentinel(masterName: string, masterPort: number, quorum: num
       `sentinel down-after-milliseconds ${masterName} 1000`,
       `sentinel failover-timeout ${masterName} 5000`,
       `sentinel parallel-syncs ${masterName} 1`,
-      ...(password === undefined ? [] : [`requirepass ${password}`, `sentinel auth-pass ${masterName} ${password}`, `sentinel sentinel-pass ${password}`]),
+      ...(password === undefined
+        ? []
+        : [`requirepass ${password}`, `sentinel auth-pass ${masterName} ${password}`, `sentinel sentinel-pass ${password}`]),
       '',
     ].join('\n'),
   );
@@ -72,7 +74,9 @@ async function startSentinel(masterName: string, masterPort: number, quorum: num
   return { port, stop };
 }
 
-export async function startRedisSentinel(options: { sentinels?: number; name?: string; password?: string } = {}): Promise<RedisSentinelSetup> {
+export async function startRedisSentinel(
+  options: { sentinels?: number; name?: string; password?: string } = {},
+): Promise<RedisSentinelSetup> {
   const name = options.name ?? 'mtc-master';
   const { password } = options;
   const auth = password === undefined ? [] : ['--requirepass', password, '--masterauth', password];

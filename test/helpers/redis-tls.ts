@@ -25,7 +25,21 @@ export interface TlsRedis {
 async function makeCa(dir: string, name: string): Promise<{ cert: string; key: string }> {
   const cert = join(dir, `${name}.pem`);
   const key = join(dir, `${name}.key`);
-  await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${name}`]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${name}`,
+  ]);
   return { cert, key };
 }
 
@@ -40,10 +54,37 @@ export async function startTlsRedis(): Promise<TlsRedis> {
     const extensions = join(dir, 'server.ext');
     writeFileSync(extensions, 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
     await run('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', serverKey, '-out', serverCsr, '-subj', '/CN=localhost']);
-    await run('openssl', ['x509', '-req', '-in', serverCsr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-out', serverCert, '-days', '1', '-extfile', extensions]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      serverCsr,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-CAcreateserial',
+      '-out',
+      serverCert,
+      '-days',
+      '1',
+      '-extfile',
+      extensions,
+    ]);
     const tlsPort = await freePort();
     const redis = await startRedis({
-      args: ['--tls-port', String(tlsPort), '--tls-cert-file', serverCert, '--tls-key-file', serverKey, '--tls-ca-cert-file', ca.cert, '--tls-auth-clients', 'no'],
+      args: [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        serverCert,
+        '--tls-key-file',
+        serverKey,
+        '--tls-ca-cert-file',
+        ca.cert,
+        '--tls-auth-clients',
+        'no',
+      ],
     });
     await waitForPort(tlsPort, 10_000);
     return {

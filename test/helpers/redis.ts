@@ -22,9 +22,13 @@ export async function startRedis(options: { port?: number; args?: string[] } = {
   const dir = mkdtempSync(join(tmpdir(), 'mtc-redis-'));
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])], {
-      stdio: 'ignore',
-    });
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])],
+      {
+        stdio: 'ignore',
+      },
+    );
     await waitForPort(port, 10_000);
   };
   const terminate = async (signal: NodeJS.Signals) => {

@@ -27,7 +27,9 @@ export interface RedisComponent {
 }
 
 /** The HTTP status of /readyz and its 'redis' component. */
-export async function readiness(replica: TestService): Promise<{ status: number; body: { status: string; components: Record<string, RedisComponent> } }> {
+export async function readiness(
+  replica: TestService,
+): Promise<{ status: number; body: { status: string; components: Record<string, RedisComponent> } }> {
   const response = await fetch(`${replica.url}/readyz`);
   return { status: response.status, body: (await response.json()) as { status: string; components: Record<string, RedisComponent> } };
 }

@@ -16,7 +16,7 @@ export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptio
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
-    if (value) return value as NonNullable<T>;
+    if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.what ?? 'a condition'}`);
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 25));
   }

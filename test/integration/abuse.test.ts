@@ -93,7 +93,9 @@ describe('with TRUST_PROXY: the right-most X-Forwarded-For entry is the client',
 
     const metrics = await service.metrics();
     expect(metrics).toMatch(/matrix_turn_rate_limited_total\{scope="address"\} (\d+)/);
-    expect(Number(/matrix_turn_rate_limited_total\{scope="address"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(FLOOD - MAX_UPSTREAM_CALLS);
+    expect(Number(/matrix_turn_rate_limited_total\{scope="address"\} (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(
+      FLOOD - MAX_UPSTREAM_CALLS,
+    );
   });
 
   test('rotating addresses within one IPv6 /64 does not escape the budget', async () => {

@@ -16,7 +16,13 @@ describe('appservice mode', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mtc-appservice-'));
 
   beforeAll(async () => {
-    service = await startTestService({ AUTH_METHOD: 'appservice', APPSERVICE_HS_TOKEN: HS_TOKEN, SERVER_NAME: 'example.org', RATE_LIMIT_BURST: '1000', UNKNOWN_TOKEN_RATE_LIMIT_BURST: '1000' });
+    service = await startTestService({
+      AUTH_METHOD: 'appservice',
+      APPSERVICE_HS_TOKEN: HS_TOKEN,
+      SERVER_NAME: 'example.org',
+      RATE_LIMIT_BURST: '1000',
+      UNKNOWN_TOKEN_RATE_LIMIT_BURST: '1000',
+    });
   });
   afterAll(async () => {
     await service?.stop();
@@ -65,7 +71,11 @@ describe('appservice mode', () => {
       const ask = (token: string) => fromFile.turnServer(token, { headers: { [USER_HEADER]: '@carol:example.org' } }).then((r) => r.status);
       expect(await ask('first-hs-token')).toBe(200);
       writeFileSync(path, 'second-hs-token-longer\n');
-      await waitFor(async () => (await ask('second-hs-token-longer')) === 200, { timeoutMs: 20_000, intervalMs: 100, what: 'the new hs_token to be accepted' });
+      await waitFor(async () => (await ask('second-hs-token-longer')) === 200, {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+        what: 'the new hs_token to be accepted',
+      });
       expect(await ask('first-hs-token')).toBe(401);
     } finally {
       await fromFile.stop();

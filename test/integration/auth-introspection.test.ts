@@ -125,7 +125,7 @@ describe('introspection against a real OAuth 2.0 server', () => {
     });
   });
 
-  it('never keeps an answer past the token\'s own expiry, however long TOKEN_CACHE_TTL is', async () => {
+  it("never keeps an answer past the token's own expiry, however long TOKEN_CACHE_TTL is", async () => {
     const clock = offsetClock();
     const service = await start(introspectionEnv(oauth, { TOKEN_CACHE_TTL: '3600' }), clock);
     const token = await oauth.issue({ username: 'frank' });
@@ -165,8 +165,12 @@ describe('introspection against a real OAuth 2.0 server', () => {
     expect((await service.turnServer(await oauth.issue({ username: 'ivan', scope: OTHER_SCOPE }))).status).toBe(401);
   });
 
-  it('authenticates with MAS\'s shared secret as a bearer token (INTROSPECTION_CLIENT_AUTH=bearer)', async () => {
-    const env = introspectionEnv(oauth, { INTROSPECTION_CLIENT_AUTH: 'bearer', INTROSPECTION_URL: front.introspectionUrl, INTROSPECTION_CLIENT_SECRET: SHARED_SECRET });
+  it("authenticates with MAS's shared secret as a bearer token (INTROSPECTION_CLIENT_AUTH=bearer)", async () => {
+    const env = introspectionEnv(oauth, {
+      INTROSPECTION_CLIENT_AUTH: 'bearer',
+      INTROSPECTION_URL: front.introspectionUrl,
+      INTROSPECTION_CLIENT_SECRET: SHARED_SECRET,
+    });
     delete env.INTROSPECTION_CLIENT_ID;
     const service = await start(env);
     expect((await service.turnServer(await oauth.issue({ username: 'judy' }))).status).toBe(200);
@@ -184,7 +188,9 @@ describe('introspection against a real OAuth 2.0 server', () => {
       const { status, body } = await answer(await service.turnServer(token));
       expect({ attempt, status, errcode: body.errcode }).toEqual({ attempt, status: 502, errcode: 'M_UNKNOWN' });
     }
-    const line = service.logs.entries().find((entry) => String(entry.detail ?? '').includes('refused our client credentials'));
+    const line = service.logs
+      .entries()
+      .find((entry) => typeof entry.detail === 'string' && entry.detail.includes('refused our client credentials'));
     expect(line).toMatchObject({ status: 502, errcode: 'M_UNKNOWN' });
     expect(String(line!.detail)).toContain('INTROSPECTION_CLIENT_SECRET');
     expect(service.logs.text()).not.toContain(wrongSecret);

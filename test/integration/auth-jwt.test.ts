@@ -52,7 +52,15 @@ describe('JWT access tokens from a real OAuth 2.0 server', () => {
   const signed = async (claims: Record<string, unknown>, header: Record<string, unknown> = {}, key?: KeyObject) => {
     const jwk = oauth.signingKey('RS256');
     const nowSeconds = Math.floor(Date.now() / 1000);
-    const payload = { iss: oauth.issuer, aud: TURN_AUDIENCE, iat: nowSeconds, exp: nowSeconds + 300, scope: MATRIX_SCOPE, sub: 'alice', ...claims };
+    const payload = {
+      iss: oauth.issuer,
+      aud: TURN_AUDIENCE,
+      iat: nowSeconds,
+      exp: nowSeconds + 300,
+      scope: MATRIX_SCOPE,
+      sub: 'alice',
+      ...claims,
+    };
     return new SignJWT(payload)
       .setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid: jwk.kid, ...header })
       .sign(key ?? (await importJWK(jwk as JWK, 'RS256')));
@@ -81,7 +89,7 @@ describe('JWT access tokens from a real OAuth 2.0 server', () => {
     expect(b.body.username).toMatch(/^\d+:@bob:example\.org$/);
   });
 
-  it('takes a full user id of this server from the claim, and refuses another server\'s with 401', async () => {
+  it("takes a full user id of this server from the claim, and refuses another server's with 401", async () => {
     expect((await status(await oauth.issue({ sub: '@carol:example.org', resource: 'rs256' }))).status).toBe(200);
     const foreign = await status(await oauth.issue({ sub: '@carol:evil.example', resource: 'rs256' }));
     expect(foreign).toMatchObject({ status: 401, body: { errcode: 'M_UNKNOWN_TOKEN' } });
@@ -134,7 +142,9 @@ describe('JWT access tokens from a real OAuth 2.0 server', () => {
 
     it('HS256 signed with the public key as the HMAC secret', async () => {
       const jwk = oauth.signingKey('RS256');
-      const publicPem = createPublicKey({ key: { kty: jwk.kty, n: jwk.n, e: jwk.e } as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+      const publicPem = createPublicKey({ key: { kty: jwk.kty, n: jwk.n, e: jwk.e } as JsonWebKey, format: 'jwk' })
+        .export({ type: 'spki', format: 'pem' })
+        .toString();
       const real = await oauth.issue({ sub: 'alice', resource: 'rs256' });
       const header = base64url(JSON.stringify({ alg: 'HS256', typ: 'at+jwt', kid: jwk.kid }));
       const input = `${header}.${real.split('.')[1]}`;
@@ -189,7 +199,9 @@ describe('JWT access tokens from a real OAuth 2.0 server', () => {
     );
     expect([...seen].filter((s) => s !== 200 && s !== 503)).toEqual([]);
     expect((await status(before)).status).toBe(200);
-    expect(await service.metrics()).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} [2-9]/);
+    expect(await service.metrics()).toMatch(
+      /matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} [2-9]/,
+    );
   }, 90_000);
 
   it('answers 5xx M_UNKNOWN, never 401, while the JWKS is unreachable and the kid is unknown', async () => {

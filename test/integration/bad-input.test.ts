@@ -170,9 +170,15 @@ describe('odd paths and methods', () => {
   });
 
   test('a body on GET and a WebSocket upgrade are ignored: the request is answered as usual', async () => {
-    const withBody = await rawRequest(port(), getRequest(PATH, ['Content-Length: 5', 'Content-Type: text/plain']).replace(/\r\n\r\n$/, '\r\n\r\nhello'));
+    const withBody = await rawRequest(
+      port(),
+      getRequest(PATH, ['Content-Length: 5', 'Content-Type: text/plain']).replace(/\r\n\r\n$/, '\r\n\r\nhello'),
+    );
     expectMatrixError(withBody, 401, 'M_MISSING_TOKEN');
-    const upgrade = await rawRequest(port(), getRequest(PATH, ['Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']));
+    const upgrade = await rawRequest(
+      port(),
+      getRequest(PATH, ['Upgrade: websocket', 'Sec-WebSocket-Version: 13', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==']),
+    );
     expectMatrixError(upgrade, 401, 'M_MISSING_TOKEN');
   });
 
@@ -186,7 +192,10 @@ describe('odd paths and methods', () => {
       expect(head.body).toBe('');
     }
     expect(homeserver.calls).toBe(callsBefore);
-    const options = await rawRequest(port(), getRequest(PATH, ['Origin: https://app.element.io', 'Access-Control-Request-Method: GET'], 'OPTIONS'));
+    const options = await rawRequest(
+      port(),
+      getRequest(PATH, ['Origin: https://app.element.io', 'Access-Control-Request-Method: GET'], 'OPTIONS'),
+    );
     expect(options.status).toBe(200);
     expect(options.headers['access-control-allow-origin']).toBe('*');
   });
@@ -200,8 +209,14 @@ describe('bytes that are not HTTP, and requests that never finish', () => {
     ['a bad HTTP version', Buffer.from(`GET ${PATH} HTTP/9.9\r\nHost: x\r\n\r\n`)],
     ['a header without a colon', Buffer.from(`GET ${PATH} HTTP/1.1\r\nHost: x\r\nAuthorization Bearer x\r\n\r\n`)],
     ['a space before the colon', Buffer.from(`GET ${PATH} HTTP/1.1\r\nHost: x\r\nAuthorization : Bearer x\r\n\r\n`)],
-    ['conflicting lengths (request smuggling)', Buffer.from(`GET ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab`)],
-    ['a length and chunked together (request smuggling)', Buffer.from(`GET ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`)],
+    [
+      'conflicting lengths (request smuggling)',
+      Buffer.from(`GET ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab`),
+    ],
+    [
+      'a length and chunked together (request smuggling)',
+      Buffer.from(`GET ${PATH} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`),
+    ],
   ];
   test.each(garbage)('%s: a 4xx Matrix error, then the connection closes', async (_name, bytes) => {
     const res = await rawRequest(port(), bytes);

@@ -50,7 +50,15 @@ describe('bad configuration', () => {
     const lines = result.stderr.trimEnd().split('\n');
     expect(lines[0]).toBe('matrix-turn-credentials: Invalid configuration:');
     expect(lines.slice(1).every((line) => /^ {2}- [A-Z_]+: \S/.test(line))).toBe(true);
-    expect(namedIn(result.stderr).sort()).toEqual(['LOG_LEVEL', 'PORT', 'RATE_LIMIT_PER_SECOND', 'TURN_ALLOW_GUESTS', 'TURN_SHARED_SECRET', 'TURN_TTL', 'TURN_URIS']);
+    expect(namedIn(result.stderr).sort()).toEqual([
+      'LOG_LEVEL',
+      'PORT',
+      'RATE_LIMIT_PER_SECOND',
+      'TURN_ALLOW_GUESTS',
+      'TURN_SHARED_SECRET',
+      'TURN_TTL',
+      'TURN_URIS',
+    ]);
     expect(result.stderr).toContain('"http://turn.example.org" is not a turn:');
     expect(result.stderr).not.toMatch(STACK);
     expect(result.stderr).not.toContain('process-test-secret');
@@ -68,7 +76,11 @@ describe('bad configuration', () => {
     const configFile = join(dir, 'broken.yaml');
     writeFileSync(configFile, 'turn_ttl: [unclosed\n');
     const { TURN_SHARED_SECRET: _inline, ...withoutSecret } = GOOD;
-    const result = await runBuiltServiceToExit({ ...withoutSecret, CONFIG_FILE: configFile, TURN_SHARED_SECRET_FILE: join(dir, 'no-such-secret') });
+    const result = await runBuiltServiceToExit({
+      ...withoutSecret,
+      CONFIG_FILE: configFile,
+      TURN_SHARED_SECRET_FILE: join(dir, 'no-such-secret'),
+    });
     expect(result.code).toBe(2);
     // Only the file's problem: not also "TURN_SHARED_SECRET: required" for the secret it would have held.
     expect(namedIn(result.stderr).sort()).toEqual(['CONFIG_FILE', 'TURN_SHARED_SECRET_FILE']);
@@ -80,7 +92,10 @@ describe('bad configuration', () => {
   const JWT = { ...GOOD, AUTH_METHOD: 'jwt', SERVER_NAME: 'example.org', JWT_ISSUER: 'https://auth.example.org/', JWT_AUDIENCE: 'turn' };
 
   it('exits 2 for a JWT_PUBLIC_KEY that is no public key, naming it and why, without the key', async () => {
-    const result = await runBuiltServiceToExit({ ...JWT, JWT_PUBLIC_KEY: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIProcessTestKeyBody alice@example.org' });
+    const result = await runBuiltServiceToExit({
+      ...JWT,
+      JWT_PUBLIC_KEY: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIProcessTestKeyBody alice@example.org',
+    });
     expect(result.code).toBe(2);
     expect(result.stdout).toBe('');
     expect(result.stderr.trimEnd().split('\n')).toEqual([
@@ -96,7 +111,9 @@ describe('bad configuration', () => {
     const result = await runBuiltServiceToExit({ ...JWT, JWT_PUBLIC_KEY_FILE: keyFile, JWT_ALGORITHMS: 'ES256' });
     expect(result.code).toBe(2);
     expect(namedIn(result.stderr)).toEqual(['JWT_ALGORITHMS']);
-    expect(result.stderr).toMatch(/JWT_ALGORITHMS: ES256 cannot verify any token with JWT_PUBLIC_KEY \(a 2048-bit RSA key\), which verifies only RS256/);
+    expect(result.stderr).toMatch(
+      /JWT_ALGORITHMS: ES256 cannot verify any token with JWT_PUBLIC_KEY \(a 2048-bit RSA key\), which verifies only RS256/,
+    );
     expect(result.stderr).not.toContain(pem.split('\n')[2]);
     expect(result.stderr).not.toMatch(STACK);
   });

@@ -18,7 +18,10 @@ let homeserver: StandInHomeserver;
 let coturn: Coturn;
 const services: TestService[] = [];
 
-async function credentialsFrom(env: Record<string, string>, clock?: ReturnType<typeof manualClock>): Promise<{ username: string; password: string; uris: string[]; ttl: number }> {
+async function credentialsFrom(
+  env: Record<string, string>,
+  clock?: ReturnType<typeof manualClock>,
+): Promise<{ username: string; password: string; uris: string[]; ttl: number }> {
   const service = await startTestService(
     { HOMESERVER_URL: homeserver.url, TURN_URIS: `turn:127.0.0.1:${coturn.port}?transport=udp`, LOG_LEVEL: 'warn', ...env },
     clock ? { clock } : {},
@@ -80,7 +83,10 @@ describe('coturn with use-auth-secret', () => {
     'refuses a credential whose expiry has passed',
     async () => {
       // Issued two hours ago with a one-hour lifetime: correctly signed, expired an hour ago.
-      const creds = await credentialsFrom({ TURN_SHARED_SECRET: CURRENT_SECRET, TURN_TTL: '3600' }, manualClock(Date.now() - 2 * 3_600_000));
+      const creds = await credentialsFrom(
+        { TURN_SHARED_SECRET: CURRENT_SECRET, TURN_TTL: '3600' },
+        manualClock(Date.now() - 2 * 3_600_000),
+      );
       expect(Number(creds.username.split(':', 1)[0])).toBeLessThan(Date.now() / 1000 - 3000);
       const offset = coturn.log().length;
       const result = await coturn.allocate(creds.username, creds.password);

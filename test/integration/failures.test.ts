@@ -99,7 +99,10 @@ describe('circuit breaker on the homeserver', () => {
 
     // Healthy again: served without a restart, and the breaker closes.
     homeserver.mode = 'normal';
-    await waitFor(async () => (await service.turnServer(freshUser())).status === 200, { what: 'the service to recover', timeoutMs: 45_000 });
+    await waitFor(async () => (await service.turnServer(freshUser())).status === 200, {
+      what: 'the service to recover',
+      timeoutMs: 45_000,
+    });
     expect((await service.turnServer(freshUser())).status).toBe(200);
     expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(0);
 
@@ -151,7 +154,10 @@ describe('a homeserver that refuses connections', () => {
 
     homeserver = await startHomeserver({ port });
     homeserver.addToken('alice-token', { userId: '@alice:example.org' });
-    await waitFor(async () => (await service.turnServer('alice-token')).status === 200, { what: 'the service to recover', timeoutMs: 30_000 });
+    await waitFor(async () => (await service.turnServer('alice-token')).status === 200, {
+      what: 'the service to recover',
+      timeoutMs: 30_000,
+    });
   });
 });
 
@@ -186,7 +192,11 @@ describe('the cap on calls in flight to the homeserver', () => {
     // next call made afterwards does, with the count.
     const story = () => service.logs.entries().filter((e) => e.level === 'warn' || String(e.msg).startsWith('upstream outage'));
     expect(story()).toEqual([
-      expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^upstream outage started/), detail: 'homeserver: too many calls in flight (queue full)' }),
+      expect.objectContaining({
+        level: 'warn',
+        msg: expect.stringMatching(/^upstream outage started/),
+        detail: 'homeserver: too many calls in flight (queue full)',
+      }),
     ]);
     homeserver.delayMs = 0;
     homeserver.addToken('later-token', { userId: '@later:example.org' });
@@ -248,7 +258,10 @@ describe('Redis and the homeserver failing at the same time', () => {
 
     await redis.restart();
     homeserver.mode = 'normal';
-    await waitFor(async () => (await service.turnServer('bob-token')).status === 200, { what: 'bob to be served again', timeoutMs: 30_000 });
+    await waitFor(async () => (await service.turnServer('bob-token')).status === 200, {
+      what: 'bob to be served again',
+      timeoutMs: 30_000,
+    });
     await waitFor(async () => ((await (await fetch(`${service.url}/readyz`)).json()) as { status: string }).status === 'ready', {
       what: 'readiness to recover',
       timeoutMs: 30_000,

@@ -80,7 +80,9 @@ describe('HEAD on the endpoint', () => {
     const get = await svc.turnServer(token);
     expect(get.status).toBe(200);
     expect(homeserver.calls).toBe(callsBefore + 1);
-    expect(sample(await svc.metrics(), 'matrix_turn_credentials_issued_total')).toBe(sample(before, 'matrix_turn_credentials_issued_total') + 1);
+    expect(sample(await svc.metrics(), 'matrix_turn_credentials_issued_total')).toBe(
+      sample(before, 'matrix_turn_credentials_issued_total') + 1,
+    );
   });
 
   it('a 405 on a known path is recorded under its route, in the access log and the latency histogram, never as unmatched', async () => {
@@ -136,7 +138,8 @@ describe('an outage of the homeserver', () => {
   });
 
   /** Everything logged at info or above that is not an access line. */
-  const story = (svc: TestService) => svc.logs.entries().filter((e) => e.msg !== 'request' && (e.level === 'info' || e.level === 'warn' || e.level === 'error'));
+  const story = (svc: TestService) =>
+    svc.logs.entries().filter((e) => e.msg !== 'request' && (e.level === 'info' || e.level === 'warn' || e.level === 'error'));
 
   it('is logged once when it starts (warn, naming the upstream and why) and once when it ends (info, with its counts), and not per request', async () => {
     const clock = manualClock();
@@ -163,7 +166,12 @@ describe('an outage of the homeserver', () => {
 
     // 4 of the 10 asked the homeserver (3, then the probe); 6 were refused by the breaker.
     expect(story(svc).slice(quietBefore)).toEqual([
-      expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^upstream outage started/), upstream: 'homeserver', detail: 'homeserver answered HTTP 500' }),
+      expect.objectContaining({
+        level: 'warn',
+        msg: expect.stringMatching(/^upstream outage started/),
+        upstream: 'homeserver',
+        detail: 'homeserver answered HTTP 500',
+      }),
       expect.objectContaining({
         level: 'info',
         msg: expect.stringMatching(/^upstream outage ended/),

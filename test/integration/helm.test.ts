@@ -34,7 +34,9 @@ import { kubeTools, REPO_ROOT, runTool, type KubeTools } from '../helpers/tools.
 
 const CHART = join(REPO_ROOT, 'helm', 'matrix-turn-credentials');
 const EXAMPLES = join(REPO_ROOT, 'helm', 'examples');
-const CI_FILES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('-values.yaml')).sort();
+const CI_FILES = readdirSync(join(CHART, 'ci'))
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
 const TURN_PATHS = ['/_matrix/client/v3/voip/turnServer', '/_matrix/client/r0/voip/turnServer', '/_matrix/client/api/v1/voip/turnServer'];
 const SECRETS_DIR = '/run/secrets/matrix-turn-credentials';
 /** Variables the chart sets itself (from containerPorts) or has no use for (CONFIG_FILE: the chart passes settings as variables). */
@@ -42,7 +44,12 @@ const CHART_SET = ['PORT', 'METRICS_PORT', 'CONFIG_FILE'];
 const NAMESPACE = 'matrix';
 const RELEASE = 'turn';
 
-type Manifest = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: unknown };
+type Manifest = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+};
 // Loose shapes of the rendered objects the assertions read.
 type Container = {
   name: string;
@@ -58,7 +65,12 @@ type Container = {
   restartPolicy?: string;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 };
-type SecurityContext = Record<string, unknown> & { runAsUser?: number; runAsGroup?: number; fsGroup?: number; supplementalGroups?: number[] };
+type SecurityContext = Record<string, unknown> & {
+  runAsUser?: number;
+  runAsGroup?: number;
+  fsGroup?: number;
+  supplementalGroups?: number[];
+};
 type KeyItems = { key: string; path: string; mode?: number }[];
 type Volume = {
   name: string;
@@ -73,7 +85,9 @@ type PodSpec = {
   terminationGracePeriodSeconds?: number;
   volumes?: Volume[];
 };
-type DeploymentShape = Manifest & { spec: { replicas?: number; template: { metadata: { annotations?: Record<string, string> }; spec: PodSpec } } };
+type DeploymentShape = Manifest & {
+  spec: { replicas?: number; template: { metadata: { annotations?: Record<string, string> }; spec: PodSpec } };
+};
 
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
@@ -133,7 +147,9 @@ function secretFilesReadable(pod: PodSpec, container: Container, volume: Volume)
   const groups = new Set([gid, ...(pod.securityContext?.supplementalGroups ?? []), ...(fsGroup === undefined ? [] : [fsGroup])]);
   const fileGroup = fsGroup ?? 0;
   const defaultMode = volume.secret?.defaultMode ?? volume.projected?.defaultMode ?? 0o644;
-  const items = volume.secret ? (volume.secret.items ?? []) : (volume.projected?.sources ?? []).flatMap((source) => source.secret?.items ?? []);
+  const items = volume.secret
+    ? (volume.secret.items ?? [])
+    : (volume.projected?.sources ?? []).flatMap((source) => source.secret?.items ?? []);
   expect(items.length).toBeGreaterThan(0);
   for (const item of items) {
     const mode = item.mode ?? defaultMode;
@@ -211,10 +227,15 @@ const deploymentOf = (manifests: Manifest[]) => one<DeploymentShape>(manifests, 
 const containerOf = (manifests: Manifest[]) => deploymentOf(manifests).spec.template.spec.containers[0]!;
 
 /** The environment the container gets, as the service would see it, with the secret files' contents. */
-function serviceEnvironment(manifests: Manifest[], existingSecretValue: (name: string) => string): { env: Record<string, string>; files: Record<string, string> } {
+function serviceEnvironment(
+  manifests: Manifest[],
+  existingSecretValue: (name: string) => string,
+): { env: Record<string, string>; files: Record<string, string> } {
   const container = containerOf(manifests);
   const configMapNames = (container.envFrom ?? []).map((source) => source.configMapRef?.name);
-  const configMaps = manifests.filter((m) => m.kind === 'ConfigMap' && configMapNames.includes(m.metadata.name)) as (Manifest & { data: Record<string, string> })[];
+  const configMaps = manifests.filter((m) => m.kind === 'ConfigMap' && configMapNames.includes(m.metadata.name)) as (Manifest & {
+    data: Record<string, string>;
+  })[];
   expect(configMaps).toHaveLength(1);
   const env: Record<string, string> = { ...configMaps[0]!.data };
   for (const entry of container.env ?? []) if (entry.value !== undefined) env[entry.name] = entry.value;
@@ -224,7 +245,9 @@ function serviceEnvironment(manifests: Manifest[], existingSecretValue: (name: s
   for (const source of volume?.projected?.sources ?? []) {
     for (const item of source.secret?.items ?? []) {
       const fromChart = secret !== undefined && source.secret!.name === secret.metadata.name;
-      files[`${SECRETS_DIR}/${item.path}`] = fromChart ? Buffer.from(secret.data[item.key]!, 'base64').toString('utf8') : existingSecretValue(item.path);
+      files[`${SECRETS_DIR}/${item.path}`] = fromChart
+        ? Buffer.from(secret.data[item.key]!, 'base64').toString('utf8')
+        : existingSecretValue(item.path);
     }
   }
   return { env, files };
@@ -248,7 +271,10 @@ describe('helm lint --strict', () => {
   it.each(['(default values)', ...CI_FILES])('is clean with %s', async (file) => {
     const args = ['lint', '--strict', CHART, ...(file.startsWith('(') ? [] : ['-f', join(CHART, 'ci', file)])];
     const result = await runTool(tools.helm, args);
-    expect({ code: result.code, problems: (result.stdout + result.stderr).split('\n').filter((l) => /\[(WARNING|ERROR)\]/.test(l)) }).toEqual({ code: 0, problems: [] });
+    expect({
+      code: result.code,
+      problems: (result.stdout + result.stderr).split('\n').filter((l) => /\[(WARNING|ERROR)\]/.test(l)),
+    }).toEqual({ code: 0, problems: [] });
   });
 });
 
@@ -266,7 +292,10 @@ describe.each(['(default values)', ...CI_FILES])('rendered with %s', (file) => {
     expect(manifests.length).toBeGreaterThan(0);
     for (const manifest of manifests) {
       const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
-      expect({ kind: `${manifest.apiVersion}/${manifest.kind}`, known: Model !== undefined }).toEqual({ kind: `${manifest.apiVersion}/${manifest.kind}`, known: true });
+      expect({ kind: `${manifest.apiVersion}/${manifest.kind}`, known: Model !== undefined }).toEqual({
+        kind: `${manifest.apiVersion}/${manifest.kind}`,
+        known: true,
+      });
       expect(() => new Model!(manifest as never).validate()).not.toThrow();
       expect((manifest.metadata as { namespace?: string }).namespace).toBe(NAMESPACE);
     }
@@ -335,7 +364,7 @@ describe.each(['(default values)', ...CI_FILES])('rendered with %s', (file) => {
     const { env } = serviceEnvironment(manifests, placeholderSecret);
     for (const [name, value] of Object.entries(values.config ?? {})) {
       if (value === null || value === '' || (Array.isArray(value) && value.length === 0)) continue;
-      expect([name, env[name]]).toEqual([name, Array.isArray(value) ? value.join(',') : String(value)]);
+      expect([name, env[name]]).toEqual([name, Array.isArray(value) ? value.join(',') : String(value as string | number | boolean)]);
     }
     for (const name of SECRET_VARIABLES) expect(env[name]).toBeUndefined();
     const configMapText = JSON.stringify(manifests.filter((m) => m.kind === 'ConfigMap'));
@@ -395,10 +424,18 @@ describe('chart behaviour', () => {
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toMatch(/needs Redis/);
     }
-    const withRedis = await render(['-f', valuesFile({ ...base, secrets: { ...base.secrets, REDIS_URL: 'redis://redis:6379' }, autoscaling: { enabled: true } })]);
+    const withRedis = await render([
+      '-f',
+      valuesFile({ ...base, secrets: { ...base.secrets, REDIS_URL: 'redis://redis:6379' }, autoscaling: { enabled: true } }),
+    ]);
     expect(deploymentOf(withRedis).spec.replicas).toBeUndefined();
-    expect(one<Manifest & { spec: { scaleTargetRef: { name: string } } }>(withRedis, 'HorizontalPodAutoscaler').spec.scaleTargetRef.name).toBe(deploymentOf(withRedis).metadata.name);
-    const sentinels = await render(['-f', valuesFile({ ...base, replicaCount: 3, config: { ...base.config, REDIS_SENTINELS: ['s1:26379'], REDIS_SENTINEL_NAME: 'mymaster' } })]);
+    expect(
+      one<Manifest & { spec: { scaleTargetRef: { name: string } } }>(withRedis, 'HorizontalPodAutoscaler').spec.scaleTargetRef.name,
+    ).toBe(deploymentOf(withRedis).metadata.name);
+    const sentinels = await render([
+      '-f',
+      valuesFile({ ...base, replicaCount: 3, config: { ...base.config, REDIS_SENTINELS: ['s1:26379'], REDIS_SENTINEL_NAME: 'mymaster' } }),
+    ]);
     expect(deploymentOf(sentinels).spec.replicas).toBe(3);
   });
 
@@ -416,9 +453,25 @@ describe('chart behaviour', () => {
   it('refuses a TOKEN_CACHE_SIZE the heap cannot hold, saying what would, and renders the largest that fits', async () => {
     for (const cap of [160, 512]) {
       const largest = maxCacheEntries(cap);
-      const fits = await render(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: cap, resources: { limits: { memory: `${cap + OUTSIDE_HEAP_MIB}Mi` } }, config: { ...base.config, TOKEN_CACHE_SIZE: largest } })]);
+      const fits = await render([
+        '-f',
+        valuesFile({
+          ...base,
+          nodeMaxOldSpaceMiB: cap,
+          resources: { limits: { memory: `${cap + OUTSIDE_HEAP_MIB}Mi` } },
+          config: { ...base.config, TOKEN_CACHE_SIZE: largest },
+        }),
+      ]);
       expect(serviceEnvironment(fits, placeholderSecret).env.TOKEN_CACHE_SIZE).toBe(String(largest));
-      const refused = await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: cap, resources: { limits: { memory: `${cap + OUTSIDE_HEAP_MIB}Mi` } }, config: { ...base.config, TOKEN_CACHE_SIZE: largest + 1 } })]);
+      const refused = await helmTemplate([
+        '-f',
+        valuesFile({
+          ...base,
+          nodeMaxOldSpaceMiB: cap,
+          resources: { limits: { memory: `${cap + OUTSIDE_HEAP_MIB}Mi` } },
+          config: { ...base.config, TOKEN_CACHE_SIZE: largest + 1 },
+        }),
+      ]);
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toContain(`TOKEN_CACHE_SIZE ${largest + 1} does not fit nodeMaxOldSpaceMiB ${cap}`);
       expect(refused.stderr).toContain(`at most ${largest} entries`);
@@ -432,23 +485,37 @@ describe('chart behaviour', () => {
     const serviceDefault = await helmTemplate(['-f', valuesFile({ ...base, config: { ...base.config, TOKEN_CACHE_SIZE: null } })]);
     expect(serviceDefault.stderr).toContain(`TOKEN_CACHE_SIZE ${SERVICE_DEFAULT_CACHE_SIZE} does not fit nodeMaxOldSpaceMiB 160`);
     // With V8 left to size its heap (0) there is no cap to hold it to.
-    expect((await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 0, config: { ...base.config, TOKEN_CACHE_SIZE: 1_000_000 } })])).code).toBe(0);
+    expect(
+      (await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 0, config: { ...base.config, TOKEN_CACHE_SIZE: 1_000_000 } })]))
+        .code,
+    ).toBe(0);
   });
 
   it('refuses a heap cap the memory limit cannot hold beside the rest of the process', async () => {
-    const refused = await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 256, resources: { limits: { memory: '256Mi' } } })]);
+    const refused = await helmTemplate([
+      '-f',
+      valuesFile({ ...base, nodeMaxOldSpaceMiB: 256, resources: { limits: { memory: '256Mi' } } }),
+    ]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toContain(`nodeMaxOldSpaceMiB 256 needs resources.limits.memory of at least ${256 + OUTSIDE_HEAP_MIB}Mi`);
     for (const memory of [`${256 + OUTSIDE_HEAP_MIB}Mi`, '1Gi']) {
-      expect((await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 256, resources: { limits: { memory } } })])).code).toBe(0);
+      expect((await helmTemplate(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 256, resources: { limits: { memory } } })])).code).toBe(
+        0,
+      );
     }
   });
 
   it('autoscales on CPU only, and refuses a memory target, which a replica that keeps its cache full would hold at maxReplicas', async () => {
     const withRedis = { ...base, secrets: { ...base.secrets, REDIS_URL: 'redis://redis:6379' } };
-    const hpa = one<Manifest & { spec: { metrics: { resource: { name: string } }[] } }>(await render(['-f', valuesFile({ ...withRedis, autoscaling: { enabled: true } })]), 'HorizontalPodAutoscaler');
+    const hpa = one<Manifest & { spec: { metrics: { resource: { name: string } }[] } }>(
+      await render(['-f', valuesFile({ ...withRedis, autoscaling: { enabled: true } })]),
+      'HorizontalPodAutoscaler',
+    );
     expect(hpa.spec.metrics.map((m) => m.resource.name)).toEqual(['cpu']);
-    const refused = await helmTemplate(['-f', valuesFile({ ...withRedis, autoscaling: { enabled: true, targetMemoryUtilizationPercentage: 80 } })]);
+    const refused = await helmTemplate([
+      '-f',
+      valuesFile({ ...withRedis, autoscaling: { enabled: true, targetMemoryUtilizationPercentage: 80 } }),
+    ]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/targetMemoryUtilizationPercentage.*maxReplicas/);
   });
@@ -459,15 +526,26 @@ describe('chart behaviour', () => {
     expect(config(withDefaults).trustProxy).toBe(false);
     for (const trustProxy of [true, 'true']) {
       for (const networkPolicy of [undefined, { enabled: false }, { enabled: true, ingressFrom: [] }]) {
-        const refused = await helmTemplate(['-f', valuesFile({ ...base, config: { ...base.config, TRUST_PROXY: trustProxy }, ...(networkPolicy ? { networkPolicy } : {}) })]);
+        const refused = await helmTemplate([
+          '-f',
+          valuesFile({ ...base, config: { ...base.config, TRUST_PROXY: trustProxy }, ...(networkPolicy ? { networkPolicy } : {}) }),
+        ]);
         expect({ trustProxy, networkPolicy, code: refused.code === 0 ? 0 : 1 }).toEqual({ trustProxy, networkPolicy, code: 1 });
         expect(refused.stderr).toMatch(/TRUST_PROXY.*networkPolicy\.ingressFrom/);
       }
     }
     const viaExtraEnv = await helmTemplate(['-f', valuesFile({ ...base, extraEnv: [{ name: 'TRUST_PROXY', value: 'true' }] })]);
     expect(viaExtraEnv.stderr).toMatch(/TRUST_PROXY.*networkPolicy\.ingressFrom/);
-    const proxy = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } } }];
-    const trusted = await render(['-f', valuesFile({ ...base, config: { ...base.config, TRUST_PROXY: true }, networkPolicy: { enabled: true, ingressFrom: proxy } })]);
+    const proxy = [
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+      },
+    ];
+    const trusted = await render([
+      '-f',
+      valuesFile({ ...base, config: { ...base.config, TRUST_PROXY: true }, networkPolicy: { enabled: true, ingressFrom: proxy } }),
+    ]);
     expect(config(trusted).trustProxy).toBe(true);
     const policy = one<Manifest & { spec: { ingress: { ports: { port: string }[]; from?: unknown[] }[] } }>(trusted, 'NetworkPolicy');
     const apiRules = policy.spec.ingress.filter((rule) => rule.ports.some((p) => p.port === 'http'));
@@ -479,12 +557,19 @@ describe('chart behaviour', () => {
       const manifests = await render(['-f', valuesFile({ ...base, podSecurityContext })]);
       const pod = deploymentOf(manifests).spec.template.spec;
       const container = containerOf(manifests);
-      expect({ podSecurityContext, ...secretFilesReadable(pod, container, secretVolumeOf(pod, container)) }).toEqual({ podSecurityContext, readable: true, why: 'every file readable' });
+      expect({ podSecurityContext, ...secretFilesReadable(pod, container, secretVolumeOf(pod, container)) }).toEqual({
+        podSecurityContext,
+        readable: true,
+        why: 'every file readable',
+      });
     }
   });
 
   it('refuses a secret given both inline and from existingSecret', async () => {
-    const refused = await helmTemplate(['-f', valuesFile({ ...base, existingSecret: { name: 'mine', keys: { TURN_SHARED_SECRET: 'key' } } })]);
+    const refused = await helmTemplate([
+      '-f',
+      valuesFile({ ...base, existingSecret: { name: 'mine', keys: { TURN_SHARED_SECRET: 'key' } } }),
+    ]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/secrets\.TURN_SHARED_SECRET and existingSecret\.keys\.TURN_SHARED_SECRET/);
   });
@@ -493,12 +578,20 @@ describe('chart behaviour', () => {
     const refused = await helmTemplate(['-f', valuesFile({ ...base, lifecycle: { terminationGracePeriodSeconds: 10 } })]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/kill the service while it drains/);
-    const longer = await render(['-f', valuesFile({ ...base, config: { ...base.config, SHUTDOWN_TIMEOUT_MS: 30_500 }, lifecycle: { preStopSleepSeconds: 7 } })]);
+    const longer = await render([
+      '-f',
+      valuesFile({ ...base, config: { ...base.config, SHUTDOWN_TIMEOUT_MS: 30_500 }, lifecycle: { preStopSleepSeconds: 7 } }),
+    ]);
     expect(deploymentOf(longer).spec.template.spec.terminationGracePeriodSeconds).toBe(7 + 31 + 5);
   });
 
   it('rejects unknown settings and bad enum values through values.schema.json', async () => {
-    for (const bad of [{ config: { TURN_URI: 'turn:x' } }, { config: { AUTH_METHOD: 'whomai' } }, { secrets: { TURN_SECRET: 'x' } }, { config: { TURN_SHARED_SECRET: 'not here' } }]) {
+    for (const bad of [
+      { config: { TURN_URI: 'turn:x' } },
+      { config: { AUTH_METHOD: 'whomai' } },
+      { secrets: { TURN_SECRET: 'x' } },
+      { config: { TURN_SHARED_SECRET: 'not here' } },
+    ]) {
       const refused = await helmTemplate(['-f', valuesFile(bad)]);
       expect({ bad, code: refused.code === 0 ? 0 : 1 }).toEqual({ bad, code: 1 });
       expect(refused.stderr).toMatch(/schema/i);
@@ -520,7 +613,9 @@ describe('chart behaviour', () => {
 
   it('passes every variable of the schema through to the container, with whole numbers written out', async () => {
     type Alternative = { type: string; enum?: string[]; pattern?: string; maximum?: number; items?: { pattern?: string } };
-    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as { properties: { config: { properties: Record<string, { anyOf: Alternative[] }> } } };
+    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as {
+      properties: { config: { properties: Record<string, { anyOf: Alternative[] }> } };
+    };
     // A value each setting's schema accepts; large whole numbers catch 1e+07-style output.
     const sample = (name: string, alternatives: Alternative[]): unknown => {
       const [first] = alternatives;
@@ -528,15 +623,31 @@ describe('chart behaviour', () => {
       if (first!.type === 'integer') return first!.maximum ?? 10_000_000;
       if (first!.type === 'number') return 0.25;
       if (first!.type === 'boolean') return true;
-      if (first!.type === 'array') return first!.items?.pattern === '^@' ? ['@a:example.org', '@b:example.org'] : first!.items?.pattern ? ['turn:a.example.org', 'turns:b.example.org'] : ['one', 'two'];
+      if (first!.type === 'array')
+        return first!.items?.pattern === '^@'
+          ? ['@a:example.org', '@b:example.org']
+          : first!.items?.pattern
+            ? ['turn:a.example.org', 'turns:b.example.org']
+            : ['one', 'two'];
       if (first!.pattern?.startsWith('^(https?')) return `https://${name.toLowerCase()}.example.org`;
       return `value-of-${name}`;
     };
-    const config = Object.fromEntries(Object.entries(schema.properties.config.properties).map(([name, s]) => [name, sample(name, s.anyOf)]));
+    const config = Object.fromEntries(
+      Object.entries(schema.properties.config.properties).map(([name, s]) => [name, sample(name, s.anyOf)]),
+    );
     // nodeMaxOldSpaceMiB 0: no heap cap for the (deliberately huge) cache size to be held to.
     // TRUST_PROXY (sampled true) only with a NetworkPolicy naming the proxy.
     const networkPolicy = { enabled: true, ingressFrom: [{ podSelector: { matchLabels: { app: 'proxy' } } }] };
-    const manifests = await render(['-f', valuesFile({ config, secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379' }, replicaCount: 2, nodeMaxOldSpaceMiB: 0, networkPolicy })]);
+    const manifests = await render([
+      '-f',
+      valuesFile({
+        config,
+        secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379' },
+        replicaCount: 2,
+        nodeMaxOldSpaceMiB: 0,
+        networkPolicy,
+      }),
+    ]);
     const { env } = serviceEnvironment(manifests, placeholderSecret);
     for (const [name, value] of Object.entries(config)) {
       expect([name, env[name]]).toEqual([name, Array.isArray(value) ? value.join(',') : String(value)]);
@@ -547,7 +658,11 @@ describe('chart behaviour', () => {
   it('mounts inline and existing secrets side by side as files, each passed as <NAME>_FILE', async () => {
     const manifests = await render([
       '-f',
-      valuesFile({ ...base, secrets: { TURN_SHARED_SECRET: 'inline' }, existingSecret: { name: 'ops-managed', keys: { REDIS_PASSWORD: 'redis-pass', REDIS_URL: 'redis-url' } } }),
+      valuesFile({
+        ...base,
+        secrets: { TURN_SHARED_SECRET: 'inline' },
+        existingSecret: { name: 'ops-managed', keys: { REDIS_PASSWORD: 'redis-pass', REDIS_URL: 'redis-url' } },
+      }),
     ]);
     const container = containerOf(manifests);
     expect((container.env ?? []).filter((e) => e.name.endsWith('_FILE')).map((e) => [e.name, e.value])).toEqual([
@@ -573,8 +688,20 @@ describe('chart behaviour', () => {
   });
 
   it('routes exactly the three turnServer paths of each host to the Service API port', async () => {
-    const manifests = await render(['-f', valuesFile({ ...base, ingress: { enabled: true, className: 'nginx', hosts: ['matrix.example.org', 'matrix.example.com'] } })]);
-    const ingress = one<Manifest & { spec: { rules: { host: string; http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }[] } }[] } }>(manifests, 'Ingress');
+    const manifests = await render([
+      '-f',
+      valuesFile({ ...base, ingress: { enabled: true, className: 'nginx', hosts: ['matrix.example.org', 'matrix.example.com'] } }),
+    ]);
+    const ingress = one<
+      Manifest & {
+        spec: {
+          rules: {
+            host: string;
+            http: { paths: { path: string; pathType: string; backend: { service: { name: string; port: { name: string } } } }[] };
+          }[];
+        };
+      }
+    >(manifests, 'Ingress');
     const service = one(manifests, 'Service');
     expect(ingress.spec.rules.map((r) => r.host)).toEqual(['matrix.example.org', 'matrix.example.com']);
     for (const rule of ingress.spec.rules) {
@@ -625,19 +752,28 @@ describe('alerts and dashboard', () => {
     }
     return names;
   }
-  const seriesIn = (expr: string) => [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(matrix_turn_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b(?=\s*[{[)])/g)].map((m) => m[1]!);
+  const seriesIn = (expr: string) =>
+    [...expr.replace(/"[^"]*"/g, '""').matchAll(/\b(matrix_turn_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+|up)\b(?=\s*[{[)])/g)].map(
+      (m) => m[1]!,
+    );
 
   it('alert on error ratio, upstream failures, Redis down and p99 latency, using only series the service exports', async () => {
     const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
     const rule = one<Manifest & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } }>(manifests, 'PrometheusRule');
     const rules = rule.spec.groups.flatMap((g) => g.rules);
     expect(rules.map((r) => r.alert)).toEqual(
-      expect.arrayContaining(['MatrixTurnCredentialsErrorRatioHigh', 'MatrixTurnCredentialsUpstreamFailing', 'MatrixTurnCredentialsRedisDown', 'MatrixTurnCredentialsLatencyHigh']),
+      expect.arrayContaining([
+        'MatrixTurnCredentialsErrorRatioHigh',
+        'MatrixTurnCredentialsUpstreamFailing',
+        'MatrixTurnCredentialsRedisDown',
+        'MatrixTurnCredentialsLatencyHigh',
+      ]),
     );
     const exported = await exportedSeries();
     for (const { alert, expr } of rules) {
       expect(seriesIn(expr).length).toBeGreaterThan(0);
-      for (const series of seriesIn(expr)) expect({ alert, series, exported: exported.has(series) }).toEqual({ alert, series, exported: true });
+      for (const series of seriesIn(expr))
+        expect({ alert, series, exported: exported.has(series) }).toEqual({ alert, series, exported: true });
     }
     // Scoped to this release's scrape job, as the ServiceMonitor names it (after the Service).
     const service = one(manifests, 'Service');
@@ -651,7 +787,8 @@ describe('alerts and dashboard', () => {
     const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
     expect(exprs.length).toBeGreaterThan(10);
     for (const { panel, expr } of exprs) {
-      for (const series of seriesIn(expr)) expect({ panel, series, exported: exported.has(series) }).toEqual({ panel, series, exported: true });
+      for (const series of seriesIn(expr))
+        expect({ panel, series, exported: exported.has(series) }).toEqual({ panel, series, exported: true });
     }
     const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
     const configMaps = manifests.filter((m) => m.kind === 'ConfigMap') as (Manifest & { data: Record<string, string> })[];
@@ -662,7 +799,9 @@ describe('alerts and dashboard', () => {
 
   it('the ServiceMonitor scrapes the Service port that carries /metrics', async () => {
     const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
-    const monitor = one<Manifest & { spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } }>(manifests, 'ServiceMonitor');
+    const monitor = one<
+      Manifest & { spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } }
+    >(manifests, 'ServiceMonitor');
     const service = one<Manifest & { spec: { selector: Record<string, string>; ports: { name: string }[] } }>(manifests, 'Service');
     expect(monitor.spec.endpoints.map((e) => [e.port, e.path])).toEqual([['metrics', '/metrics']]);
     expect(service.spec.ports.map((p) => p.name)).toContain('metrics');
@@ -679,22 +818,29 @@ describe('deployment examples', () => {
     return { name: service.metadata.name, ports: service.spec.ports };
   };
 
-  it.each(['ess-helm', 'ananace-matrix-synapse'])('%s: this chart with the example values runs a pod that can read its secrets, its cache held by its heap', async (dir) => {
-    const manifests = await renderExample(dir);
-    const pod = deploymentOf(manifests).spec.template.spec;
-    const container = containerOf(manifests);
-    expect(secretFilesReadable(pod, container, secretVolumeOf(pod, container))).toEqual({ readable: true, why: 'every file readable' });
-    const figures = memoryFigures(container, serviceEnvironment(manifests, placeholderSecret).env);
-    expect({ ...figures, fits: figures.cacheEntries <= maxCacheEntries(figures.capMiB) }).toEqual({ ...figures, fits: true });
-    expect(loadRendered(manifests).trustProxy).toBe(false);
-  });
+  it.each(['ess-helm', 'ananace-matrix-synapse'])(
+    '%s: this chart with the example values runs a pod that can read its secrets, its cache held by its heap',
+    async (dir) => {
+      const manifests = await renderExample(dir);
+      const pod = deploymentOf(manifests).spec.template.spec;
+      const container = containerOf(manifests);
+      expect(secretFilesReadable(pod, container, secretVolumeOf(pod, container))).toEqual({ readable: true, why: 'every file readable' });
+      const figures = memoryFigures(container, serviceEnvironment(manifests, placeholderSecret).env);
+      expect({ ...figures, fits: figures.cacheEntries <= maxCacheEntries(figures.capMiB) }).toEqual({ ...figures, fits: true });
+      expect(loadRendered(manifests).trustProxy).toBe(false);
+    },
+  );
 
   it('ess-helm: synapse.ingress.additionalPaths sends the three paths to the Service this chart creates', async () => {
     const manifests = await renderExample('ess-helm');
     expect(() => loadRendered(manifests)).not.toThrow();
     const { name, ports } = servicePorts(manifests);
     const fragment = parseYaml(readFileSync(join(EXAMPLES, 'ess-helm', 'ess-values.yaml'), 'utf8')) as {
-      synapse: { ingress: { additionalPaths: { path: string; availability: string; service: { name: string; port: { name?: string; number?: number } } }[] } };
+      synapse: {
+        ingress: {
+          additionalPaths: { path: string; availability: string; service: { name: string; port: { name?: string; number?: number } } }[];
+        };
+      };
     };
     const paths = fragment.synapse.ingress.additionalPaths;
     expect(paths.map((p) => p.path)).toEqual(TURN_PATHS);
@@ -718,7 +864,10 @@ describe('deployment examples', () => {
     const paths = fragment.ingress.csPaths;
     expect(paths.map((p) => p.path)).toEqual(TURN_PATHS);
     // The chart places these entries in its Ingress rules as they are: they must be valid there.
-    const ingress = new Ingress({ metadata: { name: 'matrix-synapse' }, spec: { rules: [{ host: 'matrix.example.org', http: { paths } }] } } as never);
+    const ingress = new Ingress({
+      metadata: { name: 'matrix-synapse' },
+      spec: { rules: [{ host: 'matrix.example.org', http: { paths } }] },
+    } as never);
     expect(() => ingress.validate()).not.toThrow();
     for (const entry of paths) {
       expect(entry.backend.service.name).toBe(name);
@@ -734,13 +883,20 @@ describe('deployment examples', () => {
    * and a configuration the service accepts.
    */
   function checkSidecar(pod: PodSpec, podLabels: Record<string, string>, sidecar: Container, manifests: Manifest[]) {
-    expect(sidecar.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(sidecar.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(sidecar.startupProbe?.httpGet?.path).toBe('/healthz');
     expect(sidecar.readinessProbe?.httpGet?.path).toBe('/readyz');
     // No two containers of the pod may listen on one port.
     const allPorts = [...pod.containers, ...(pod.initContainers ?? [])].flatMap((c) => (c.ports ?? []).map((p) => p.containerPort));
     expect(new Set(allPorts).size).toBe(allPorts.length);
-    const service = one<Manifest & { spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] } }>(manifests, 'Service');
+    const service = one<
+      Manifest & { spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] } }
+    >(manifests, 'Service');
     expect(service.metadata.name).toBe('matrix-turn-credentials');
     expect(podLabels).toMatchObject(service.spec.selector);
     const sidecarPortNames = (sidecar.ports ?? []).map((p) => p.name);
@@ -763,30 +919,56 @@ describe('deployment examples', () => {
     const result = await runTool(tools.kubectl, ['kustomize', join(EXAMPLES, 'sidecar')]);
     expect(result.stderr).toBe('');
     const manifests = parseManifests(result.stdout);
-    for (const manifest of manifests) expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
-    const deployment = deploymentOf(manifests) as DeploymentShape & { spec: { template: { metadata: { labels: Record<string, string> } } } };
+    for (const manifest of manifests)
+      expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
+    const deployment = deploymentOf(manifests) as DeploymentShape & {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
     const pod = deployment.spec.template.spec;
     // The stand-in keeps the chart's default: no pod security context, so no fsGroup.
     expect(pod.securityContext?.fsGroup).toBeUndefined();
     expect(pod.containers.map((c) => c.name).sort()).toEqual(['synapse', 'turn-credentials']);
-    checkSidecar(pod, deployment.spec.template.metadata.labels, pod.containers.find((c) => c.name === 'turn-credentials')!, manifests);
+    checkSidecar(
+      pod,
+      deployment.spec.template.metadata.labels,
+      pod.containers.find((c) => c.name === 'turn-credentials')!,
+      manifests,
+    );
   });
 
   describe('sidecar in ess-helm (a native sidecar through synapse.extraInitContainers)', () => {
     const STANDIN = join(REPO_ROOT, 'test', 'fixtures', 'ess-synapse-standin');
-    type StatefulSetShape = Manifest & { spec: { selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec } } };
+    type StatefulSetShape = Manifest & {
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+      };
+    };
 
     // ESS's own pod security context is not pinned here: the secret must be readable without
     // an fsGroup and with one (ESS's uid and group for Synapse, whatever they are).
     it.each([
       ['without an fsGroup', []],
-      ['with an fsGroup and a uid of its own', ['--set', 'synapse.podSecurityContext.fsGroup=10091', '--set', 'synapse.podSecurityContext.runAsUser=10091']],
+      [
+        'with an fsGroup and a uid of its own',
+        ['--set', 'synapse.podSecurityContext.fsGroup=10091', '--set', 'synapse.podSecurityContext.runAsUser=10091'],
+      ],
     ])('renders %s into a StatefulSet whose sidecar can read its secret', async (_name, extra) => {
-      const rendered = await runTool(tools.helm, ['template', 'ess', STANDIN, '--namespace', 'ess', '-f', join(EXAMPLES, 'ess-helm', 'sidecar-values.yaml'), ...extra]);
+      const rendered = await runTool(tools.helm, [
+        'template',
+        'ess',
+        STANDIN,
+        '--namespace',
+        'ess',
+        '-f',
+        join(EXAMPLES, 'ess-helm', 'sidecar-values.yaml'),
+        ...extra,
+      ]);
       expect(rendered.stderr).toBe('');
       const service = parseManifests(readFileSync(join(EXAMPLES, 'ess-helm', 'sidecar-service.yaml'), 'utf8'));
       const manifests = [...parseManifests(rendered.stdout), ...service];
-      for (const manifest of manifests) expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
+      for (const manifest of manifests)
+        expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
       const statefulSet = one<StatefulSetShape>(manifests, 'StatefulSet');
       expect(statefulSet.metadata.labels?.['app.kubernetes.io/component']).toBe('matrix-server');
       const pod = statefulSet.spec.template.spec;
@@ -800,7 +982,9 @@ describe('deployment examples', () => {
       const fragment = parseYaml(readFileSync(join(EXAMPLES, 'ess-helm', 'ess-values.yaml'), 'utf8')) as {
         synapse: { ingress: { additionalPaths: { service: { name: string; port: { name: string } } }[] } };
       };
-      const [service] = parseManifests(readFileSync(join(EXAMPLES, 'ess-helm', 'sidecar-service.yaml'), 'utf8')) as (Manifest & { spec: { ports: { name: string }[] } })[];
+      const [service] = parseManifests(readFileSync(join(EXAMPLES, 'ess-helm', 'sidecar-service.yaml'), 'utf8')) as (Manifest & {
+        spec: { ports: { name: string }[] };
+      })[];
       for (const entry of fragment.synapse.ingress.additionalPaths) {
         expect(entry.service.name).toBe(service!.metadata.name);
         expect(service!.spec.ports.map((p) => p.name)).toContain(entry.service.port.name);

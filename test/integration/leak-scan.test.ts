@@ -153,7 +153,8 @@ describe('nothing leaks from the service in process', () => {
     await redis.restart();
     await waitFor(async () => (await service.metrics()).includes('matrix_turn_redis_up 1'), { what: 'Redis to be used again' });
 
-    for (const expected of [200, 400, 401, 405, 414, 429, 431, 502, 503, 504]) expect([expected, statuses.has(expected)]).toEqual([expected, true]);
+    for (const expected of [200, 400, 401, 405, 414, 429, 431, 502, 503, 504])
+      expect([expected, statuses.has(expected)]).toEqual([expected, true]);
     expect(secrets.turnPasswords.length).toBeGreaterThan(3);
   }, 60_000);
 
@@ -214,7 +215,9 @@ describe('nothing leaks from the built process', () => {
       expect(ok.status).toBe(200);
       secrets.turnPasswords.push(((await ok.json()) as { password: string }).password);
       expect((await turn(secrets.unknownTokens[0]!)).status).toBe(401);
-      expect((await rawRequest(built.port, getRequest(PATH, [`Authorization: Bearer ${secrets.malformedTokens[0]}\x02`]))).status).toBe(400);
+      expect((await rawRequest(built.port, getRequest(PATH, [`Authorization: Bearer ${secrets.malformedTokens[0]}\x02`]))).status).toBe(
+        400,
+      );
       const metrics = await (await fetch(`http://127.0.0.1:${built.metricsPort}/metrics`)).text();
       expect(leaks('/metrics of the built process', metrics)).toEqual([]);
     } finally {

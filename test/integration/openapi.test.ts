@@ -59,7 +59,9 @@ function documentedResponse(path: string, method: Method, status: number): OpenA
   }
   const response = operation.responses?.[String(status)] as OpenAPIV3_1.ResponseObject | undefined;
   if (response === undefined) {
-    throw new Error(`${method.toUpperCase()} ${path} answered ${status}, which the OpenAPI document does not list (${Object.keys(operation.responses ?? {}).join(', ')})`);
+    throw new Error(
+      `${method.toUpperCase()} ${path} answered ${status}, which the OpenAPI document does not list (${Object.keys(operation.responses ?? {}).join(', ')})`,
+    );
   }
   seen.add(`${method} ${path} ${status}`);
   return response;
@@ -126,7 +128,12 @@ function rawCall(port: number, request: string): Promise<LiveAnswer> {
 }
 
 /** Calls, checks the answer against the document, and returns it for case-specific assertions. */
-async function checked(base: string, method: Method, path: string, init: { query?: string; headers?: Record<string, string> } = {}): Promise<LiveAnswer> {
+async function checked(
+  base: string,
+  method: Method,
+  path: string,
+  init: { query?: string; headers?: Record<string, string> } = {},
+): Promise<LiveAnswer> {
   const answer = await call(base, method, `${path}${init.query ?? ''}`, init.headers);
   expectMatchesContract(path, method, answer);
   return answer;
@@ -228,9 +235,17 @@ describe('live answers of the service match the document', () => {
 
   it.each(TURN_PATHS)('401 M_UNKNOWN_TOKEN for an unknown and for an expired token: %s', async (path) => {
     const unknown = await checked(service.url, 'get', path, { headers: bearer(`nobody-${path}`) });
-    expect([unknown.status, errcode(unknown), (unknown.body as { soft_logout: boolean }).soft_logout]).toEqual([401, 'M_UNKNOWN_TOKEN', false]);
+    expect([unknown.status, errcode(unknown), (unknown.body as { soft_logout: boolean }).soft_logout]).toEqual([
+      401,
+      'M_UNKNOWN_TOKEN',
+      false,
+    ]);
     const expired = await checked(service.url, 'get', path, { headers: bearer('expired-token') });
-    expect([expired.status, errcode(expired), (expired.body as { soft_logout: boolean }).soft_logout]).toEqual([401, 'M_UNKNOWN_TOKEN', true]);
+    expect([expired.status, errcode(expired), (expired.body as { soft_logout: boolean }).soft_logout]).toEqual([
+      401,
+      'M_UNKNOWN_TOKEN',
+      true,
+    ]);
   });
 
   it.each(TURN_PATHS)('403 M_GUEST_ACCESS_FORBIDDEN for a guest while guests are refused: %s', async (path) => {
@@ -277,33 +292,46 @@ describe('live answers of the service match the document', () => {
       const answer = await checked(service.url, 'get', path);
       expect([answer.status, errcode(answer)]).toEqual([404, 'M_UNRECOGNIZED']);
     }
-    for (const [method, path] of [['post', TURN_PATHS[0]!], ['delete', '/healthz']] as const) {
+    for (const [method, path] of [
+      ['post', TURN_PATHS[0]!],
+      ['delete', '/healthz'],
+    ] as const) {
       const answer = await checked(service.url, method, path);
       expect([answer.status, errcode(answer)]).toEqual([405, 'M_UNRECOGNIZED']);
     }
   });
 
-  it.each(TURN_PATHS)('appservice mode: 200 for the user the homeserver names, 403 M_FORBIDDEN without one or for another server: %s', async (path) => {
-    const token = 'hs-token-for-the-openapi-test';
-    const appservice = await startTestService({ AUTH_METHOD: 'appservice', SERVER_NAME: 'example.org', APPSERVICE_HS_TOKEN: token });
-    try {
-      const named = await checked(appservice.url, 'get', path, { headers: { ...bearer(token), 'x-matrix-user-identifier': '@alice:example.org' } });
-      expect((named.body as { username: string }).username).toMatch(/:@alice:example\.org$/);
-      const nobody = await checked(appservice.url, 'get', path, { headers: bearer(token) });
-      expect([nobody.status, errcode(nobody)]).toEqual([403, 'M_FORBIDDEN']);
-      const foreign = await checked(appservice.url, 'get', path, { headers: { ...bearer(token), 'x-matrix-user-identifier': '@mallory:elsewhere.org' } });
-      expect([foreign.status, errcode(foreign)]).toEqual([403, 'M_FORBIDDEN']);
-    } finally {
-      await appservice.stop();
-    }
-  });
+  it.each(TURN_PATHS)(
+    'appservice mode: 200 for the user the homeserver names, 403 M_FORBIDDEN without one or for another server: %s',
+    async (path) => {
+      const token = 'hs-token-for-the-openapi-test';
+      const appservice = await startTestService({ AUTH_METHOD: 'appservice', SERVER_NAME: 'example.org', APPSERVICE_HS_TOKEN: token });
+      try {
+        const named = await checked(appservice.url, 'get', path, {
+          headers: { ...bearer(token), 'x-matrix-user-identifier': '@alice:example.org' },
+        });
+        expect((named.body as { username: string }).username).toMatch(/:@alice:example\.org$/);
+        const nobody = await checked(appservice.url, 'get', path, { headers: bearer(token) });
+        expect([nobody.status, errcode(nobody)]).toEqual([403, 'M_FORBIDDEN']);
+        const foreign = await checked(appservice.url, 'get', path, {
+          headers: { ...bearer(token), 'x-matrix-user-identifier': '@mallory:elsewhere.org' },
+        });
+        expect([foreign.status, errcode(foreign)]).toEqual([403, 'M_FORBIDDEN']);
+      } finally {
+        await appservice.stop();
+      }
+    },
+  );
 
   it('400, 414 and 431 for requests refused before routing', async () => {
     const port = service.running.port;
     const path = TURN_PATHS[0]!;
     const longUrl = await checked(service.url, 'get', path, { query: `?access_token=${'a'.repeat(SERVER_LIMITS.maxUrlBytes)}` });
     expect([longUrl.status, errcode(longUrl)]).toEqual([414, 'M_TOO_LARGE']);
-    const bigHeaders = await rawCall(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'p'.repeat(SERVER_LIMITS.maxHeaderSizeBytes * 2)}\r\n\r\n`);
+    const bigHeaders = await rawCall(
+      port,
+      `GET ${path} HTTP/1.1\r\nHost: localhost\r\nX-Padding: ${'p'.repeat(SERVER_LIMITS.maxHeaderSizeBytes * 2)}\r\n\r\n`,
+    );
     expectMatchesContract(path, 'get', bigHeaders);
     expect([bigHeaders.status, errcode(bigHeaders)]).toEqual([431, 'M_TOO_LARGE']);
     const malformed = await rawCall(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: nope\r\n\r\n`);

@@ -70,7 +70,9 @@ describe('shared rate limit through Redis Cluster', () => {
   });
 
   test('the cluster-wide gauges agree with what the replicas issued', async () => {
-    const perReplica = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_credentials_issued_total') ?? 0));
+    const perReplica = await Promise.all(
+      replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_credentials_issued_total') ?? 0),
+    );
     const issued = perReplica.reduce((a, b) => a + b, 0);
     expect(issued).toBe(3 * BURST);
     for (const replica of replicas) {

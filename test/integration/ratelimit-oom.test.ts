@@ -35,7 +35,8 @@ function newUser(): { userId: string; token: string } {
 async function scriptCalls(): Promise<number> {
   const info = await admin.info('commandstats');
   let total = 0;
-  for (const match of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)(?:.*?rejected_calls=(\d+))?/g)) total += Number(match[1]) + Number(match[2] ?? 0);
+  for (const match of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)(?:.*?rejected_calls=(\d+))?/g))
+    total += Number(match[1]) + Number(match[2] ?? 0);
   return total;
 }
 
@@ -102,7 +103,9 @@ test('out of memory: in the fallback throughout, no flapping in logs, /readyz or
     await admin.config('SET', 'maxmemory', '1');
     await Promise.all(
       replicas.map((replica) =>
-        waitFor(async () => metricValue(await replica.metrics(), 'matrix_turn_redis_up') === 0, { what: 'matrix_turn_redis_up 0 once writes fail' }),
+        waitFor(async () => metricValue(await replica.metrics(), 'matrix_turn_redis_up') === 0, {
+          what: 'matrix_turn_redis_up 0 once writes fail',
+        }),
       ),
     );
     // From here on the replicas must not leave the fallback: sample both until enough
@@ -111,7 +114,12 @@ test('out of memory: in the fallback throughout, no flapping in logs, /readyz or
       while (sampling) {
         for (const [i, replica] of replicas.entries()) {
           const { status, body } = await readiness(replica);
-          samples.push({ replica: i, ready: status, status: body.status, up: metricValue(await replica.metrics(), 'matrix_turn_redis_up') });
+          samples.push({
+            replica: i,
+            ready: status,
+            status: body.status,
+            up: metricValue(await replica.metrics(), 'matrix_turn_redis_up'),
+          });
         }
       }
     })();

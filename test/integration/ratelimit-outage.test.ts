@@ -6,7 +6,15 @@
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
 import { adminConnection } from '../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../helpers/redis.js';
-import { metricValue, readiness, spreadRequests, startReplicas, startTraffic, stopReplicas, waitForSharedLimit } from '../helpers/replicas.js';
+import {
+  metricValue,
+  readiness,
+  spreadRequests,
+  startReplicas,
+  startTraffic,
+  stopReplicas,
+  waitForSharedLimit,
+} from '../helpers/replicas.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -145,10 +153,13 @@ describe('RATE_LIMIT_ON_REDIS_ERROR=deny', () => {
     const token = newUser();
     expect((await replica.turnServer(token)).status).toBe(200);
     await redis.kill();
-    const response = await waitFor(async () => {
-      const r = await replica.turnServer(token);
-      return r.status === 200 ? undefined : r;
-    }, { what: 'the first answer without Redis' });
+    const response = await waitFor(
+      async () => {
+        const r = await replica.turnServer(token);
+        return r.status === 200 ? undefined : r;
+      },
+      { what: 'the first answer without Redis' },
+    );
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({ errcode: 'M_UNKNOWN', error: expect.any(String) });
     expect(Number(response.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -167,7 +178,12 @@ describe('RATE_LIMIT_ON_REDIS_ERROR=deny', () => {
       expect.stringMatching(/^redis unreachable/),
     ]);
     const back = entries.filter((e) => String(e.msg).startsWith('redis reachable')).at(-1)!;
-    expect(back).toMatchObject({ level: 'info', downForMs: expect.any(Number), fallbackDecisions: expect.any(Number), fallbackRefusals: expect.any(Number) });
+    expect(back).toMatchObject({
+      level: 'info',
+      downForMs: expect.any(Number),
+      fallbackDecisions: expect.any(Number),
+      fallbackRefusals: expect.any(Number),
+    });
     // At least the first 503 and the ten after it; perhaps more while polling for the first.
     expect(back.fallbackRefusals).toBeGreaterThanOrEqual(11);
     expect(back.fallbackDecisions).toBe(back.fallbackRefusals);

@@ -28,10 +28,12 @@ function newUser(): { userId: string; token: string } {
 
 /** Connections the service instances hold to one Redis server (the client names itself). */
 function serviceConnections(url: string): Promise<number> {
-  return withAdmin(url, async (admin) =>
-    String(await admin.call('CLIENT', 'LIST'))
-      .split('\n')
-      .filter((line) => / name=matrix-turn-credentials /.test(line)).length,
+  return withAdmin(
+    url,
+    async (admin) =>
+      String(await admin.call('CLIENT', 'LIST'))
+        .split('\n')
+        .filter((line) => / name=matrix-turn-credentials /.test(line)).length,
   );
 }
 

@@ -30,7 +30,9 @@ function newUser(tokens = 1, userId = `@shared${(userCounter += 1)}:example.org`
 /** Sends `count` concurrent requests, round-robin over the replicas and the user's tokens. */
 async function burstOf(count: number, user: { userId: string; tokens: readonly string[] }): Promise<Response[]> {
   const { tokens } = user;
-  const responses = await Promise.all(Array.from({ length: count }, (_, i) => replicas[i % replicas.length]!.turnServer(tokens[i % tokens.length])));
+  const responses = await Promise.all(
+    Array.from({ length: count }, (_, i) => replicas[i % replicas.length]!.turnServer(tokens[i % tokens.length])),
+  );
   if (responses.some((r) => r.status === 200)) served.add(user.userId);
   return responses;
 }
@@ -76,7 +78,9 @@ describe('shared rate limit across three replicas and one Redis', () => {
       if (response.status !== 200) expectLimited(response, bodies[i]!);
     });
     // Each replica saw some of both: the limit was shared, not per replica.
-    const limited = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_rate_limited_total', { scope: 'user' }) ?? 0));
+    const limited = await Promise.all(
+      replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_rate_limited_total', { scope: 'user' }) ?? 0),
+    );
     expect(limited.reduce((a, b) => a + b, 0)).toBe(30 - BURST);
   });
 
@@ -119,7 +123,9 @@ describe('cluster-wide gauges', () => {
     for (const user of users) await burstOf(BURST + 1, user);
     // A scrape writes the replica's own batch before reading, so after each replica has
     // been scraped once, any scrape sees everything.
-    const perReplica = await Promise.all(replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_credentials_issued_total') ?? 0));
+    const perReplica = await Promise.all(
+      replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_credentials_issued_total') ?? 0),
+    );
     const issued = perReplica.reduce((a, b) => a + b, 0);
     expect(issued).toBeGreaterThanOrEqual(users.length * BURST);
     const distinct = served.size;

@@ -41,17 +41,23 @@ async function start(caFile: string): Promise<BuiltService> {
 }
 
 const redisComponent = async (service: BuiltService) =>
-  ((await (await fetch(`${service.url}/readyz`)).json()) as { components: Record<string, { degraded: boolean; detail: string }> }).components.redis;
+  ((await (await fetch(`${service.url}/readyz`)).json()) as { components: Record<string, { degraded: boolean; detail: string }> })
+    .components.redis;
 
 describe('Redis over TLS', () => {
   test('a server signed by a CA given in NODE_EXTRA_CA_CERTS: the limit lives in Redis', async () => {
     const service = await start(tlsRedis.caFile);
-    await waitFor(async () => (await redisComponent(service))?.degraded === false, { timeoutMs: 20_000, what: 'the service to reach Redis over TLS' });
+    await waitFor(async () => (await redisComponent(service))?.degraded === false, {
+      timeoutMs: 20_000,
+      what: 'the service to reach Redis over TLS',
+    });
     const userId = '@tls:example.org';
     homeserver.addToken('tls-token', { userId });
     const statuses = [];
     for (let i = 0; i < 3; i += 1) {
-      statuses.push((await fetch(`${service.url}/_matrix/client/v3/voip/turnServer`, { headers: { authorization: 'Bearer tls-token' } })).status);
+      statuses.push(
+        (await fetch(`${service.url}/_matrix/client/v3/voip/turnServer`, { headers: { authorization: 'Bearer tls-token' } })).status,
+      );
     }
     expect(statuses).toEqual([200, 200, 429]);
     expect(await withAdmin(tlsRedis.redis.url, (admin) => admin.hget(rateLimitKey(userId), 'c'))).toBe('2');

@@ -100,7 +100,11 @@ async function rotate(service: TestService, serverUrl: string, rotateRedis: () =
 
     rotateFile();
     const rotatedAt = Date.now();
-    await waitFor(() => redisUp(service), { timeoutMs: BACK_WITHIN_MS, intervalMs: 50, what: 'matrix_turn_redis_up 1 after the file changed' });
+    await waitFor(() => redisUp(service), {
+      timeoutMs: BACK_WITHIN_MS,
+      intervalMs: 50,
+      what: 'matrix_turn_redis_up 1 after the file changed',
+    });
     await expectSharedLimit(service, serverUrl);
     expect(Date.now() - rotatedAt).toBeLessThan(BACK_WITHIN_MS);
     const atBack = results.length;
@@ -141,7 +145,12 @@ describe('REDIS_PASSWORD_FILE and REDIS_URL_FILE rotated', () => {
   test('REDIS_PASSWORD_FILE: WRONGPASS logged (never the password); the shared limit back within 10 s of the file changing', async () => {
     const file = join(dir, 'redis-password');
     writeFileSync(file, `${OLD}\n`);
-    const s = (service = await startTestService({ HOMESERVER_URL: homeserver.url, REDIS_URL: redis.url, REDIS_PASSWORD_FILE: file, ...serviceEnv }));
+    const s = (service = await startTestService({
+      HOMESERVER_URL: homeserver.url,
+      REDIS_URL: redis.url,
+      REDIS_PASSWORD_FILE: file,
+      ...serviceEnv,
+    }));
     await waitFor(() => redisUp(s), { what: 'matrix_turn_redis_up 1' });
     await rotate(s, redis.url, rotateRedis, () => rewrite(file, `${NEW}\n`));
   });
@@ -157,7 +166,12 @@ describe('REDIS_PASSWORD_FILE and REDIS_URL_FILE rotated', () => {
   test('the file rewritten first: nothing breaks meanwhile, and the next connection uses the new password', async () => {
     const file = join(dir, 'redis-password-first');
     writeFileSync(file, `${OLD}\n`);
-    const s = (service = await startTestService({ HOMESERVER_URL: homeserver.url, REDIS_URL: redis.url, REDIS_PASSWORD_FILE: file, ...serviceEnv }));
+    const s = (service = await startTestService({
+      HOMESERVER_URL: homeserver.url,
+      REDIS_URL: redis.url,
+      REDIS_PASSWORD_FILE: file,
+      ...serviceEnv,
+    }));
     await waitFor(() => redisUp(s), { what: 'matrix_turn_redis_up 1' });
     rewrite(file, `${NEW}\n`);
     await waitFor(() => s.logs.entries().some((e) => e.setting === 'REDIS_PASSWORD_FILE' && /changed/.test(String(e.msg))), {
@@ -166,7 +180,11 @@ describe('REDIS_PASSWORD_FILE and REDIS_URL_FILE rotated', () => {
     // Redis still has the old password: the connection the service holds stays in use.
     await expectSharedLimit(s, redis.url, OLD);
     await rotateRedis();
-    await waitFor(() => redisUp(s), { timeoutMs: BACK_WITHIN_MS, intervalMs: 50, what: 'matrix_turn_redis_up 1 after Redis took the new password' });
+    await waitFor(() => redisUp(s), {
+      timeoutMs: BACK_WITHIN_MS,
+      intervalMs: 50,
+      what: 'matrix_turn_redis_up 1 after Redis took the new password',
+    });
     await expectSharedLimit(s, redis.url);
     expect(refusalLines(s)).toEqual([]);
     expect(s.logs.text()).not.toContain(OLD);

@@ -146,7 +146,15 @@ describe('JWT_PUBLIC_KEY_FILE rewritten while running', () => {
 describe('every other secret file the service re-reads', () => {
   it.each([
     ['TURN_PASSWORD_FILE', { TURN_SHARED_SECRET: undefined, TURN_USERNAME: 'turn-user' }],
-    ['INTROSPECTION_CLIENT_SECRET_FILE', { AUTH_METHOD: 'introspection', SERVER_NAME: 'example.org', INTROSPECTION_URL: 'https://auth.example.org/introspect', INTROSPECTION_CLIENT_ID: 'turn' }],
+    [
+      'INTROSPECTION_CLIENT_SECRET_FILE',
+      {
+        AUTH_METHOD: 'introspection',
+        SERVER_NAME: 'example.org',
+        INTROSPECTION_URL: 'https://auth.example.org/introspect',
+        INTROSPECTION_CLIENT_ID: 'turn',
+      },
+    ],
     ['APPSERVICE_HS_TOKEN_FILE', { AUTH_METHOD: 'appservice', SERVER_NAME: 'example.org' }],
   ])('%s: an emptied or removed file is refused, logged once each and counted', async (setting, env) => {
     const path = join(tmp, setting.toLowerCase());

@@ -31,7 +31,9 @@ afterAll(async () => {
 });
 
 /** A keep-alive connection on which requests are written one after another. */
-function keepAliveConnection(port: number): Promise<{ socket: Socket; send(request: string): Promise<RawResponse>; closed: Promise<void> }> {
+function keepAliveConnection(
+  port: number,
+): Promise<{ socket: Socket; send(request: string): Promise<RawResponse>; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let buffer = '';

@@ -142,7 +142,10 @@ describe("DESIGN.md's answer table, whoami mode", () => {
   });
 
   it('token expired: 401 M_UNKNOWN_TOKEN with the soft_logout the homeserver gave', async () => {
-    expect(await answer(svc.turnServer('expired-token'))).toMatchObject({ status: 401, body: { errcode: 'M_UNKNOWN_TOKEN', soft_logout: true } });
+    expect(await answer(svc.turnServer('expired-token'))).toMatchObject({
+      status: 401,
+      body: { errcode: 'M_UNKNOWN_TOKEN', soft_logout: true },
+    });
   });
 
   it('token revoked: 401 M_UNKNOWN_TOKEN from then on', async () => {
@@ -153,27 +156,41 @@ describe("DESIGN.md's answer table, whoami mode", () => {
   });
 
   it('token forged: 401 M_UNKNOWN_TOKEN; one no issuer could mint is refused without asking the homeserver', async () => {
-    expect(await answer(svc.turnServer('syt_YWxpY2U_forgedforgedforged_0abcde'))).toMatchObject({ status: 401, body: { errcode: 'M_UNKNOWN_TOKEN' } });
+    expect(await answer(svc.turnServer('syt_YWxpY2U_forgedforgedforged_0abcde'))).toMatchObject({
+      status: 401,
+      body: { errcode: 'M_UNKNOWN_TOKEN' },
+    });
     const callsBefore = homeserver.calls;
-    const impossible = await answer(fetch(`${svc.url}/_matrix/client/v3/voip/turnServer?access_token=${encodeURIComponent('tök\u0001en')}`));
+    const impossible = await answer(
+      fetch(`${svc.url}/_matrix/client/v3/voip/turnServer?access_token=${encodeURIComponent('tök\u0001en')}`),
+    );
     expect(impossible).toMatchObject({ status: 401, body: { errcode: 'M_UNKNOWN_TOKEN' } });
     expect(homeserver.calls).toBe(callsBefore);
   });
 
   it('guest while guests are refused: 403 M_GUEST_ACCESS_FORBIDDEN, as Synapse', async () => {
     const res = await answer(guestsRefused.turnServer('guest-token'));
-    expect(res).toEqual(expect.objectContaining({ status: 403, body: { errcode: 'M_GUEST_ACCESS_FORBIDDEN', error: 'Guest access not allowed' } }));
+    expect(res).toEqual(
+      expect.objectContaining({ status: 403, body: { errcode: 'M_GUEST_ACCESS_FORBIDDEN', error: 'Guest access not allowed' } }),
+    );
     expect(corsOf(res.headers)).toEqual(CORS);
     expect((await answer(guestsRefused.turnServer('alice-token'))).status).toBe(200);
   });
 
   it('token in both the header and the query string: 401 M_MISSING_TOKEN, as Synapse', async () => {
-    const res = await answer(fetch(`${svc.url}/_matrix/client/v3/voip/turnServer?access_token=alice-token`, { headers: { authorization: 'Bearer alice-token' } }));
-    expect(res).toMatchObject({ status: 401, body: { errcode: 'M_MISSING_TOKEN', error: 'Mixing Authorization headers and access_token query parameters.' } });
+    const res = await answer(
+      fetch(`${svc.url}/_matrix/client/v3/voip/turnServer?access_token=alice-token`, { headers: { authorization: 'Bearer alice-token' } }),
+    );
+    expect(res).toMatchObject({
+      status: 401,
+      body: { errcode: 'M_MISSING_TOKEN', error: 'Mixing Authorization headers and access_token query parameters.' },
+    });
   });
 
   it('a malformed Authorization header: 401 M_MISSING_TOKEN, as Synapse', async () => {
-    const res = await answer(fetch(`${svc.url}/_matrix/client/v3/voip/turnServer`, { headers: { authorization: 'Basic YWxpY2U6cGFzcw==' } }));
+    const res = await answer(
+      fetch(`${svc.url}/_matrix/client/v3/voip/turnServer`, { headers: { authorization: 'Basic YWxpY2U6cGFzcw==' } }),
+    );
     expect(res).toMatchObject({ status: 401, body: { errcode: 'M_MISSING_TOKEN' } });
   });
 
@@ -229,7 +246,9 @@ describe("DESIGN.md's answer table, whoami mode", () => {
   });
 
   it.each(['POST', 'PUT', 'DELETE', 'PATCH', 'PROPFIND'])('%s on the endpoint: 405 M_UNRECOGNIZED', async (method) => {
-    const res = await answer(fetch(`${svc.url}/_matrix/client/v3/voip/turnServer`, { method, headers: { authorization: 'Bearer alice-token' } }));
+    const res = await answer(
+      fetch(`${svc.url}/_matrix/client/v3/voip/turnServer`, { method, headers: { authorization: 'Bearer alice-token' } }),
+    );
     expect(res).toMatchObject({ status: 405, body: { errcode: 'M_UNRECOGNIZED' } });
     expect(corsOf(res.headers)).toEqual(CORS);
   });
@@ -246,7 +265,11 @@ describe('CORS preflight', () => {
     const res = await answer(
       fetch(`${svc.url}${path}`, {
         method: 'OPTIONS',
-        headers: { origin: 'https://app.element.io', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+        headers: {
+          origin: 'https://app.element.io',
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'authorization',
+        },
       }),
     );
     expect(res.status).toBe(200);
@@ -310,7 +333,8 @@ describe('the token cache', () => {
     // One miss; the rest waited on it, or (on a slow machine) arrived after it and hit.
     const cacheAfter = await svc.metrics();
     const delta = (result: string) =>
-      (metricValue(cacheAfter, 'matrix_turn_token_cache_requests_total', { result }) ?? 0) - (metricValue(cacheBefore, 'matrix_turn_token_cache_requests_total', { result }) ?? 0);
+      (metricValue(cacheAfter, 'matrix_turn_token_cache_requests_total', { result }) ?? 0) -
+      (metricValue(cacheBefore, 'matrix_turn_token_cache_requests_total', { result }) ?? 0);
     expect(delta('miss')).toBe(1);
     expect(delta('coalesced')).toBeGreaterThanOrEqual(1);
     expect(delta('coalesced') + delta('hit')).toBe(29);
@@ -372,7 +396,11 @@ describe('a shared secret given as a file (TURN_SHARED_SECRET_FILE)', () => {
     const secretFile = join(tmp, 'turn-secret');
     writeFileSync(secretFile, 'first-file-secret\n');
     homeserver.addToken('rotation-token', { userId: '@mia:example.org' });
-    const svc = await service({ TURN_SHARED_SECRET: undefined, TURN_SHARED_SECRET_FILE: secretFile, RATE_LIMIT_EXEMPT_USERS: '@mia:example.org' });
+    const svc = await service({
+      TURN_SHARED_SECRET: undefined,
+      TURN_SHARED_SECRET_FILE: secretFile,
+      RATE_LIMIT_EXEMPT_USERS: '@mia:example.org',
+    });
     const before = await answer(svc.turnServer('rotation-token'));
     expect(before.body.password).toBe(hmac('first-file-secret', String(before.body.username)));
 
@@ -401,7 +429,10 @@ describe('a Synapse-style YAML file (CONFIG_FILE)', () => {
         'turn_allow_guests: false',
       ].join('\n'),
     );
-    const svc = await service({ CONFIG_FILE: configFile, HOMESERVER_URL: undefined, TURN_URIS: undefined, TURN_SHARED_SECRET: undefined }, manualClock(START_MS));
+    const svc = await service(
+      { CONFIG_FILE: configFile, HOMESERVER_URL: undefined, TURN_URIS: undefined, TURN_SHARED_SECRET: undefined },
+      manualClock(START_MS),
+    );
     const res = await answer(svc.turnServer('alice-token'));
     const username = `${START_MS / 1000 + 3600}:@alice:example.org`;
     expect(res.body).toEqual({
@@ -446,9 +477,23 @@ describe('operations', () => {
     expect(metricValue(after, 'matrix_turn_token_verifications_total', { method: 'whoami', result: 'invalid' })).toBe(1);
     expect(metricValue(after, 'matrix_turn_token_cache_requests_total', { result: 'hit' })).toBe(1);
     expect(metricValue(after, 'matrix_turn_token_cache_requests_total', { result: 'miss' })).toBe(2);
-    expect(metricValue(after, 'matrix_turn_http_request_duration_seconds_count', { route: '/_matrix/client/v3/voip/turnServer', method: 'GET', status: '200' })).toBe(2);
-    expect(metricValue(after, 'matrix_turn_http_request_duration_seconds_count', { route: '/_matrix/client/v3/voip/turnServer', method: 'GET', status: '401' })).toBe(1);
-    expect(metricValue(after, 'matrix_turn_upstream_request_duration_seconds_count', { upstream: 'homeserver', outcome: 'response' })).toBe(2);
+    expect(
+      metricValue(after, 'matrix_turn_http_request_duration_seconds_count', {
+        route: '/_matrix/client/v3/voip/turnServer',
+        method: 'GET',
+        status: '200',
+      }),
+    ).toBe(2);
+    expect(
+      metricValue(after, 'matrix_turn_http_request_duration_seconds_count', {
+        route: '/_matrix/client/v3/voip/turnServer',
+        method: 'GET',
+        status: '401',
+      }),
+    ).toBe(1);
+    expect(metricValue(after, 'matrix_turn_upstream_request_duration_seconds_count', { upstream: 'homeserver', outcome: 'response' })).toBe(
+      2,
+    );
     const elsewhere = await fetch(svc.metricsUrl.replace(/\/metrics$/, '/healthz'));
     expect(elsewhere.status).toBe(404);
     await elsewhere.arrayBuffer();

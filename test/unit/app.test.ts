@@ -177,7 +177,13 @@ describe('the injected timers', () => {
       writeFileSync(path, 'first');
       const { TURN_SHARED_SECRET: _inline, ...base } = BASE;
       const config = loadConfig({ ...base, TURN_SHARED_SECRET_FILE: path });
-      const deps = buildDependencies(config, { logger: createLogger('silent'), registry: new Registry(), defaultMetrics: false, clock, timers: clock });
+      const deps = buildDependencies(config, {
+        logger: createLogger('silent'),
+        registry: new Registry(),
+        defaultMetrics: false,
+        clock,
+        timers: clock,
+      });
       const passwordFor = (secret: string, username: string) => createHmac('sha1', secret).update(username).digest('base64');
       const minted = () => deps.minter.mint('@alice:example.org');
       expect(clock.pendingTimers()).toBeGreaterThan(0);
@@ -185,7 +191,9 @@ describe('the injected timers', () => {
       await waitFor(() => minted().password === passwordFor('first', minted().username), { what: 'the first read' });
       writeFileSync(path, 'second-and-longer');
       clock.advance(1000);
-      await waitFor(() => minted().password === passwordFor('second-and-longer', minted().username), { what: 'the rewrite, on the injected poll' });
+      await waitFor(() => minted().password === passwordFor('second-and-longer', minted().username), {
+        what: 'the rewrite, on the injected poll',
+      });
       await deps.close();
       expect(clock.pendingTimers()).toBe(0);
     } finally {

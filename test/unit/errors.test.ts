@@ -57,7 +57,12 @@ describe('the factories', () => {
   });
 
   it('give the parser and transport refusals their statuses', () => {
-    expect([MatrixError.headersTooLarge(), MatrixError.urlTooLong(), MatrixError.requestTimeout(), MatrixError.badRequest()].map((e) => [e.status, e.errcode])).toEqual([
+    expect(
+      [MatrixError.headersTooLarge(), MatrixError.urlTooLong(), MatrixError.requestTimeout(), MatrixError.badRequest()].map((e) => [
+        e.status,
+        e.errcode,
+      ]),
+    ).toEqual([
       [431, 'M_TOO_LARGE'],
       [414, 'M_TOO_LARGE'],
       [408, 'M_UNKNOWN'],

@@ -33,7 +33,11 @@ test('a pino logger on a batcher writes its lines only when the batch is full or
   expect(target.writes).toEqual([]);
   logger.flush();
   expect(target.writes).toHaveLength(1);
-  expect(target.writes[0]!.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)).toMatchObject([
+  expect(
+    target.writes[0]!.trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>),
+  ).toMatchObject([
     { level: 'info', n: 1, msg: 'first' },
     { level: 'info', n: 2, msg: 'second' },
   ]);

@@ -18,7 +18,11 @@ async function exported(): Promise<Exported[]> {
   const registry = new Registry();
   createMetrics(registry, { defaultMetrics: false, redis: true });
   registerClusterGauges(registry, async () => ({ credentialsIssued: 3, usersLastHour: 2, usersLastDay: 2 }));
-  const metrics = (await registry.getMetricsAsJSON()) as unknown as { name: string; type: string; values: { labels: Record<string, unknown> }[] }[];
+  const metrics = (await registry.getMetricsAsJSON()) as unknown as {
+    name: string;
+    type: string;
+    values: { labels: Record<string, unknown> }[];
+  }[];
   return metrics.map((m) => {
     const declared = (registry.getSingleMetric(m.name) as unknown as { labelNames?: string[] }).labelNames ?? [];
     const seen = m.values.flatMap((v) => Object.keys(v.labels)).filter((l) => l !== 'le');
@@ -54,20 +58,30 @@ describe('exported metrics', () => {
 
   it('count refused or failed re-reads of a secret file by the variable naming it, for an alert', async () => {
     const byName = new Map((await exported()).map((m) => [m.name, m]));
-    expect(byName.get('matrix_turn_secret_reload_failures_total')).toEqual({ name: 'matrix_turn_secret_reload_failures_total', type: 'counter', labels: ['secret'] });
+    expect(byName.get('matrix_turn_secret_reload_failures_total')).toEqual({
+      name: 'matrix_turn_secret_reload_failures_total',
+      type: 'counter',
+      labels: ['secret'],
+    });
   });
 
   it("export the running version as matrix_turn_build_info, package.json's", async () => {
     const registry = new Registry();
     createMetrics(registry, { defaultMetrics: false });
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    expect(await registry.metrics()).toMatch(new RegExp(`^matrix_turn_build_info\\{version="${version.replaceAll('.', '\\.')}"\\} 1$`, 'm'));
+    expect(await registry.metrics()).toMatch(
+      new RegExp(`^matrix_turn_build_info\\{version="${version.replaceAll('.', '\\.')}"\\} 1$`, 'm'),
+    );
   });
 
   it('are named by Prometheus conventions: prefix, _total on counters only, base units', async () => {
     for (const metric of await exported()) {
       expect({ name: metric.name, prefixed: metric.name.startsWith('matrix_turn_') }).toEqual({ name: metric.name, prefixed: true });
-      expect({ name: metric.name, type: metric.type, total: metric.name.endsWith('_total') }).toEqual({ name: metric.name, type: metric.type, total: metric.type === 'counter' });
+      expect({ name: metric.name, type: metric.type, total: metric.name.endsWith('_total') }).toEqual({
+        name: metric.name,
+        type: metric.type,
+        total: metric.type === 'counter',
+      });
       if (metric.type === 'histogram') expect(metric.name).toMatch(/_seconds$/);
       expect(metric.name).not.toMatch(/_(ms|milliseconds|minutes|hours)(_|$)/);
     }
@@ -75,7 +89,8 @@ describe('exported metrics', () => {
 
   it('carry only labels with bounded values, never a user or a token', async () => {
     for (const metric of await exported()) {
-      for (const label of metric.labels) expect({ name: metric.name, label, bounded: LABEL_VOCABULARY.has(label) }).toEqual({ name: metric.name, label, bounded: true });
+      for (const label of metric.labels)
+        expect({ name: metric.name, label, bounded: LABEL_VOCABULARY.has(label) }).toEqual({ name: metric.name, label, bounded: true });
     }
   });
 

@@ -176,7 +176,11 @@ describe('a watched secret (as the service uses one)', () => {
     const entries = logs.entries().map(({ level, setting, msg }) => ({ level, setting, msg }));
     expect(entries).toEqual([
       { level: 'info', setting: 'TURN_SHARED_SECRET_FILE', msg: 'secret file changed; using the new value' },
-      { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `cannot re-read secret file ${path} (ENOENT); keeping the previous value` },
+      {
+        level: 'error',
+        setting: 'TURN_SHARED_SECRET_FILE',
+        msg: `cannot re-read secret file ${path} (ENOENT); keeping the previous value`,
+      },
     ]);
     expect(secret.current()).toBe('watched-second-51c');
     expect(logs.text()).not.toContain('watched-');
@@ -217,12 +221,18 @@ describe('a re-read value, held to the rule of the start', () => {
     writeFileSync(path, 'good-old-4e1');
     const errors: string[] = [];
     let changes = 0;
-    const secret = watch(path, 'good-old-4e1', { validate: sharedSecretsProblem, onError: (m) => errors.push(m), onChange: () => (changes += 1) });
+    const secret = watch(path, 'good-old-4e1', {
+      validate: sharedSecretsProblem,
+      onError: (m) => errors.push(m),
+      onChange: () => (changes += 1),
+    });
     writeFileSync(path, ',fresh-new-4e1\n');
     await secret.poll();
     expect(errors.length).toBeGreaterThan(0);
     expect(secret.current()).toBe('good-old-4e1');
-    expect(errors).toEqual([`secret file ${path} refused: the new value has an empty entry in its comma-separated list; keeping the previous value`]);
+    expect(errors).toEqual([
+      `secret file ${path} refused: the new value has an empty entry in its comma-separated list; keeping the previous value`,
+    ]);
     expect(changes).toBe(0);
 
     writeFileSync(path, 'fresh-new-4e1,good-old-4e1\n');
@@ -305,9 +315,17 @@ describe('a watched secret, counted', () => {
 
     expect(secret.current()).toBe('counted-first-77d');
     expect(logs.entries().map(({ level, setting, msg }) => ({ level, setting, msg }))).toEqual([
-      { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `secret file ${path} refused: the new value has an empty entry in its comma-separated list; keeping the previous value` },
+      {
+        level: 'error',
+        setting: 'TURN_SHARED_SECRET_FILE',
+        msg: `secret file ${path} refused: the new value has an empty entry in its comma-separated list; keeping the previous value`,
+      },
       { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `secret file ${path} is empty; keeping the previous value` },
-      { level: 'error', setting: 'TURN_SHARED_SECRET_FILE', msg: `cannot re-read secret file ${path} (ENOENT); keeping the previous value` },
+      {
+        level: 'error',
+        setting: 'TURN_SHARED_SECRET_FILE',
+        msg: `cannot re-read secret file ${path} (ENOENT); keeping the previous value`,
+      },
     ]);
     expect(logs.text()).not.toContain('77d');
     expect(await registry.metrics()).not.toContain('77d');
@@ -316,7 +334,9 @@ describe('a watched secret, counted', () => {
   it('exports no series for an inline secret, which is never re-read', async () => {
     const registry = new Registry();
     const metrics = createMetrics(registry, { defaultMetrics: false });
-    watchedSecret({ value: 'inline' }, 'TURN_SHARED_SECRET', createLogger('silent', captureLogs().stream), { failures: metrics.secretReloadFailures }).close();
+    watchedSecret({ value: 'inline' }, 'TURN_SHARED_SECRET', createLogger('silent', captureLogs().stream), {
+      failures: metrics.secretReloadFailures,
+    }).close();
     expect(await count(registry, 'TURN_SHARED_SECRET')).toBeUndefined();
   });
 });

@@ -12,7 +12,10 @@ function verifier(current: () => string = () => HS_TOKEN) {
 
 describe('appservice verifier', () => {
   it('the hs_token with a user id of this server is that user, never a guest, with no expiry of its own', async () => {
-    await expect(verifier().verify(HS_TOKEN, { userIdHeader: '@alice:example.org' })).resolves.toEqual({ userId: '@alice:example.org', isGuest: false });
+    await expect(verifier().verify(HS_TOKEN, { userIdHeader: '@alice:example.org' })).resolves.toEqual({
+      userId: '@alice:example.org',
+      isGuest: false,
+    });
   });
 
   it.each([
@@ -43,7 +46,9 @@ describe('appservice verifier', () => {
     let current = HS_TOKEN;
     const v = verifier(() => current);
     current = 'rotated-token';
-    await expect(v.verify('rotated-token', { userIdHeader: '@alice:example.org' })).resolves.toMatchObject({ userId: '@alice:example.org' });
+    await expect(v.verify('rotated-token', { userIdHeader: '@alice:example.org' })).resolves.toMatchObject({
+      userId: '@alice:example.org',
+    });
     expect((await refusal(v.verify(HS_TOKEN, { userIdHeader: '@alice:example.org' }))).status).toBe(401);
   });
 });

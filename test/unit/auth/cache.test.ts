@@ -33,7 +33,13 @@ beforeEach(() => {
   homeserver.addToken('carol-token', { userId: '@carol:example.org' });
   clock = manualClock();
   metrics = createMetrics(new Registry(), { defaultMetrics: false });
-  upstream = createUpstream({ name: 'homeserver', timeoutMs: 5000, metrics, logger: createLogger('silent', captureLogs().stream), breakerFailureThreshold: 1000 });
+  upstream = createUpstream({
+    name: 'homeserver',
+    timeoutMs: 5000,
+    metrics,
+    logger: createLogger('silent', captureLogs().stream),
+    breakerFailureThreshold: 1000,
+  });
 });
 afterEach(() => upstream.close());
 

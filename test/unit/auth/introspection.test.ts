@@ -36,10 +36,11 @@ async function scriptedEndpoint(): Promise<ScriptedEndpoint> {
     url: '',
     seen: [],
     reply: (res) => json(res, 200, { active: false }),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -157,7 +158,11 @@ describe('what is sent', () => {
 describe('reading an answer about the token', () => {
   it('an active token with the stable scope is its user, expiring at the earlier of exp and expires_in', async () => {
     answering(active({ exp: NOW_S + 300, expires_in: 120 }));
-    await expect(verifier().verify('t', {})).resolves.toEqual({ userId: '@alice:example.org', isGuest: false, expiresAtMs: NOW_MS + 120_000 });
+    await expect(verifier().verify('t', {})).resolves.toEqual({
+      userId: '@alice:example.org',
+      isGuest: false,
+      expiresAtMs: NOW_MS + 120_000,
+    });
     answering(active({ exp: NOW_S + 60, expires_in: 120 }));
     await expect(verifier().verify('t', {})).resolves.toMatchObject({ expiresAtMs: NOW_MS + 60_000 });
   });

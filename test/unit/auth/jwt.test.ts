@@ -65,10 +65,11 @@ async function startJwks(keys: JWK[]): Promise<JwksServer> {
     keys,
     mode: 'normal',
     fetches: 0,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   const server: Server = createServer((_req, res: ServerResponse) => {
     state.fetches += 1;
@@ -127,7 +128,11 @@ const unknownToken = { status: 401, body: { errcode: 'M_UNKNOWN_TOKEN' } };
 
 describe('a good token', () => {
   it.each([rsa, ec, ed])('signed $alg is its user, expiring at exp', async (key) => {
-    await expect(verifier().verify(await sign(key), {})).resolves.toEqual({ userId: '@alice:example.org', isGuest: false, expiresAtMs: (NOW_S + 300) * 1000 });
+    await expect(verifier().verify(await sign(key), {})).resolves.toEqual({
+      userId: '@alice:example.org',
+      isGuest: false,
+      expiresAtMs: (NOW_S + 300) * 1000,
+    });
   });
 
   it.each([['at+jwt'], ['application/at+jwt'], ['JWT'], [undefined]])('typ %s is accepted', async (typ) => {
@@ -142,21 +147,29 @@ describe('a good token', () => {
 
   it('with only a guest scope is a guest; with the unstable full scope a user', async () => {
     const v = verifier();
-    await expect(v.verify(await sign(ec, { scope: 'urn:matrix:org.matrix.msc2967.client:api:guest' }), {})).resolves.toMatchObject({ isGuest: true });
-    await expect(v.verify(await sign(ec, { scope: 'urn:matrix:org.matrix.msc2967.client:api:*' }), {})).resolves.toMatchObject({ isGuest: false });
+    await expect(v.verify(await sign(ec, { scope: 'urn:matrix:org.matrix.msc2967.client:api:guest' }), {})).resolves.toMatchObject({
+      isGuest: true,
+    });
+    await expect(v.verify(await sign(ec, { scope: 'urn:matrix:org.matrix.msc2967.client:api:*' }), {})).resolves.toMatchObject({
+      isGuest: false,
+    });
   });
 
   it('names its user in JWT_USER_CLAIM, a localpart or a full user id of this server', async () => {
     const v = verifier({ userClaim: 'username' });
     await expect(v.verify(await sign(rsa, { username: 'bob' }), {})).resolves.toMatchObject({ userId: '@bob:example.org' });
-    await expect(v.verify(await sign(rsa, { username: '@carol:example.org' }), {})).resolves.toMatchObject({ userId: '@carol:example.org' });
+    await expect(v.verify(await sign(rsa, { username: '@carol:example.org' }), {})).resolves.toMatchObject({
+      userId: '@carol:example.org',
+    });
   });
 
   it('fetches the JWKS once for many tokens, and times the fetch as upstream "jwks"', async () => {
     const v = verifier();
     for (const key of [rsa, ec, ed, rsa]) await v.verify(await sign(key), {});
     expect(jwks.fetches).toBe(1);
-    expect(await metrics.registry.metrics()).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} 1\b/);
+    expect(await metrics.registry.metrics()).toMatch(
+      /matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="response"\} 1\b/,
+    );
   });
 });
 
@@ -174,18 +187,27 @@ describe('a bad token is 401 M_UNKNOWN_TOKEN', () => {
     ['a foreign key claiming a known kid', () => sign(other)],
     ['alg none', async () => `${Buffer.from('{"alg":"none","typ":"at+jwt"}').toString('base64url')}.${(await sign(rsa)).split('.')[1]}.`],
     ['not a JWT at all', async () => 'opaque-token-from-somewhere'],
-    ['a payload altered after signing', async () => {
-      const [header, , signature] = (await sign(rsa)).split('.');
-      return `${header}.${Buffer.from(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, exp: NOW_S + 300, scope: MATRIX, sub: 'admin' })).toString('base64url')}.${signature}`;
-    }],
+    [
+      'a payload altered after signing',
+      async () => {
+        const [header, , signature] = (await sign(rsa)).split('.');
+        return `${header}.${Buffer.from(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, exp: NOW_S + 300, scope: MATRIX, sub: 'admin' })).toString('base64url')}.${signature}`;
+      },
+    ],
   ];
 
   it.each(cases)('%s', async (_name, token) => {
-    expect(await refusal(verifier().verify(await token(), {}))).toMatchObject({ ...unknownToken, body: { ...unknownToken.body, soft_logout: false } });
+    expect(await refusal(verifier().verify(await token(), {}))).toMatchObject({
+      ...unknownToken,
+      body: { ...unknownToken.body, soft_logout: false },
+    });
   });
 
   it('expired beyond the tolerance, with soft_logout so the client refreshes rather than logs out', async () => {
-    expect(await refusal(verifier().verify(await sign(rsa, { exp: NOW_S - 31 }), {}))).toMatchObject({ status: 401, body: { soft_logout: true } });
+    expect(await refusal(verifier().verify(await sign(rsa, { exp: NOW_S - 31 }), {}))).toMatchObject({
+      status: 401,
+      body: { soft_logout: true },
+    });
   });
 
   it('an algorithm outside JWT_ALGORITHMS, even with a key that fits', async () => {
@@ -231,7 +253,9 @@ describe('keys from the JWKS URL', () => {
   it('a JWKS nobody listens on is 502 M_UNKNOWN', async () => {
     const keys = remote({ url: `http://127.0.0.1:${await freePort()}/jwks` });
     expect(await refusal(verifier({ keys }).verify(await sign(rsa), {}))).toMatchObject({ status: 502, body: { errcode: 'M_UNKNOWN' } });
-    expect(await metrics.registry.metrics()).toMatch(/matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="unreachable"\} 1\b/);
+    expect(await metrics.registry.metrics()).toMatch(
+      /matrix_turn_upstream_request_duration_seconds_count\{upstream="jwks",outcome="unreachable"\} 1\b/,
+    );
   });
 
   it('fetches through its upstream: once the circuit breaker opens, 503 with Retry-After and the JWKS is not asked', async () => {
@@ -255,7 +279,10 @@ describe('keys from the JWKS URL', () => {
     jwks.mode = 'error500';
     await expect(v.verify(await sign(ec), {})).resolves.toMatchObject({ userId: '@alice:example.org' });
     await expect(v.verify(await sign(rsa), {})).resolves.toMatchObject({ userId: '@alice:example.org' });
-    expect(await refusal(v.verify(await sign(testKey('ES256', 'unseen')), {}))).toMatchObject({ status: 502, body: { errcode: 'M_UNKNOWN' } });
+    expect(await refusal(v.verify(await sign(testKey('ES256', 'unseen')), {}))).toMatchObject({
+      status: 502,
+      body: { errcode: 'M_UNKNOWN' },
+    });
     jwks.mode = 'normal';
     const next = testKey('ES256', 'ec-2');
     jwks.keys = [next.publicJwk];
@@ -302,5 +329,7 @@ describe('a static JWT_PUBLIC_KEY', () => {
 });
 
 function publicPem(key: TestKey): string {
-  return createPublicKey({ key: key.publicJwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString();
+  return createPublicKey({ key: key.publicJwk as JsonWebKey, format: 'jwk' })
+    .export({ type: 'spki', format: 'pem' })
+    .toString();
 }

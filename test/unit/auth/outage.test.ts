@@ -37,7 +37,14 @@ describe('the outage log', () => {
     outages.call().succeeded();
     expect(logs.entries()).toEqual([
       expect.objectContaining({ level: 'warn', msg: expect.stringMatching(/^upstream outage started/) }),
-      expect.objectContaining({ level: 'info', msg: expect.stringMatching(/^upstream outage ended/), upstream: 'homeserver', failedRequests: 7, failedFast: 0, durationMs: 10_000 }),
+      expect.objectContaining({
+        level: 'info',
+        msg: expect.stringMatching(/^upstream outage ended/),
+        upstream: 'homeserver',
+        failedRequests: 7,
+        failedFast: 0,
+        durationMs: 10_000,
+      }),
     ]);
   });
 
@@ -47,7 +54,14 @@ describe('the outage log', () => {
     const marked = outages.call().failed(original);
     expect(original.reported).toBe(false);
     expect(marked).toBeInstanceOf(MatrixError);
-    expect(marked).toMatchObject({ status: 503, errcode: 'M_UNKNOWN', message: original.message, headers: { 'Retry-After': '1' }, detail: 'homeserver answered 503', reported: true });
+    expect(marked).toMatchObject({
+      status: 503,
+      errcode: 'M_UNKNOWN',
+      message: original.message,
+      headers: { 'Retry-After': '1' },
+      detail: 'homeserver answered 503',
+      reported: true,
+    });
     expect(marked.body()).toEqual(original.body());
     expect(marked.cause).toBe(original.cause);
     expect(outages.failedFast(original).reported).toBe(true);

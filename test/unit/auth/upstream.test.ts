@@ -89,9 +89,22 @@ describe('an upstream answering 5xx', () => {
     answers.set('/busy', { status: 503 });
     answers.set('/broken', { status: 500 });
     answers.set('/gateway', { status: 502 });
-    expect(await failure(get(upstream, '/busy'))).toMatchObject({ status: 503, errcode: 'M_UNKNOWN', headers: { 'Retry-After': '1' }, detail: 'homeserver answered 503' });
-    expect(await failure(get(upstream, '/broken'))).toMatchObject({ status: 502, errcode: 'M_UNKNOWN', detail: 'homeserver answered HTTP 500' });
-    expect(await failure(get(upstream, '/gateway'))).toMatchObject({ status: 502, errcode: 'M_UNKNOWN', detail: 'homeserver answered HTTP 502' });
+    expect(await failure(get(upstream, '/busy'))).toMatchObject({
+      status: 503,
+      errcode: 'M_UNKNOWN',
+      headers: { 'Retry-After': '1' },
+      detail: 'homeserver answered 503',
+    });
+    expect(await failure(get(upstream, '/broken'))).toMatchObject({
+      status: 502,
+      errcode: 'M_UNKNOWN',
+      detail: 'homeserver answered HTTP 500',
+    });
+    expect(await failure(get(upstream, '/gateway'))).toMatchObject({
+      status: 502,
+      errcode: 'M_UNKNOWN',
+      detail: 'homeserver answered HTTP 502',
+    });
   });
 
   test('4xx answers are answers: the caller reads them, and they end an outage', async () => {
@@ -132,16 +145,28 @@ describe('an outage, told once', () => {
     const { upstream, logs } = setup({ breakerFailureThreshold: 1000 });
     const nobody = `http://127.0.0.1:${await freePort()}`;
     for (let i = 0; i < 4; i++) {
-      expect(await failure(get(upstream, '/', nobody))).toMatchObject({ status: 502, reported: true, detail: 'homeserver unreachable (ECONNREFUSED)' });
+      expect(await failure(get(upstream, '/', nobody))).toMatchObject({
+        status: 502,
+        reported: true,
+        detail: 'homeserver unreachable (ECONNREFUSED)',
+      });
     }
-    expect(logs.entries()).toEqual([expect.objectContaining({ level: 'warn', upstream: 'homeserver', detail: 'homeserver unreachable (ECONNREFUSED)' })]);
+    expect(logs.entries()).toEqual([
+      expect.objectContaining({ level: 'warn', upstream: 'homeserver', detail: 'homeserver unreachable (ECONNREFUSED)' }),
+    ]);
   });
 
   test('a timeout is 504, told', async () => {
     const { upstream, logs } = setup({ timeoutMs: 200 });
     answers.set('/slow', 'hold');
-    expect(await failure(get(upstream, '/slow'))).toMatchObject({ status: 504, reported: true, detail: 'homeserver did not answer within 200 ms' });
-    expect(logs.entries()).toEqual([expect.objectContaining({ level: 'warn', status: 504, detail: 'homeserver did not answer within 200 ms' })]);
+    expect(await failure(get(upstream, '/slow'))).toMatchObject({
+      status: 504,
+      reported: true,
+      detail: 'homeserver did not answer within 200 ms',
+    });
+    expect(logs.entries()).toEqual([
+      expect.objectContaining({ level: 'warn', status: 504, detail: 'homeserver did not answer within 200 ms' }),
+    ]);
   });
 
   test('the cap refusing is an outage too; the answers to calls made before the refusal do not end it', async () => {
@@ -151,7 +176,11 @@ describe('an outage, told once', () => {
     const first = get(upstream, '/slow');
     await untilHeld(1);
     const waiting = get(upstream, '/slow');
-    expect(await failure(get(upstream, '/slow'))).toMatchObject({ status: 503, reported: true, detail: 'homeserver: too many calls in flight (queue full)' });
+    expect(await failure(get(upstream, '/slow'))).toMatchObject({
+      status: 503,
+      reported: true,
+      detail: 'homeserver: too many calls in flight (queue full)',
+    });
     held.shift()!.writeHead(200).end('{}');
     expect((await first).status).toBe(200);
     await untilHeld(1);

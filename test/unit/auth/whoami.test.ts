@@ -32,7 +32,13 @@ beforeEach(() => {
   homeserver.calls = 0;
   metrics = createMetrics(new Registry(), { defaultMetrics: false });
   // A breaker that never opens here: these tests are about single answers.
-  upstream = createUpstream({ name: 'homeserver', timeoutMs: TIMEOUT_MS, metrics, logger: createLogger('silent', captureLogs().stream), breakerFailureThreshold: 1000 });
+  upstream = createUpstream({
+    name: 'homeserver',
+    timeoutMs: TIMEOUT_MS,
+    metrics,
+    logger: createLogger('silent', captureLogs().stream),
+    breakerFailureThreshold: 1000,
+  });
   verifier = whoamiVerifier({ homeserverUrl: homeserver.url, upstream });
 });
 afterEach(() => upstream.close());
@@ -89,7 +95,12 @@ describe('a homeserver that is unwell: 5xx M_UNKNOWN, never M_UNKNOWN_TOKEN', ()
 
   it('hangs → 504 once UPSTREAM_TIMEOUT_MS has passed', async () => {
     homeserver.mode = 'hang';
-    const impatient = createUpstream({ name: 'homeserver', timeoutMs: SHORT_TIMEOUT_MS, metrics, logger: createLogger('silent', captureLogs().stream) });
+    const impatient = createUpstream({
+      name: 'homeserver',
+      timeoutMs: SHORT_TIMEOUT_MS,
+      metrics,
+      logger: createLogger('silent', captureLogs().stream),
+    });
     try {
       const startedMs = Date.now();
       const answer = await refusal(whoamiVerifier({ homeserverUrl: homeserver.url, upstream: impatient }).verify('alice-token', {}));

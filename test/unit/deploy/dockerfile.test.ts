@@ -28,7 +28,14 @@ function stages(): Stage[] {
   const out: Stage[] = [];
   for (const instruction of dockerfile.getInstructions()) {
     if (instruction.getKeyword() === 'FROM') {
-      out.push({ name: dockerfile.getFROMs().find((f) => f.getRange().start.line === instruction.getRange().start.line)?.getBuildStage() ?? undefined, instructions: [] });
+      out.push({
+        name:
+          dockerfile
+            .getFROMs()
+            .find((f) => f.getRange().start.line === instruction.getRange().start.line)
+            ?.getBuildStage() ?? undefined,
+        instructions: [],
+      });
     }
     out.at(-1)?.instructions.push(instruction);
   }
@@ -42,7 +49,10 @@ const fromFlag = (instruction: Instruction) => /(?:^|\s)--from=(\S+)/.exec(textO
 
 function textOf(instruction: Instruction): string {
   const { start, end } = instruction.getRange();
-  return dockerfileText.split('\n').slice(start.line, end.line + 1).join('\n');
+  return dockerfileText
+    .split('\n')
+    .slice(start.line, end.line + 1)
+    .join('\n');
 }
 
 function healthcheckCommand(): string[] {
@@ -79,8 +89,16 @@ describe('Dockerfile', () => {
     const buildStage = all.find((s) => s.name === sourceStage('./dist/src'));
     expect(depsStage).toBeDefined();
     expect(buildStage).toBeDefined();
-    expect(keyword(depsStage!, 'RUN').map((r) => r.getArgumentsContent()).join(' ')).toMatch(/npm ci --omit=dev/);
-    expect(keyword(buildStage!, 'RUN').map((r) => r.getArgumentsContent()).join(' ')).toMatch(/tsc -p tsconfig\.build\.json/);
+    expect(
+      keyword(depsStage!, 'RUN')
+        .map((r) => r.getArgumentsContent())
+        .join(' '),
+    ).toMatch(/npm ci --omit=dev/);
+    expect(
+      keyword(buildStage!, 'RUN')
+        .map((r) => r.getArgumentsContent())
+        .join(' '),
+    ).toMatch(/tsc -p tsconfig\.build\.json/);
     // Nothing but package.json comes from the build context into the runtime stage.
     const fromContext = copies.filter((c) => fromFlag(c) === undefined).map((c) => c.getArgumentsContent()!.trim());
     expect(fromContext).toEqual(['package.json ./']);
@@ -148,7 +166,10 @@ describe('the image commands, run against the compiled service', () => {
 
   it('HEALTHCHECK succeeds while the service is alive and fails when nothing answers', async () => {
     const [node, ...args] = healthcheckCommand();
-    const alive = await runTool(node === 'node' ? process.execPath : node!, args, { env: { PORT: String(service.running.port) }, timeoutMs: 20_000 });
+    const alive = await runTool(node === 'node' ? process.execPath : node!, args, {
+      env: { PORT: String(service.running.port) },
+      timeoutMs: 20_000,
+    });
     expect(alive.code).toBe(0);
     const nobody = await runTool(process.execPath, args, { env: { PORT: String(await freePort()) }, timeoutMs: 20_000 });
     expect(nobody.code).toBe(1);

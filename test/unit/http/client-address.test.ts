@@ -10,7 +10,9 @@ describe('client address', () => {
 
   test('with TRUST_PROXY the right-most entry wins, over several header lines', () => {
     expect(clientAddressKey({ remoteAddress: '10.0.0.5', forwardedFor: ['1.1.1.1, 2.2.2.2'], trustProxy: true })).toBe('2.2.2.2');
-    expect(clientAddressKey({ remoteAddress: '10.0.0.5', forwardedFor: ['1.1.1.1', '3.3.3.3 , 4.4.4.4 '], trustProxy: true })).toBe('4.4.4.4');
+    expect(clientAddressKey({ remoteAddress: '10.0.0.5', forwardedFor: ['1.1.1.1', '3.3.3.3 , 4.4.4.4 '], trustProxy: true })).toBe(
+      '4.4.4.4',
+    );
   });
 
   test('with TRUST_PROXY and no header, the peer', () => {
@@ -26,7 +28,9 @@ describe('client address', () => {
 
   test('ports that some proxies append are dropped', () => {
     expect(clientAddressKey({ remoteAddress: '10.0.0.5', forwardedFor: ['198.51.100.7:51234'], trustProxy: true })).toBe('198.51.100.7');
-    expect(clientAddressKey({ remoteAddress: '10.0.0.5', forwardedFor: ['[2001:db8:1:2::9]:443'], trustProxy: true })).toBe('2001:db8:1:2::/64');
+    expect(clientAddressKey({ remoteAddress: '10.0.0.5', forwardedFor: ['[2001:db8:1:2::9]:443'], trustProxy: true })).toBe(
+      '2001:db8:1:2::/64',
+    );
   });
 
   test('IPv6 addresses of one /64 share a key; IPv4-mapped addresses are IPv4', () => {

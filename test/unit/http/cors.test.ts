@@ -62,7 +62,11 @@ describe('the preflight', () => {
   it('answers OPTIONS with 200 and an empty JSON object, no token needed', async () => {
     const res = await fetch(`${server.url}/resource`, {
       method: 'OPTIONS',
-      headers: { origin: 'https://app.element.io', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+      headers: {
+        origin: 'https://app.element.io',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
     });
     expect(res.status).toBe(200);
     expect(corsHeaders(res)).toEqual(SPEC);

@@ -38,6 +38,7 @@ beforeAll(async () => {
     throw new TypeError('cannot read hunter2-internal-state');
   });
   router.get('/throws-a-string', () => {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- what the test is about: a throw that is no Error
     throw 'not an Error';
   });
   router.get('/koa-client-error', (ctx) => ctx.throw(400, 'koa-internal wording'));
@@ -125,7 +126,7 @@ describe('requests no route answers', () => {
     expect(JSON.parse(unknown.text)).toEqual({ errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' });
   });
 
-  it('offers Allow only where there are methods to allow: none on an unknown path, the route\'s own on a known one', async () => {
+  it("offers Allow only where there are methods to allow: none on an unknown path, the route's own on a known one", async () => {
     for (const method of ['PROPFIND', 'GET', 'POST']) expect((await call('/nowhere', method)).headers.has('allow')).toBe(false);
     for (const method of ['PROPFIND', 'POST']) {
       const known = await call('/ok', method);

@@ -10,9 +10,18 @@ import { extractAccessToken, MAX_TOKEN_LENGTH } from '../../../src/http/token.js
 const TOKEN_SHAPE = /^[\x21-\x7e]+$/;
 
 /** Tokens as issuers mint them: visible ASCII, up to the longest accepted. */
-const goodToken = fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 200 });
+const goodToken = fc.string({
+  unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)),
+  minLength: 1,
+  maxLength: 200,
+});
 const longGoodToken = fc.integer({ min: 1, max: MAX_TOKEN_LENGTH }).map((n) => 'a'.repeat(n));
-const anyText = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' }), fc.string({ unit: fc.constantFrom(' ', '\t', '\r', '\n', '\0', '\x7f', 'é', '\u200b', ',', '"') }));
+const anyText = fc.oneof(
+  fc.string(),
+  fc.string({ unit: 'binary' }),
+  fc.string({ unit: 'grapheme' }),
+  fc.string({ unit: fc.constantFrom(' ', '\t', '\r', '\n', '\0', '\x7f', 'é', '\u200b', ',', '"') }),
+);
 const scheme = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'BeArEr', 'Basic', 'Token', 'MAC', '', 'Bearer:', 'Bearer,', 'Bearer=');
 const separator = fc.constantFrom(' ', '  ', '\t', '', ' \t ');
 const headerLine = fc.oneof(
@@ -57,7 +66,7 @@ describe('token extraction (properties)', () => {
       fc.property(headerLines, queryValue, (header, query) => {
         const result = outcome(() => extractAccessToken(header, query));
         if (!('token' in result)) return;
-        const carried = [...(header ?? []), ...(typeof query === 'string' ? [query] : query ?? [])];
+        const carried = [...(header ?? []), ...(typeof query === 'string' ? [query] : (query ?? []))];
         expect(carried.some((value) => value.includes(result.token))).toBe(true);
       }),
       { numRuns: 1000 },
@@ -93,7 +102,12 @@ describe('token extraction (properties)', () => {
   test('several Authorization header lines are refused, even when each alone would do', () => {
     fc.assert(
       fc.property(fc.array(goodToken, { minLength: 2, maxLength: 4 }), (tokens) => {
-        const result = outcome(() => extractAccessToken(tokens.map((t) => `Bearer ${t}`), undefined));
+        const result = outcome(() =>
+          extractAccessToken(
+            tokens.map((t) => `Bearer ${t}`),
+            undefined,
+          ),
+        );
         expect('error' in result && result.error.errcode).toBe('M_MISSING_TOKEN');
       }),
     );

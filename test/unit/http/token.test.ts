@@ -52,7 +52,11 @@ describe('missing or malformed tokens: 401 M_MISSING_TOKEN, as Synapse answers',
   });
 
   it('refuses several Authorization headers', () => {
-    expect(refusal(['Bearer a', 'Bearer b'], undefined)).toEqual({ status: 401, errcode: 'M_MISSING_TOKEN', message: 'Too many Authorization headers.' });
+    expect(refusal(['Bearer a', 'Bearer b'], undefined)).toEqual({
+      status: 401,
+      errcode: 'M_MISSING_TOKEN',
+      message: 'Too many Authorization headers.',
+    });
   });
 
   it('refuses several or empty access_token parameters', () => {

@@ -302,10 +302,13 @@ describe('withRedisFallback', () => {
     expect(s.health.report()).toMatchObject({ ready: true, status: 'degraded' });
     expect(await timed(s.limiter, freshUser())).toMatchObject({ decision: { allowed: true } });
     // The log says why (the public /readyz does not).
-    const [down] = await waitFor(() => {
-      const lines = logged(s.logs, /^redis unreachable/);
-      return lines.length > 0 ? lines : undefined;
-    }, { what: 'the warning' });
+    const [down] = await waitFor(
+      () => {
+        const lines = logged(s.logs, /^redis unreachable/);
+        return lines.length > 0 ? lines : undefined;
+      },
+      { what: 'the warning' },
+    );
     expect(down!.reason).toMatch(/ECONNREFUSED/);
     expect(s.health.report().components.redis!.detail).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
     await redis.restart();

@@ -94,7 +94,9 @@ describe('storage never changes a decision', () => {
       fc.asyncProperty(
         fc.constantFrom(0.1, 0.5, 1, 2.5, 10),
         fc.integer({ min: 1, max: 5 }),
-        fc.array(fc.tuple(fc.constantFrom('@a:x', '@b:x', '@c:x'), fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 12_000 }))), { maxLength: 60 }),
+        fc.array(fc.tuple(fc.constantFrom('@a:x', '@b:x', '@c:x'), fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 12_000 }))), {
+          maxLength: 60,
+        }),
         async (perSecond, burst, steps) => {
           const clock = manualClock();
           // A small maxKeys keeps each run cheap; three keys never reach it.

@@ -47,10 +47,17 @@ describe('redisLimiter', () => {
           perSecond: fc.oneof(fc.constantFrom(0.1, 0.5, 0.001, 1 / 3), fc.double({ min: 0.0001, max: 0.5, noNaN: true })),
           burst: fc.integer({ min: 1, max: 12 }),
         }),
-        fc.array(fc.oneof(fc.constant(0), fc.double({ min: 0, max: 40, noNaN: true }), fc.integer({ min: 0, max: 5000 }).map((ms) => ms / 1000)), {
-          minLength: 1,
-          maxLength: 40,
-        }),
+        fc.array(
+          fc.oneof(
+            fc.constant(0),
+            fc.double({ min: 0, max: 40, noNaN: true }),
+            fc.integer({ min: 0, max: 5000 }).map((ms) => ms / 1000),
+          ),
+          {
+            minLength: 1,
+            maxLength: 40,
+          },
+        ),
         async (settings, gaps) => {
           const user = freshUser();
           const limiter = redisLimiter({ ...settings, client, timeoutMs: 5000 });
@@ -87,7 +94,12 @@ describe('redisLimiter', () => {
             if (outcome.allowed) states.set(user, outcome.state);
             return outcome.allowed ? { allowed: true } : { allowed: false, retryAfterMs: outcome.retryAfterMs };
           });
-          expect(await limiter.decideAllAt(picks.map((pick) => users[pick]!), nowS)).toEqual(expected);
+          expect(
+            await limiter.decideAllAt(
+              picks.map((pick) => users[pick]!),
+              nowS,
+            ),
+          ).toEqual(expected);
           for (const [user, state] of states) {
             const stored = await admin.hgetall(rateLimitKey(user));
             expect({ actionCount: Number(stored.c), timeStartS: Number(stored.t) }).toEqual(state);
@@ -215,9 +227,16 @@ describe('redisLimiter', () => {
       const startedMs = Date.now();
       await expect(limiter.consume(freshUser())).rejects.toThrow(/timed out/i);
       expect(Date.now() - startedMs).toBeLessThan(1000);
-      await waitFor(async () => (await limiter.consume(freshUser()).then(() => true, () => false)), {
-        what: 'Redis to answer again after the pause',
-      });
+      await waitFor(
+        async () =>
+          await limiter.consume(freshUser()).then(
+            () => true,
+            () => false,
+          ),
+        {
+          what: 'Redis to answer again after the pause',
+        },
+      );
     } finally {
       bounded.disconnect();
     }
@@ -228,7 +247,14 @@ describe('redisLimiter', () => {
     await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
     const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => limiter.consume(freshUser())));
     expect(outcomes.map((o) => o.status)).toEqual(Array(5).fill('rejected'));
-    await waitFor(async () => (await limiter.consume(freshUser()).then(() => true, () => false)), { what: 'Redis to answer again after the pause' });
+    await waitFor(
+      async () =>
+        await limiter.consume(freshUser()).then(
+          () => true,
+          () => false,
+        ),
+      { what: 'Redis to answer again after the pause' },
+    );
   });
 
   test('a Redis that does not answer fails the decision after the timeout, without waiting for Redis', async () => {
@@ -237,8 +263,15 @@ describe('redisLimiter', () => {
     const startedMs = Date.now();
     await expect(limiter.consume(freshUser())).rejects.toThrow(/timed out|longer than/i);
     expect(Date.now() - startedMs).toBeLessThan(1000);
-    await waitFor(async () => (await limiter.consume(freshUser()).then(() => true, () => false)), {
-      what: 'Redis to answer again after the pause',
-    });
+    await waitFor(
+      async () =>
+        await limiter.consume(freshUser()).then(
+          () => true,
+          () => false,
+        ),
+      {
+        what: 'Redis to answer again after the pause',
+      },
+    );
   });
 });

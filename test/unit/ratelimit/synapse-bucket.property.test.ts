@@ -6,7 +6,11 @@
 import fc from 'fast-check';
 import { MAX_RETRY_AFTER_MS, takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
 
-const anyNumber = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(0, -0, -1, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MAX_VALUE, Number.MIN_VALUE));
+const anyNumber = fc.oneof(
+  fc.double(),
+  fc.integer(),
+  fc.constantFrom(0, -0, -1, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MAX_VALUE, Number.MIN_VALUE),
+);
 const anyState = fc.option(fc.record({ actionCount: anyNumber, timeStartS: anyNumber }), { nil: undefined });
 
 /** Settings as the configuration allows them (RATE_LIMIT_PER_SECOND 0..1e6, BURST 1..1e6). */
@@ -55,34 +59,43 @@ describe('Synapse bucket arithmetic (properties)', () => {
 
   test('never more allowed than burst plus what leaked out in the time elapsed', () => {
     fc.assert(
-      fc.property(settings, epochS, fc.array(fc.double({ min: 0, max: 30, noNaN: true }), { minLength: 1, maxLength: 200 }), (s, startS, gaps) => {
-        let state: BucketState | undefined;
-        let nowS = startS;
-        let allowed = 0;
-        for (const gap of gaps) {
-          nowS += gap;
-          const outcome = takeAction(state, nowS, s);
-          if (outcome.allowed) allowed += 1;
-          state = outcome.state;
-        }
-        expect(allowed).toBeLessThanOrEqual(s.burst + (nowS - startS) * s.perSecond + 1e-6 * s.burst);
-      }),
+      fc.property(
+        settings,
+        epochS,
+        fc.array(fc.double({ min: 0, max: 30, noNaN: true }), { minLength: 1, maxLength: 200 }),
+        (s, startS, gaps) => {
+          let state: BucketState | undefined;
+          let nowS = startS;
+          let allowed = 0;
+          for (const gap of gaps) {
+            nowS += gap;
+            const outcome = takeAction(state, nowS, s);
+            if (outcome.allowed) allowed += 1;
+            state = outcome.state;
+          }
+          expect(allowed).toBeLessThanOrEqual(s.burst + (nowS - startS) * s.perSecond + 1e-6 * s.burst);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
 
   test('a fresh bucket allows exactly burst actions at one instant', () => {
     fc.assert(
-      fc.property(fc.record({ perSecond: settings.map((s) => s.perSecond), burst: fc.integer({ min: 1, max: 300 }) }), epochS, (s, nowS) => {
-        let state: BucketState | undefined;
-        let allowed = 0;
-        for (let i = 0; i < s.burst + 5; i++) {
-          const outcome = takeAction(state, nowS, s);
-          if (outcome.allowed) allowed += 1;
-          state = outcome.state;
-        }
-        expect(allowed).toBe(s.burst);
-      }),
+      fc.property(
+        fc.record({ perSecond: settings.map((s) => s.perSecond), burst: fc.integer({ min: 1, max: 300 }) }),
+        epochS,
+        (s, nowS) => {
+          let state: BucketState | undefined;
+          let allowed = 0;
+          for (let i = 0; i < s.burst + 5; i++) {
+            const outcome = takeAction(state, nowS, s);
+            if (outcome.allowed) allowed += 1;
+            state = outcome.state;
+          }
+          expect(allowed).toBe(s.burst);
+        },
+      ),
     );
   });
 

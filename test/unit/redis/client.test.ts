@@ -64,7 +64,10 @@ const logger = () => createLogger('debug', logs.stream);
 test('REDIS_PASSWORD_FILE rewritten: the next connection, and each one after, authenticates with the new password', async () => {
   const file = join(dir, 'password');
   writeFileSync(file, OLD);
-  client = createRedisClient({ url: { value: redis.url }, password: { value: OLD, path: file }, tls: false, commandTimeoutMs: 5000 }, { logger: logger() });
+  client = createRedisClient(
+    { url: { value: redis.url }, password: { value: OLD, path: file }, tls: false, commandTimeoutMs: 5000 },
+    { logger: logger() },
+  );
   await waitFor(ready, { what: 'the first connection' });
 
   rewrite(file, NEW);
@@ -82,7 +85,10 @@ test('REDIS_PASSWORD_FILE rewritten: the next connection, and each one after, au
 test('a refused password: one error line naming WRONGPASS and the setting to fix, however many reconnections; never the password', async () => {
   const file = join(dir, 'password');
   writeFileSync(file, OLD);
-  client = createRedisClient({ url: { value: redis.url }, password: { value: OLD, path: file }, tls: false, commandTimeoutMs: 5000 }, { logger: logger() });
+  client = createRedisClient(
+    { url: { value: redis.url }, password: { value: OLD, path: file }, tls: false, commandTimeoutMs: 5000 },
+    { logger: logger() },
+  );
   await waitFor(ready, { what: 'the first connection' });
   await admin.config('SET', 'requirepass', NEW);
   await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
@@ -124,13 +130,18 @@ test('REDIS_URL_FILE: new credentials followed; a URL naming another server, or 
     await waitFor(fileChanged('REDIS_URL_FILE'), { what: 'the URL file to be re-read' });
     await admin.config('SET', 'requirepass', NEW);
     await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, { what: 'a connection with the new password in the URL file' });
+    await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, {
+      what: 'a connection with the new password in the URL file',
+    });
 
     // Another server in the file: refused, the last good URL kept (with its credentials).
     rewrite(file, `redis://:${NEW}@localhost:${other.port}/3`);
-    await waitFor(() => logs.entries().some((e) => e.level === 'error' && /refused: the new value names another server/.test(String(e.msg))), {
-      what: 'the refusal',
-    });
+    await waitFor(
+      () => logs.entries().some((e) => e.level === 'error' && /refused: the new value names another server/.test(String(e.msg))),
+      {
+        what: 'the refusal',
+      },
+    );
     await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, { what: 'the reconnection to the same server' });
     expect(await serviceConnections(otherAdmin)).toBe(0);

@@ -35,31 +35,38 @@ function acceptedAtStart(env: Record<string, string>): boolean {
 }
 
 describe('a TURN_SHARED_SECRET_FILE rewritten while running', () => {
-  it.each([',new-c3', 'new-c3,', 'new-c3,,old-c3', ' , ', 'new-c3, old-c3', 'new-c3'])('to %j: taken exactly when the start would take it', async (contents) => {
-    const path = join(dir, 'secret');
-    writeFileSync(path, 'old-c3\n');
-    const config = loadConfig({ ...BASE, TURN_SHARED_SECRET_FILE: path });
-    const logs = captureLogs();
-    const registry = new Registry();
-    const metrics = createMetrics(registry, { defaultMetrics: false });
-    const turn = createMinter(minterOptions(config), { clock, logger: createLogger('info', logs.stream), metrics });
-    try {
-      writeFileSync(path, `${contents}\n`);
-      const said = await waitFor(() => logs.entries().find((e) => e.setting === 'TURN_SHARED_SECRET_FILE'), { what: 'the re-read to be logged' });
-      const startFile = join(dir, 'at-start');
-      writeFileSync(startFile, `${contents}\n`);
-      const taken = acceptedAtStart({ ...BASE, TURN_SHARED_SECRET_FILE: startFile });
+  it.each([',new-c3', 'new-c3,', 'new-c3,,old-c3', ' , ', 'new-c3, old-c3', 'new-c3'])(
+    'to %j: taken exactly when the start would take it',
+    async (contents) => {
+      const path = join(dir, 'secret');
+      writeFileSync(path, 'old-c3\n');
+      const config = loadConfig({ ...BASE, TURN_SHARED_SECRET_FILE: path });
+      const logs = captureLogs();
+      const registry = new Registry();
+      const metrics = createMetrics(registry, { defaultMetrics: false });
+      const turn = createMinter(minterOptions(config), { clock, logger: createLogger('info', logs.stream), metrics });
+      try {
+        writeFileSync(path, `${contents}\n`);
+        const said = await waitFor(() => logs.entries().find((e) => e.setting === 'TURN_SHARED_SECRET_FILE'), {
+          what: 'the re-read to be logged',
+        });
+        const startFile = join(dir, 'at-start');
+        writeFileSync(startFile, `${contents}\n`);
+        const taken = acceptedAtStart({ ...BASE, TURN_SHARED_SECRET_FILE: startFile });
 
-      expect({ contents, level: said.level, taken }).toEqual({ contents, level: taken ? 'info' : 'error', taken });
-      const { username, password } = turn.minter.mint('@ann:example.org');
-      expect(password).toBe(turnPassword(taken ? 'new-c3' : 'old-c3', username));
-      expect(password).not.toBe(turnPassword('', username));
-      const failures = (await metrics.secretReloadFailures.get()).values.find((v) => v.labels.secret === 'TURN_SHARED_SECRET_FILE')?.value;
-      expect(failures).toBe(taken ? 0 : 1);
-    } finally {
-      turn.close();
-    }
-  });
+        expect({ contents, level: said.level, taken }).toEqual({ contents, level: taken ? 'info' : 'error', taken });
+        const { username, password } = turn.minter.mint('@ann:example.org');
+        expect(password).toBe(turnPassword(taken ? 'new-c3' : 'old-c3', username));
+        expect(password).not.toBe(turnPassword('', username));
+        const failures = (await metrics.secretReloadFailures.get()).values.find(
+          (v) => v.labels.secret === 'TURN_SHARED_SECRET_FILE',
+        )?.value;
+        expect(failures).toBe(taken ? 0 : 1);
+      } finally {
+        turn.close();
+      }
+    },
+  );
 });
 
 describe('a TURN_PASSWORD_FILE rewritten while running', () => {
@@ -72,7 +79,8 @@ describe('a TURN_PASSWORD_FILE rewritten while running', () => {
     const turn = createMinter(minterOptions(config), { clock, logger: createLogger('info', captureLogs().stream), metrics });
     try {
       writeFileSync(path, '\n');
-      const counted = async () => (await metrics.secretReloadFailures.get()).values.find((v) => v.labels.secret === 'TURN_PASSWORD_FILE')?.value;
+      const counted = async () =>
+        (await metrics.secretReloadFailures.get()).values.find((v) => v.labels.secret === 'TURN_PASSWORD_FILE')?.value;
       await waitFor(async () => (await counted()) === 1, { what: 'the emptied file to be counted' });
       expect(turn.minter.mint('@ann:example.org').password).toBe('static-pw-e5');
     } finally {
