@@ -72,7 +72,8 @@ interface Child {
 // On SIGUSR2 the service's process collects fully and prints its heap on stderr.
 const PROBE = `data:text/javascript,${encodeURIComponent(
   "process.on('SIGUSR2', () => { for (let i = 0; i < 4; i++) globalThis.gc(); " +
-    "const u = process.memoryUsage(); process.stderr.write('heap-probe ' + JSON.stringify({ heap: u.heapUsed, arrayBuffers: u.arrayBuffers, rss: u.rss }) + '\\n'); });",
+    'const u = process.memoryUsage(); ' +
+    "process.stderr.write('heap-probe ' + JSON.stringify({ heap: u.heapUsed, arrayBuffers: u.arrayBuffers, rss: u.rss }) + '\\n'); });",
 )}`;
 
 /** The highest resident set the process has had (VmHWM), in bytes. */
@@ -289,9 +290,8 @@ async function main(): Promise<void> {
       }
     }
     if (option('service', 'yes') === 'no') return;
-    console.log(
-      `\nthe built service, after full collections (old space ${capMiB > 0 ? `capped at ${capMiB} MiB` : "V8's own size"}); ${users} distinct users, then as many wrong tokens`,
-    );
+    const oldSpace = capMiB > 0 ? `capped at ${capMiB} MiB` : "V8's own size";
+    console.log(`\nthe built service, after full collections (old space ${oldSpace}); ${users} distinct users, then as many wrong tokens`);
     await withRedis(async (redisUrl) => {
       const byMode: Record<string, Record<number, Record<string, Reading>>> = {};
       for (const mode of modes) {
@@ -307,9 +307,13 @@ async function main(): Promise<void> {
           for (const [name, r] of Object.entries(readings)) {
             const label = `${mode}, TOKEN_CACHE_SIZE ${cacheEntries}, ${name}`;
             const rate = r.requestsPerSecond === undefined ? '' : `  ${r.requestsPerSecond} req/s`;
-            console.log(
-              `${label.padEnd(58)} heap ${mib(r.heap).padStart(6)} MiB  buffers ${mib(r.arrayBuffers).padStart(4)} MiB  RSS ${mib(r.rss).padStart(6)} MiB  peak ${mib(r.peakRss).padStart(6)} MiB${rate}`,
-            );
+            const figures = [
+              `heap ${mib(r.heap).padStart(6)} MiB`,
+              `buffers ${mib(r.arrayBuffers).padStart(4)} MiB`,
+              `RSS ${mib(r.rss).padStart(6)} MiB`,
+              `peak ${mib(r.peakRss).padStart(6)} MiB`,
+            ];
+            console.log(`${label.padEnd(58)} ${figures.join('  ')}${rate}`);
           }
         }
       }
@@ -320,9 +324,8 @@ async function main(): Promise<void> {
         const a = byMode[mode]![small]!;
         const b = byMode[mode]![large]!;
         const per = (reading: string) => ((b[reading]!.heap - a[reading]!.heap) / (large - small)).toFixed(0);
-        console.log(
-          `${mode}: per identity entry ${per(`after ${users} users`)} B, per refusal entry ${per('and their timers run out')} B (heap, ${small} vs ${large} entries)`,
-        );
+        const [perIdentity, perRefusal] = [per(`after ${users} users`), per('and their timers run out')];
+        console.log(`${mode}: per identity entry ${perIdentity} B, per refusal entry ${perRefusal} B (heap, ${small} vs ${large} entries)`);
       }
     });
   } finally {

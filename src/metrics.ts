@@ -111,7 +111,9 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     }),
     secretReloadFailures: new Counter({
       name: 'matrix_turn_secret_reload_failures_total',
-      help: 'Re-reads of a secret file that failed (missing, unreadable, empty) or were refused by the rule of the start, by the variable naming the file; the last good value stays in force, and a restart would refuse to start.',
+      help:
+        'Re-reads of a secret file that failed (missing, unreadable, empty) or were refused by the rule of the start, ' +
+        'by the variable naming the file; the last good value stays in force, and a restart would refuse to start.',
       labelNames: ['secret'],
       registers,
     }),
@@ -148,7 +150,9 @@ export function registerClusterGauges(registry: Registry, read: () => Promise<Cl
   });
   const users: Gauge<'window'> = new Gauge({
     name: 'matrix_turn_cluster_users',
-    help: 'Distinct users issued credentials by any replica in the last hour or day (HyperLogLog estimate, read from Redis at scrape time).',
+    help:
+      'Distinct users issued credentials by any replica in the last hour or day ' +
+      '(HyperLogLog estimate, read from Redis at scrape time).',
     labelNames: ['window'],
     registers: [registry],
     async collect() {

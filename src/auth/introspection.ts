@@ -80,7 +80,8 @@ function readAnswer(upstream: string, res: UpstreamResponse): Answer {
     const reason = typeof body?.error === 'string' && /^[\w.-]{1,64}$/.test(body.error) ? body.error : `HTTP ${res.status}`;
     throw MatrixError.upstream(
       502,
-      `${upstream} refused our client credentials (${reason}): check INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET and INTROSPECTION_CLIENT_AUTH`,
+      `${upstream} refused our client credentials (${reason}): ` +
+        'check INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET and INTROSPECTION_CLIENT_AUTH',
     );
   }
   // No 5xx reaches here: Upstream turns each into an error first (a 503 into upstreamBusy too).

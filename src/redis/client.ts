@@ -218,7 +218,10 @@ function sameServerProblem(text: string, started: UrlParts): string | undefined 
   const parts = urlParts(text);
   if (parts === undefined) return 'is not a redis:// or rediss:// URL';
   if (parts.server !== started.server) {
-    return 'names another server (scheme, host, port or database) than the one in use: only its credentials may change while running; restart to move';
+    return (
+      'names another server (scheme, host, port or database) than the one in use: ' +
+      'only its credentials may change while running; restart to move'
+    );
   }
   return undefined;
 }

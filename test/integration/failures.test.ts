@@ -56,72 +56,77 @@ describe('circuit breaker on the homeserver', () => {
     expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(0);
   });
 
-  test('a failing homeserver: 5xx M_UNKNOWN until the breaker opens, then 503 without asking it; a trickle of probes; recovery on its own', async () => {
-    homeserver.mode = 'error500';
-    const before = homeserver.calls;
-    for (let i = 0; i < FAILURES; i++) {
-      const res = await answer(await service.turnServer(freshUser()));
-      expect(res.status).toBeGreaterThanOrEqual(500);
-      expect(res.errcode).toBe('M_UNKNOWN');
-    }
-    expect(homeserver.calls - before).toBe(FAILURES);
-    expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(1);
+  test(
+    'a failing homeserver: 5xx M_UNKNOWN until the breaker opens, then 503 without asking it; ' +
+      'a trickle of probes; recovery on its own',
+    async () => {
+      homeserver.mode = 'error500';
+      const before = homeserver.calls;
+      for (let i = 0; i < FAILURES; i++) {
+        const res = await answer(await service.turnServer(freshUser()));
+        expect(res.status).toBeGreaterThanOrEqual(500);
+        expect(res.errcode).toBe('M_UNKNOWN');
+      }
+      expect(homeserver.calls - before).toBe(FAILURES);
+      expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(1);
 
-    // Open: a homeserver that now hangs would hold any call it got for the 20 s upstream
-    // timeout. The answers are 503 and the homeserver saw none of them: nobody waited.
-    homeserver.mode = 'hang';
-    const opened = homeserver.calls;
-    const fast = await Promise.all(Array.from({ length: 20 }, async () => answer(await service.turnServer(freshUser()))));
-    // Only a reset period passing during the batch can have let one probe through (and
-    // that one request waited for the timeout: 504).
-    const probesWhileFast = homeserver.calls - opened;
-    expect(probesWhileFast).toBeLessThanOrEqual(1);
-    const failedFast = fast.filter((r) => r.status === 503);
-    expect(failedFast.length).toBeGreaterThanOrEqual(20 - probesWhileFast);
-    for (const res of fast) expect(res.errcode).toBe('M_UNKNOWN');
-    for (const res of failedFast) expect(Number(res.retryAfter)).toBeGreaterThanOrEqual(1);
+      // Open: a homeserver that now hangs would hold any call it got for the 20 s upstream
+      // timeout. The answers are 503 and the homeserver saw none of them: nobody waited.
+      homeserver.mode = 'hang';
+      const opened = homeserver.calls;
+      const fast = await Promise.all(Array.from({ length: 20 }, async () => answer(await service.turnServer(freshUser()))));
+      // Only a reset period passing during the batch can have let one probe through (and
+      // that one request waited for the timeout: 504).
+      const probesWhileFast = homeserver.calls - opened;
+      expect(probesWhileFast).toBeLessThanOrEqual(1);
+      const failedFast = fast.filter((r) => r.status === 503);
+      expect(failedFast.length).toBeGreaterThanOrEqual(20 - probesWhileFast);
+      for (const res of fast) expect(res.errcode).toBe('M_UNKNOWN');
+      for (const res of failedFast) expect(Number(res.retryAfter)).toBeGreaterThanOrEqual(1);
 
-    // Failing again, and hammered for a while: one probe per reset period at most.
-    homeserver.mode = 'error500';
-    const trickleStart = homeserver.calls;
-    const startedMs = Date.now();
-    let requests = 0;
-    while (Date.now() - startedMs < 4 * RESET_MS) {
-      const res = await answer(await service.turnServer(freshUser()));
-      expect(res.status).toBeGreaterThanOrEqual(500);
-      expect(res.errcode).toBe('M_UNKNOWN');
-      requests += 1;
-    }
-    const elapsedMs = Date.now() - startedMs;
-    const probes = homeserver.calls - trickleStart;
-    expect(probes).toBeLessThanOrEqual(Math.ceil(elapsedMs / RESET_MS) + 1);
-    expect(requests).toBeGreaterThan(probes * 3);
+      // Failing again, and hammered for a while: one probe per reset period at most.
+      homeserver.mode = 'error500';
+      const trickleStart = homeserver.calls;
+      const startedMs = Date.now();
+      let requests = 0;
+      while (Date.now() - startedMs < 4 * RESET_MS) {
+        const res = await answer(await service.turnServer(freshUser()));
+        expect(res.status).toBeGreaterThanOrEqual(500);
+        expect(res.errcode).toBe('M_UNKNOWN');
+        requests += 1;
+      }
+      const elapsedMs = Date.now() - startedMs;
+      const probes = homeserver.calls - trickleStart;
+      expect(probes).toBeLessThanOrEqual(Math.ceil(elapsedMs / RESET_MS) + 1);
+      expect(requests).toBeGreaterThan(probes * 3);
 
-    // Healthy again: served without a restart, and the breaker closes.
-    homeserver.mode = 'normal';
-    await waitFor(async () => (await service.turnServer(freshUser())).status === 200, {
-      what: 'the service to recover',
-      timeoutMs: 45_000,
-    });
-    expect((await service.turnServer(freshUser())).status).toBe(200);
-    expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(0);
+      // Healthy again: served without a restart, and the breaker closes.
+      homeserver.mode = 'normal';
+      await waitFor(async () => (await service.turnServer(freshUser())).status === 200, {
+        what: 'the service to recover',
+        timeoutMs: 45_000,
+      });
+      expect((await service.turnServer(freshUser())).status).toBe(200);
+      expect(gauge(await service.metrics(), 'matrix_turn_upstream_circuit_open')).toBe(0);
 
-    // The log tells the outage once when it started and once when it ended, with its
-    // counts; the breaker opening and closing are steps of it (at debug), and no request
-    // has a warning of its own. (A probe stuck on the hanging homeserver may fail after
-    // the recovery, and start one more.)
-    const entries = service.logs.entries();
-    const started = entries.filter((e) => String(e.msg).startsWith('upstream outage started'));
-    const ended = entries.filter((e) => String(e.msg).startsWith('upstream outage ended'));
-    expect(started.length).toBeGreaterThanOrEqual(1);
-    expect(started.length).toBeLessThanOrEqual(1 + probesWhileFast);
-    expect(started[0]).toMatchObject({ level: 'warn', upstream: 'homeserver', detail: 'homeserver answered HTTP 500' });
-    expect(ended[0]).toMatchObject({ level: 'info', upstream: 'homeserver' });
-    expect(ended[0]!.failedRequests).toBeGreaterThanOrEqual(FAILURES + fast.length + requests);
-    expect(ended[0]!.failedFast).toBeGreaterThanOrEqual(failedFast.length);
-    expect(entries.filter((e) => e.level === 'warn' && !String(e.msg).startsWith('upstream outage started'))).toEqual([]);
-    expect(entries.filter((e) => String(e.msg).startsWith('circuit breaker'))).toEqual([]);
-  }, 90_000);
+      // The log tells the outage once when it started and once when it ended, with its
+      // counts; the breaker opening and closing are steps of it (at debug), and no request
+      // has a warning of its own. (A probe stuck on the hanging homeserver may fail after
+      // the recovery, and start one more.)
+      const entries = service.logs.entries();
+      const started = entries.filter((e) => String(e.msg).startsWith('upstream outage started'));
+      const ended = entries.filter((e) => String(e.msg).startsWith('upstream outage ended'));
+      expect(started.length).toBeGreaterThanOrEqual(1);
+      expect(started.length).toBeLessThanOrEqual(1 + probesWhileFast);
+      expect(started[0]).toMatchObject({ level: 'warn', upstream: 'homeserver', detail: 'homeserver answered HTTP 500' });
+      expect(ended[0]).toMatchObject({ level: 'info', upstream: 'homeserver' });
+      expect(ended[0]!.failedRequests).toBeGreaterThanOrEqual(FAILURES + fast.length + requests);
+      expect(ended[0]!.failedFast).toBeGreaterThanOrEqual(failedFast.length);
+      expect(entries.filter((e) => e.level === 'warn' && !String(e.msg).startsWith('upstream outage started'))).toEqual([]);
+      expect(entries.filter((e) => String(e.msg).startsWith('circuit breaker'))).toEqual([]);
+    },
+    90_000,
+  );
 });
 
 describe('a homeserver that refuses connections', () => {

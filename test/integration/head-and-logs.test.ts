@@ -141,49 +141,53 @@ describe('an outage of the homeserver', () => {
   const story = (svc: TestService) =>
     svc.logs.entries().filter((e) => e.msg !== 'request' && (e.level === 'info' || e.level === 'warn' || e.level === 'error'));
 
-  it('is logged once when it starts (warn, naming the upstream and why) and once when it ends (info, with its counts), and not per request', async () => {
-    const clock = manualClock();
-    const svc = await service(
-      { LOG_LEVEL: 'info', UPSTREAM_BREAKER_FAILURES: String(FAILURES), UPSTREAM_BREAKER_RESET_MS: '5000', RATE_LIMIT_BURST: '10000' },
-      { clock },
-    );
-    expect((await svc.turnServer(freshToken())).status).toBe(200);
-    const quietBefore = story(svc).length;
+  it(
+    'is logged once when it starts (warn, naming the upstream and why) ' +
+      'and once when it ends (info, with its counts), and not per request',
+    async () => {
+      const clock = manualClock();
+      const svc = await service(
+        { LOG_LEVEL: 'info', UPSTREAM_BREAKER_FAILURES: String(FAILURES), UPSTREAM_BREAKER_RESET_MS: '5000', RATE_LIMIT_BURST: '10000' },
+        { clock },
+      );
+      expect((await svc.turnServer(freshToken())).status).toBe(200);
+      const quietBefore = story(svc).length;
 
-    homeserver.mode = 'error500';
-    const statuses: number[] = [];
-    for (let i = 0; i < REQUESTS; i++) {
-      statuses.push((await svc.turnServer(freshToken())).status);
-      clock.advance(1000);
-    }
-    // The breaker opened after FAILURES (at 2 s), failed fast for its reset period, let one
-    // probe through at 7 s (it failed), and failed fast again.
-    expect(statuses).toEqual([502, 502, 502, 503, 503, 503, 503, 502, 503, 503]);
-    clock.advance(50_000);
-    homeserver.mode = 'normal';
-    expect((await svc.turnServer(freshToken())).status).toBe(200);
-    expect((await svc.turnServer(freshToken())).status).toBe(200);
+      homeserver.mode = 'error500';
+      const statuses: number[] = [];
+      for (let i = 0; i < REQUESTS; i++) {
+        statuses.push((await svc.turnServer(freshToken())).status);
+        clock.advance(1000);
+      }
+      // The breaker opened after FAILURES (at 2 s), failed fast for its reset period, let one
+      // probe through at 7 s (it failed), and failed fast again.
+      expect(statuses).toEqual([502, 502, 502, 503, 503, 503, 503, 502, 503, 503]);
+      clock.advance(50_000);
+      homeserver.mode = 'normal';
+      expect((await svc.turnServer(freshToken())).status).toBe(200);
+      expect((await svc.turnServer(freshToken())).status).toBe(200);
 
-    // 4 of the 10 asked the homeserver (3, then the probe); 6 were refused by the breaker.
-    expect(story(svc).slice(quietBefore)).toEqual([
-      expect.objectContaining({
-        level: 'warn',
-        msg: expect.stringMatching(/^upstream outage started/),
-        upstream: 'homeserver',
-        detail: 'homeserver answered HTTP 500',
-      }),
-      expect.objectContaining({
-        level: 'info',
-        msg: expect.stringMatching(/^upstream outage ended/),
-        upstream: 'homeserver',
-        failedRequests: REQUESTS,
-        failedFast: 6,
-        durationMs: REQUESTS * 1000 + 50_000,
-      }),
-    ]);
-    // And no line per failed request at info: those are at debug.
-    expect(svc.logs.entries().filter((e) => e.msg === 'request failed')).toEqual([]);
-  });
+      // 4 of the 10 asked the homeserver (3, then the probe); 6 were refused by the breaker.
+      expect(story(svc).slice(quietBefore)).toEqual([
+        expect.objectContaining({
+          level: 'warn',
+          msg: expect.stringMatching(/^upstream outage started/),
+          upstream: 'homeserver',
+          detail: 'homeserver answered HTTP 500',
+        }),
+        expect.objectContaining({
+          level: 'info',
+          msg: expect.stringMatching(/^upstream outage ended/),
+          upstream: 'homeserver',
+          failedRequests: REQUESTS,
+          failedFast: 6,
+          durationMs: REQUESTS * 1000 + 50_000,
+        }),
+      ]);
+      // And no line per failed request at info: those are at debug.
+      expect(svc.logs.entries().filter((e) => e.msg === 'request failed')).toEqual([]);
+    },
+  );
 
   it('of refused connections says so in its first line, and ends with the first answer', async () => {
     const doomed = await startHomeserver();

@@ -439,16 +439,19 @@ describe('chart behaviour', () => {
     expect(deploymentOf(sentinels).spec.replicas).toBe(3);
   });
 
-  it("caps V8's heap by default (NODE_OPTIONS) and asks for the memory measured: 100 MiB at start, up to 180 MiB as the cache churns", async () => {
-    const capped = containerOf(await render(['-f', valuesFile(base)]));
-    const { env } = serviceEnvironment(await render(['-f', valuesFile(base)]), placeholderSecret);
-    const figures = memoryFigures(capped, env);
-    // README, Performance: RSS 99 MiB at start, 176-179 MiB through 450,000 users with a 160 MiB cap.
-    expect(figures.requestMiB).toBeGreaterThanOrEqual(180);
-    expect(figures.capMiB + OUTSIDE_HEAP_MIB).toBeLessThanOrEqual(figures.limitMiB);
-    const uncapped = containerOf(await render(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 0 })]));
-    expect(uncapped.env?.some((e) => e.name === 'NODE_OPTIONS')).toBe(false);
-  });
+  it(
+    "caps V8's heap by default (NODE_OPTIONS) and asks for the memory measured: " + '100 MiB at start, up to 180 MiB as the cache churns',
+    async () => {
+      const capped = containerOf(await render(['-f', valuesFile(base)]));
+      const { env } = serviceEnvironment(await render(['-f', valuesFile(base)]), placeholderSecret);
+      const figures = memoryFigures(capped, env);
+      // README, Performance: RSS 99 MiB at start, 176-179 MiB through 450,000 users with a 160 MiB cap.
+      expect(figures.requestMiB).toBeGreaterThanOrEqual(180);
+      expect(figures.capMiB + OUTSIDE_HEAP_MIB).toBeLessThanOrEqual(figures.limitMiB);
+      const uncapped = containerOf(await render(['-f', valuesFile({ ...base, nodeMaxOldSpaceMiB: 0 })]));
+      expect(uncapped.env?.some((e) => e.name === 'NODE_OPTIONS')).toBe(false);
+    },
+  );
 
   it('refuses a TOKEN_CACHE_SIZE the heap cannot hold, saying what would, and renders the largest that fits', async () => {
     for (const cap of [160, 512]) {
@@ -505,20 +508,23 @@ describe('chart behaviour', () => {
     }
   });
 
-  it('autoscales on CPU only, and refuses a memory target, which a replica that keeps its cache full would hold at maxReplicas', async () => {
-    const withRedis = { ...base, secrets: { ...base.secrets, REDIS_URL: 'redis://redis:6379' } };
-    const hpa = one<Manifest & { spec: { metrics: { resource: { name: string } }[] } }>(
-      await render(['-f', valuesFile({ ...withRedis, autoscaling: { enabled: true } })]),
-      'HorizontalPodAutoscaler',
-    );
-    expect(hpa.spec.metrics.map((m) => m.resource.name)).toEqual(['cpu']);
-    const refused = await helmTemplate([
-      '-f',
-      valuesFile({ ...withRedis, autoscaling: { enabled: true, targetMemoryUtilizationPercentage: 80 } }),
-    ]);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/targetMemoryUtilizationPercentage.*maxReplicas/);
-  });
+  it(
+    'autoscales on CPU only, and refuses a memory target, ' + 'which a replica that keeps its cache full would hold at maxReplicas',
+    async () => {
+      const withRedis = { ...base, secrets: { ...base.secrets, REDIS_URL: 'redis://redis:6379' } };
+      const hpa = one<Manifest & { spec: { metrics: { resource: { name: string } }[] } }>(
+        await render(['-f', valuesFile({ ...withRedis, autoscaling: { enabled: true } })]),
+        'HorizontalPodAutoscaler',
+      );
+      expect(hpa.spec.metrics.map((m) => m.resource.name)).toEqual(['cpu']);
+      const refused = await helmTemplate([
+        '-f',
+        valuesFile({ ...withRedis, autoscaling: { enabled: true, targetMemoryUtilizationPercentage: 80 } }),
+      ]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/targetMemoryUtilizationPercentage.*maxReplicas/);
+    },
+  );
 
   it('leaves TRUST_PROXY off unless a NetworkPolicy lets only the named proxy reach the API port', async () => {
     const config = (manifests: Manifest[]) => loadRendered(manifests);
@@ -915,26 +921,30 @@ describe('deployment examples', () => {
     expect(figures.requestMiB).toBeGreaterThanOrEqual(180);
   }
 
-  it("sidecar next to ananace's matrix-synapse (no fsGroup by default): the kustomize overlay builds, and the sidecar can read its secret", async () => {
-    const result = await runTool(tools.kubectl, ['kustomize', join(EXAMPLES, 'sidecar')]);
-    expect(result.stderr).toBe('');
-    const manifests = parseManifests(result.stdout);
-    for (const manifest of manifests)
-      expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
-    const deployment = deploymentOf(manifests) as DeploymentShape & {
-      spec: { template: { metadata: { labels: Record<string, string> } } };
-    };
-    const pod = deployment.spec.template.spec;
-    // The stand-in keeps the chart's default: no pod security context, so no fsGroup.
-    expect(pod.securityContext?.fsGroup).toBeUndefined();
-    expect(pod.containers.map((c) => c.name).sort()).toEqual(['synapse', 'turn-credentials']);
-    checkSidecar(
-      pod,
-      deployment.spec.template.metadata.labels,
-      pod.containers.find((c) => c.name === 'turn-credentials')!,
-      manifests,
-    );
-  });
+  it(
+    "sidecar next to ananace's matrix-synapse (no fsGroup by default): " +
+      'the kustomize overlay builds, and the sidecar can read its secret',
+    async () => {
+      const result = await runTool(tools.kubectl, ['kustomize', join(EXAMPLES, 'sidecar')]);
+      expect(result.stderr).toBe('');
+      const manifests = parseManifests(result.stdout);
+      for (const manifest of manifests)
+        expect(() => new MODELS[`${manifest.apiVersion}/${manifest.kind}`]!(manifest as never).validate()).not.toThrow();
+      const deployment = deploymentOf(manifests) as DeploymentShape & {
+        spec: { template: { metadata: { labels: Record<string, string> } } };
+      };
+      const pod = deployment.spec.template.spec;
+      // The stand-in keeps the chart's default: no pod security context, so no fsGroup.
+      expect(pod.securityContext?.fsGroup).toBeUndefined();
+      expect(pod.containers.map((c) => c.name).sort()).toEqual(['synapse', 'turn-credentials']);
+      checkSidecar(
+        pod,
+        deployment.spec.template.metadata.labels,
+        pod.containers.find((c) => c.name === 'turn-credentials')!,
+        manifests,
+      );
+    },
+  );
 
   describe('sidecar in ess-helm (a native sidecar through synapse.extraInitContainers)', () => {
     const STANDIN = join(REPO_ROOT, 'test', 'fixtures', 'ess-synapse-standin');

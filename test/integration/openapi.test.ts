@@ -59,9 +59,8 @@ function documentedResponse(path: string, method: Method, status: number): OpenA
   }
   const response = operation.responses?.[String(status)] as OpenAPIV3_1.ResponseObject | undefined;
   if (response === undefined) {
-    throw new Error(
-      `${method.toUpperCase()} ${path} answered ${status}, which the OpenAPI document does not list (${Object.keys(operation.responses ?? {}).join(', ')})`,
-    );
+    const listed = Object.keys(operation.responses ?? {}).join(', ');
+    throw new Error(`${method.toUpperCase()} ${path} answered ${status}, which the OpenAPI document does not list (${listed})`);
   }
   seen.add(`${method} ${path} ${status}`);
   return response;

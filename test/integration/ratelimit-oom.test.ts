@@ -87,76 +87,80 @@ afterAll(async () => {
   await homeserver?.close();
 });
 
-test('out of memory: in the fallback throughout, no flapping in logs, /readyz or matrix_turn_redis_up; memory back: shared again', async () => {
-  // The probe's bucket as BURST decisions with the users' settings leave it: full.
-  for (let i = 0; i < BURST; i += 1) {
-    await admin.eval(RATE_LIMIT_SCRIPT, 1, rateLimitKey(PROBE_KEY), String(PER_SECOND), String(BURST), String(MAX_RETRY_AFTER_MS));
-  }
-  const traffic = startFreshUserTraffic();
-  const { results } = traffic;
-  const samples: { replica: number; ready: number; status: string; up: number | undefined }[] = [];
-  let sampling = true;
-  let sampler: Promise<void> | undefined;
-  try {
-    await waitFor(() => results.length >= 20, { what: 'requests before memory runs out' });
-    await admin.config('SET', 'maxmemory-policy', 'noeviction');
-    await admin.config('SET', 'maxmemory', '1');
-    await Promise.all(
-      replicas.map((replica) =>
-        waitFor(async () => metricValue(await replica.metrics(), 'matrix_turn_redis_up') === 0, {
-          what: 'matrix_turn_redis_up 0 once writes fail',
-        }),
-      ),
-    );
-    // From here on the replicas must not leave the fallback: sample both until enough
-    // probes have been refused.
-    sampler = (async () => {
-      while (sampling) {
-        for (const [i, replica] of replicas.entries()) {
-          const { status, body } = await readiness(replica);
-          samples.push({
-            replica: i,
-            ready: status,
-            status: body.status,
-            up: metricValue(await replica.metrics(), 'matrix_turn_redis_up'),
-          });
-        }
-      }
-    })();
-    const atOom = await scriptCalls();
-    await waitFor(async () => (await scriptCalls()) >= atOom + PROBE_ROUNDS * replicas.length, {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      what: `${PROBE_ROUNDS} probe rounds while out of memory`,
-    });
-    sampling = false;
-    await sampler;
-
-    expect(samples.length).toBeGreaterThan(10);
-    expect(samples.filter((s) => s.up !== 0 || s.status !== 'degraded' || s.ready !== 200)).toEqual([]);
-    for (const replica of replicas) {
-      expect(linesOf(replica, /^redis unreachable/)).toHaveLength(1);
-      expect(linesOf(replica, /^redis unreachable/)[0]!.reason).toMatch(/OOM/);
-      // The one 'reachable' line is the first connection's.
-      expect(linesOf(replica, /^redis reachable/)).toHaveLength(1);
+test(
+  'out of memory: in the fallback throughout, no flapping in logs, /readyz or matrix_turn_redis_up; ' + 'memory back: shared again',
+  async () => {
+    // The probe's bucket as BURST decisions with the users' settings leave it: full.
+    for (let i = 0; i < BURST; i += 1) {
+      await admin.eval(RATE_LIMIT_SCRIPT, 1, rateLimitKey(PROBE_KEY), String(PER_SECOND), String(BURST), String(MAX_RETRY_AFTER_MS));
     }
+    const traffic = startFreshUserTraffic();
+    const { results } = traffic;
+    const samples: { replica: number; ready: number; status: string; up: number | undefined }[] = [];
+    let sampling = true;
+    let sampler: Promise<void> | undefined;
+    try {
+      await waitFor(() => results.length >= 20, { what: 'requests before memory runs out' });
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      await Promise.all(
+        replicas.map((replica) =>
+          waitFor(async () => metricValue(await replica.metrics(), 'matrix_turn_redis_up') === 0, {
+            what: 'matrix_turn_redis_up 0 once writes fail',
+          }),
+        ),
+      );
+      // From here on the replicas must not leave the fallback: sample both until enough
+      // probes have been refused.
+      sampler = (async () => {
+        while (sampling) {
+          for (const [i, replica] of replicas.entries()) {
+            const { status, body } = await readiness(replica);
+            samples.push({
+              replica: i,
+              ready: status,
+              status: body.status,
+              up: metricValue(await replica.metrics(), 'matrix_turn_redis_up'),
+            });
+          }
+        }
+      })();
+      const atOom = await scriptCalls();
+      await waitFor(async () => (await scriptCalls()) >= atOom + PROBE_ROUNDS * replicas.length, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        what: `${PROBE_ROUNDS} probe rounds while out of memory`,
+      });
+      sampling = false;
+      await sampler;
 
-    await admin.config('SET', 'maxmemory', '0');
-    await waitForSharedLimit(replicas);
-    const atBack = results.length;
-    await waitFor(() => results.length >= atBack + 10, { what: 'requests after memory came back' });
-  } finally {
-    sampling = false;
-    await sampler;
-    await traffic.stop();
-  }
-  expect(results.filter((r) => r.status !== 200 && r.status !== 429)).toEqual([]);
-  for (const replica of replicas) {
-    const [, back] = linesOf(replica, /^redis reachable/);
-    expect(back).toMatchObject({ downForMs: expect.any(Number), fallbackDecisions: expect.any(Number) });
-  }
-  const { userId, token } = newUser();
-  const responses = await spreadRequests(replicas, token, BURST * 4);
-  expect(responses.filter((r) => r.status === 200)).toHaveLength(BURST);
-  expect(await admin.hget(rateLimitKey(userId), 'c')).toBe(String(BURST));
-}, 90_000);
+      expect(samples.length).toBeGreaterThan(10);
+      expect(samples.filter((s) => s.up !== 0 || s.status !== 'degraded' || s.ready !== 200)).toEqual([]);
+      for (const replica of replicas) {
+        expect(linesOf(replica, /^redis unreachable/)).toHaveLength(1);
+        expect(linesOf(replica, /^redis unreachable/)[0]!.reason).toMatch(/OOM/);
+        // The one 'reachable' line is the first connection's.
+        expect(linesOf(replica, /^redis reachable/)).toHaveLength(1);
+      }
+
+      await admin.config('SET', 'maxmemory', '0');
+      await waitForSharedLimit(replicas);
+      const atBack = results.length;
+      await waitFor(() => results.length >= atBack + 10, { what: 'requests after memory came back' });
+    } finally {
+      sampling = false;
+      await sampler;
+      await traffic.stop();
+    }
+    expect(results.filter((r) => r.status !== 200 && r.status !== 429)).toEqual([]);
+    for (const replica of replicas) {
+      const [, back] = linesOf(replica, /^redis reachable/);
+      expect(back).toMatchObject({ downForMs: expect.any(Number), fallbackDecisions: expect.any(Number) });
+    }
+    const { userId, token } = newUser();
+    const responses = await spreadRequests(replicas, token, BURST * 4);
+    expect(responses.filter((r) => r.status === 200)).toHaveLength(BURST);
+    expect(await admin.hget(rateLimitKey(userId), 'c')).toBe(String(BURST));
+  },
+  90_000,
+);

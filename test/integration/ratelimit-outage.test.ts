@@ -70,50 +70,53 @@ describe('Redis killed while requests flow (RATE_LIMIT_ON_REDIS_ERROR=local)', (
     await redis.stop();
   });
 
-  test('every request is answered within 3 s with 200 or 429; degraded but ready; back to the exact shared limit after a restart', async () => {
-    // Six clients keep calling, each with its own user, two on each replica.
-    const traffic = startTraffic(Array.from({ length: 6 }, (_, i) => ({ replica: replicas[i % 3]!, token: newUser() })));
-    const { results } = traffic;
-    try {
-      await waitFor(() => results.length >= 30, { what: 'requests before the kill' });
-      await redis.kill();
-      await Promise.all(
-        replicas.map((replica) =>
-          waitFor(async () => metricValue(await replica.metrics(), 'matrix_turn_redis_up') === 0, { what: 'matrix_turn_redis_up 0' }),
-        ),
-      );
-      const atKill = results.length;
-      await waitFor(() => results.length >= atKill + 60, { what: 'requests while Redis is down' });
+  test(
+    'every request is answered within 3 s with 200 or 429; degraded but ready; ' + 'back to the exact shared limit after a restart',
+    async () => {
+      // Six clients keep calling, each with its own user, two on each replica.
+      const traffic = startTraffic(Array.from({ length: 6 }, (_, i) => ({ replica: replicas[i % 3]!, token: newUser() })));
+      const { results } = traffic;
+      try {
+        await waitFor(() => results.length >= 30, { what: 'requests before the kill' });
+        await redis.kill();
+        await Promise.all(
+          replicas.map((replica) =>
+            waitFor(async () => metricValue(await replica.metrics(), 'matrix_turn_redis_up') === 0, { what: 'matrix_turn_redis_up 0' }),
+          ),
+        );
+        const atKill = results.length;
+        await waitFor(() => results.length >= atKill + 60, { what: 'requests while Redis is down' });
 
+        for (const replica of replicas) {
+          const { status, body } = await readiness(replica);
+          expect(status).toBe(200);
+          expect(body.status).toBe('degraded');
+          expect(body.components.redis).toMatchObject({ ready: true, degraded: true });
+          expect(metricValue(await replica.metrics(), 'matrix_turn_rate_limit_fallback_active')).toBe(1);
+        }
+
+        await redis.restart();
+        await waitForSharedLimit(replicas);
+        const atRestart = results.length;
+        await waitFor(() => results.length >= atRestart + 30, { what: 'requests after the restart' });
+      } finally {
+        await traffic.stop();
+      }
+      expect(results.filter((r) => r.status !== 200 && r.status !== 429)).toEqual([]);
+      expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(ANSWER_WITHIN_MS);
+      expect(results.some((r) => r.status === 429)).toBe(true);
       for (const replica of replicas) {
-        const { status, body } = await readiness(replica);
-        expect(status).toBe(200);
-        expect(body.status).toBe('degraded');
-        expect(body.components.redis).toMatchObject({ ready: true, degraded: true });
-        expect(metricValue(await replica.metrics(), 'matrix_turn_rate_limit_fallback_active')).toBe(1);
+        expect(downLogs(replica)).toHaveLength(1);
+        expect(metricValue(await replica.metrics(), 'matrix_turn_redis_up')).toBe(1);
       }
 
-      await redis.restart();
-      await waitForSharedLimit(replicas);
-      const atRestart = results.length;
-      await waitFor(() => results.length >= atRestart + 30, { what: 'requests after the restart' });
-    } finally {
-      await traffic.stop();
-    }
-    expect(results.filter((r) => r.status !== 200 && r.status !== 429)).toEqual([]);
-    expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(ANSWER_WITHIN_MS);
-    expect(results.some((r) => r.status === 429)).toBe(true);
-    for (const replica of replicas) {
-      expect(downLogs(replica)).toHaveLength(1);
-      expect(metricValue(await replica.metrics(), 'matrix_turn_redis_up')).toBe(1);
-    }
-
-    // Redis came back empty; the shared limit is exact again, across all three.
-    const token = newUser();
-    const responses = await spreadRequests(replicas, token, 30);
-    expect(responses.filter((r) => r.status === 200)).toHaveLength(BURST);
-    expect(responses.filter((r) => r.status === 429)).toHaveLength(30 - BURST);
-  });
+      // Redis came back empty; the shared limit is exact again, across all three.
+      const token = newUser();
+      const responses = await spreadRequests(replicas, token, 30);
+      expect(responses.filter((r) => r.status === 200)).toHaveLength(BURST);
+      expect(responses.filter((r) => r.status === 429)).toHaveLength(30 - BURST);
+    },
+  );
 
   test('a Redis that accepts but does not answer: no request waits past the command timeout; shared again after', async () => {
     const admin = adminConnection(redis.url);

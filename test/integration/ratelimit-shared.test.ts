@@ -69,20 +69,24 @@ afterAll(async () => {
 });
 
 describe('shared rate limit across three replicas and one Redis', () => {
-  test('30 concurrent requests for one user over three replicas: exactly RATE_LIMIT_BURST succeed, the rest 429 with retry_after_ms and Retry-After', async () => {
-    const responses = await burstOf(30, newUser());
-    const bodies = await Promise.all(responses.map((r) => r.json() as Promise<Record<string, unknown>>));
-    const ok = responses.filter((r) => r.status === 200);
-    expect(ok).toHaveLength(BURST);
-    responses.forEach((response, i) => {
-      if (response.status !== 200) expectLimited(response, bodies[i]!);
-    });
-    // Each replica saw some of both: the limit was shared, not per replica.
-    const limited = await Promise.all(
-      replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_rate_limited_total', { scope: 'user' }) ?? 0),
-    );
-    expect(limited.reduce((a, b) => a + b, 0)).toBe(30 - BURST);
-  });
+  test(
+    '30 concurrent requests for one user over three replicas: ' +
+      'exactly RATE_LIMIT_BURST succeed, the rest 429 with retry_after_ms and Retry-After',
+    async () => {
+      const responses = await burstOf(30, newUser());
+      const bodies = await Promise.all(responses.map((r) => r.json() as Promise<Record<string, unknown>>));
+      const ok = responses.filter((r) => r.status === 200);
+      expect(ok).toHaveLength(BURST);
+      responses.forEach((response, i) => {
+        if (response.status !== 200) expectLimited(response, bodies[i]!);
+      });
+      // Each replica saw some of both: the limit was shared, not per replica.
+      const limited = await Promise.all(
+        replicas.map(async (r) => metricValue(await r.metrics(), 'matrix_turn_rate_limited_total', { scope: 'user' }) ?? 0),
+      );
+      expect(limited.reduce((a, b) => a + b, 0)).toBe(30 - BURST);
+    },
+  );
 
   test('the limit follows the user across tokens; another user is unaffected', async () => {
     const alice = newUser(3);

@@ -205,30 +205,34 @@ describe('the Sentinel password rotated (REDIS_PASSWORD_FILE, given to the maste
     await sentinel?.stop();
   });
 
-  test('master and Sentinel take the new password: WRONGPASS logged; back on the shared limit within 10 s of the file changing', async () => {
-    const file = join(dir, 'sentinel-password');
-    writeFileSync(file, `${OLD}\n`);
-    const s = (service = await startTestService({
-      HOMESERVER_URL: homeserver.url,
-      REDIS_SENTINELS: sentinel.sentinels,
-      REDIS_SENTINEL_NAME: sentinel.name,
-      REDIS_PASSWORD_FILE: file,
-      ...serviceEnv,
-    }));
-    await waitFor(() => redisUp(s), { what: 'matrix_turn_redis_up 1 through the Sentinel' });
-    const sentinelUrl = `redis://127.0.0.1:${sentinel.sentinelPorts[0]}`;
-    const rotateRedis = async () => {
-      // The Sentinel first (so it never sees the master refuse it), then the servers.
-      await asAdmin(sentinelUrl, OLD, (admin) => admin.call('ACL', 'SETUSER', 'default', 'resetpass', `>${NEW}`));
-      await asAdmin(sentinelUrl, NEW, (admin) => admin.call('SENTINEL', 'SET', sentinel.name, 'auth-pass', NEW));
-      for (const server of [sentinel.replica, sentinel.master]) {
-        await asAdmin(server.url, OLD, async (admin) => {
-          await admin.config('SET', 'masterauth', NEW);
-          await admin.config('SET', 'requirepass', NEW);
-          await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-        });
-      }
-    };
-    await rotate(s, sentinel.master.url, rotateRedis, () => rewrite(file, `${NEW}\n`));
-  }, 60_000);
+  test(
+    'master and Sentinel take the new password: WRONGPASS logged; ' + 'back on the shared limit within 10 s of the file changing',
+    async () => {
+      const file = join(dir, 'sentinel-password');
+      writeFileSync(file, `${OLD}\n`);
+      const s = (service = await startTestService({
+        HOMESERVER_URL: homeserver.url,
+        REDIS_SENTINELS: sentinel.sentinels,
+        REDIS_SENTINEL_NAME: sentinel.name,
+        REDIS_PASSWORD_FILE: file,
+        ...serviceEnv,
+      }));
+      await waitFor(() => redisUp(s), { what: 'matrix_turn_redis_up 1 through the Sentinel' });
+      const sentinelUrl = `redis://127.0.0.1:${sentinel.sentinelPorts[0]}`;
+      const rotateRedis = async () => {
+        // The Sentinel first (so it never sees the master refuse it), then the servers.
+        await asAdmin(sentinelUrl, OLD, (admin) => admin.call('ACL', 'SETUSER', 'default', 'resetpass', `>${NEW}`));
+        await asAdmin(sentinelUrl, NEW, (admin) => admin.call('SENTINEL', 'SET', sentinel.name, 'auth-pass', NEW));
+        for (const server of [sentinel.replica, sentinel.master]) {
+          await asAdmin(server.url, OLD, async (admin) => {
+            await admin.config('SET', 'masterauth', NEW);
+            await admin.config('SET', 'requirepass', NEW);
+            await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+          });
+        }
+      };
+      await rotate(s, sentinel.master.url, rotateRedis, () => rewrite(file, `${NEW}\n`));
+    },
+    60_000,
+  );
 });

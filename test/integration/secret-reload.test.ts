@@ -60,40 +60,44 @@ afterAll(async () => {
 });
 
 describe('TURN_SHARED_SECRET_FILE rewritten while running', () => {
-  it('to ",<new>" is refused: credentials stay signed with the old secret, one refusal is logged and counted; a good rewrite is then taken', async () => {
-    const path = join(tmp, 'turn-shared-secret');
-    writeFileSync(path, 'reload-old-secret-1a2\n');
-    const svc = await service({ TURN_SHARED_SECRET: undefined, TURN_SHARED_SECRET_FILE: path });
-    const first = await credentials(svc, 'reload-token');
-    expect(first).toMatchObject({ status: 200, password: hmac('reload-old-secret-1a2', first.username) });
-    // Present from the start, so an increase() alert sees the first failure.
-    expect(await failures(svc, 'TURN_SHARED_SECRET_FILE')).toBe(0);
+  it(
+    'to ",<new>" is refused: credentials stay signed with the old secret, one refusal is logged and counted; ' +
+      'a good rewrite is then taken',
+    async () => {
+      const path = join(tmp, 'turn-shared-secret');
+      writeFileSync(path, 'reload-old-secret-1a2\n');
+      const svc = await service({ TURN_SHARED_SECRET: undefined, TURN_SHARED_SECRET_FILE: path });
+      const first = await credentials(svc, 'reload-token');
+      expect(first).toMatchObject({ status: 200, password: hmac('reload-old-secret-1a2', first.username) });
+      // Present from the start, so an increase() alert sees the first failure.
+      expect(await failures(svc, 'TURN_SHARED_SECRET_FILE')).toBe(0);
 
-    writeFileSync(path, ',reload-new-secret-3b4\n');
-    const said = await nextWord(svc, 'TURN_SHARED_SECRET_FILE', 0);
-    expect(said).toEqual({ level: 'error', msg: expect.stringContaining(path) });
-    expect(said.msg).toMatch(/refused.*has an empty entry in its comma-separated list.*keeping the previous value/);
+      writeFileSync(path, ',reload-new-secret-3b4\n');
+      const said = await nextWord(svc, 'TURN_SHARED_SECRET_FILE', 0);
+      expect(said).toEqual({ level: 'error', msg: expect.stringContaining(path) });
+      expect(said.msg).toMatch(/refused.*has an empty entry in its comma-separated list.*keeping the previous value/);
 
-    const after = await credentials(svc, 'reload-token');
-    expect(after.status).toBe(200);
-    expect(after.password).toBe(hmac('reload-old-secret-1a2', after.username));
-    expect(after.password).not.toBe(hmac('', after.username));
-    expect(await failures(svc, 'TURN_SHARED_SECRET_FILE')).toBe(1);
+      const after = await credentials(svc, 'reload-token');
+      expect(after.status).toBe(200);
+      expect(after.password).toBe(hmac('reload-old-secret-1a2', after.username));
+      expect(after.password).not.toBe(hmac('', after.username));
+      expect(await failures(svc, 'TURN_SHARED_SECRET_FILE')).toBe(1);
 
-    writeFileSync(path, 'reload-new-secret-3b4,reload-old-secret-1a2\n');
-    await waitFor(
-      async () => {
-        const now = await credentials(svc, 'reload-token');
-        return now.password === hmac('reload-new-secret-3b4', now.username);
-      },
-      { intervalMs: 100, what: 'credentials signed with the good new secret' },
-    );
-    expect(about(svc, 'TURN_SHARED_SECRET_FILE')).toEqual([said, { level: 'info', msg: 'secret file changed; using the new value' }]);
-    expect(await failures(svc, 'TURN_SHARED_SECRET_FILE')).toBe(1);
-    expect(svc.logs.text()).not.toContain('reload-new-secret');
-    expect(svc.logs.text()).not.toContain('reload-old-secret');
-    expect(await svc.metrics()).not.toContain('reload-');
-  });
+      writeFileSync(path, 'reload-new-secret-3b4,reload-old-secret-1a2\n');
+      await waitFor(
+        async () => {
+          const now = await credentials(svc, 'reload-token');
+          return now.password === hmac('reload-new-secret-3b4', now.username);
+        },
+        { intervalMs: 100, what: 'credentials signed with the good new secret' },
+      );
+      expect(about(svc, 'TURN_SHARED_SECRET_FILE')).toEqual([said, { level: 'info', msg: 'secret file changed; using the new value' }]);
+      expect(await failures(svc, 'TURN_SHARED_SECRET_FILE')).toBe(1);
+      expect(svc.logs.text()).not.toContain('reload-new-secret');
+      expect(svc.logs.text()).not.toContain('reload-old-secret');
+      expect(await svc.metrics()).not.toContain('reload-');
+    },
+  );
 });
 
 describe('JWT_PUBLIC_KEY_FILE rewritten while running', () => {

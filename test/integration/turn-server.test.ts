@@ -361,22 +361,25 @@ describe('the per-user rate limit (in-process), on an injected clock', () => {
     svc = await service({ RATE_LIMIT_BURST: '3', RATE_LIMIT_PER_SECOND: '0.5', RATE_LIMIT_EXEMPT_USERS: '@bot:example.org' }, clock);
   });
 
-  it('burst 3 at 0.5/s: the fourth request is 429 M_LIMIT_EXCEEDED, retry_after_ms 2000, Retry-After 2; allowed again 2 s later', async () => {
-    for (let i = 0; i < 3; i += 1) expect((await svc.turnServer('limited-token')).status).toBe(200);
-    const denied = await answer(svc.turnServer('limited-token'));
-    expect(denied.status).toBe(429);
-    expect(denied.body).toEqual({ errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 2000 });
-    expect(denied.headers.get('retry-after')).toBe('2');
-    expect(corsOf(denied.headers)).toEqual(CORS);
+  it(
+    'burst 3 at 0.5/s: the fourth request is 429 M_LIMIT_EXCEEDED, retry_after_ms 2000, Retry-After 2; ' + 'allowed again 2 s later',
+    async () => {
+      for (let i = 0; i < 3; i += 1) expect((await svc.turnServer('limited-token')).status).toBe(200);
+      const denied = await answer(svc.turnServer('limited-token'));
+      expect(denied.status).toBe(429);
+      expect(denied.body).toEqual({ errcode: 'M_LIMIT_EXCEEDED', error: 'Too Many Requests', retry_after_ms: 2000 });
+      expect(denied.headers.get('retry-after')).toBe('2');
+      expect(corsOf(denied.headers)).toEqual(CORS);
 
-    clock.advance(1500);
-    const later = await answer(svc.turnServer('limited-token'));
-    expect(later.body).toMatchObject({ retry_after_ms: 500 });
-    expect(later.headers.get('retry-after')).toBe('1');
+      clock.advance(1500);
+      const later = await answer(svc.turnServer('limited-token'));
+      expect(later.body).toMatchObject({ retry_after_ms: 500 });
+      expect(later.headers.get('retry-after')).toBe('1');
 
-    clock.advance(500);
-    expect((await svc.turnServer('limited-token')).status).toBe(200);
-  });
+      clock.advance(500);
+      expect((await svc.turnServer('limited-token')).status).toBe(200);
+    },
+  );
 
   it('limits each user on their own', async () => {
     expect((await svc.turnServer('other-token')).status).toBe(200);

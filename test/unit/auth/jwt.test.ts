@@ -191,7 +191,8 @@ describe('a bad token is 401 M_UNKNOWN_TOKEN', () => {
       'a payload altered after signing',
       async () => {
         const [header, , signature] = (await sign(rsa)).split('.');
-        return `${header}.${Buffer.from(JSON.stringify({ iss: ISSUER, aud: AUDIENCE, exp: NOW_S + 300, scope: MATRIX, sub: 'admin' })).toString('base64url')}.${signature}`;
+        const altered = { iss: ISSUER, aud: AUDIENCE, exp: NOW_S + 300, scope: MATRIX, sub: 'admin' };
+        return `${header}.${Buffer.from(JSON.stringify(altered)).toString('base64url')}.${signature}`;
       },
     ],
   ];

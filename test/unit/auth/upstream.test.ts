@@ -118,28 +118,32 @@ describe('an upstream answering 5xx', () => {
 });
 
 describe('an outage, told once', () => {
-  test('N failed requests, the breaker opening and a probe: one warning at the start, one info line at the end with the counts and the duration', async () => {
-    const { upstream, clock, logs } = setup({ breakerFailureThreshold: 3, breakerResetMs: 5000 });
-    answers.set('/ok', { status: 500 });
-    const statuses: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      const error = await failure(get(upstream));
-      expect(error.reported).toBe(true);
-      statuses.push(error.status);
-      clock.advance(1000);
-    }
-    // 3 asked, then refused by the breaker (opened at 2 s) until its probe at 7 s, which failed.
-    expect(statuses).toEqual([502, 502, 502, 503, 503, 503, 503, 502]);
-    expect(calls).toBe(4);
-    clock.advance(20_000);
-    answers.delete('/ok');
-    expect((await get(upstream)).status).toBe(200);
-    expect((await get(upstream)).status).toBe(200);
-    expect(logs.entries()).toEqual([
-      expect.objectContaining({ level: 'warn', upstream: 'homeserver', status: 502, detail: 'homeserver answered HTTP 500' }),
-      expect.objectContaining({ level: 'info', upstream: 'homeserver', failedRequests: 8, failedFast: 4, durationMs: 28_000 }),
-    ]);
-  });
+  test(
+    'N failed requests, the breaker opening and a probe: ' +
+      'one warning at the start, one info line at the end with the counts and the duration',
+    async () => {
+      const { upstream, clock, logs } = setup({ breakerFailureThreshold: 3, breakerResetMs: 5000 });
+      answers.set('/ok', { status: 500 });
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const error = await failure(get(upstream));
+        expect(error.reported).toBe(true);
+        statuses.push(error.status);
+        clock.advance(1000);
+      }
+      // 3 asked, then refused by the breaker (opened at 2 s) until its probe at 7 s, which failed.
+      expect(statuses).toEqual([502, 502, 502, 503, 503, 503, 503, 502]);
+      expect(calls).toBe(4);
+      clock.advance(20_000);
+      answers.delete('/ok');
+      expect((await get(upstream)).status).toBe(200);
+      expect((await get(upstream)).status).toBe(200);
+      expect(logs.entries()).toEqual([
+        expect.objectContaining({ level: 'warn', upstream: 'homeserver', status: 502, detail: 'homeserver answered HTTP 500' }),
+        expect.objectContaining({ level: 'info', upstream: 'homeserver', failedRequests: 8, failedFast: 4, durationMs: 28_000 }),
+      ]);
+    },
+  );
 
   test('refused connections: the first line names the reason', async () => {
     const { upstream, logs } = setup({ breakerFailureThreshold: 1000 });

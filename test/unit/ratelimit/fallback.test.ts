@@ -374,53 +374,59 @@ function scripted(policy: RedisErrorPolicy = 'local') {
 }
 
 describe('withRedisFallback: the way back to up', () => {
-  test('two successful probes in a row, on every path: a failed probe or a closed connection between two starts the count again', async () => {
-    const f = scripted();
-    await f.end('ok');
-    expect(await f.up()).toBe(true);
-    await f.fail();
-    expect(await f.up()).toBe(false);
+  test(
+    'two successful probes in a row, on every path: ' + 'a failed probe or a closed connection between two starts the count again',
+    async () => {
+      const f = scripted();
+      await f.end('ok');
+      expect(await f.up()).toBe(true);
+      await f.fail();
+      expect(await f.up()).toBe(false);
 
-    await f.probe('ok');
-    expect(await f.up()).toBe(false);
-    await f.probe('fails');
-    await f.probe('ok');
-    expect(await f.up()).toBe(false);
-    f.connection.emit('close');
-    await f.probe('ok');
-    expect(await f.up()).toBe(false);
-    // A probe in flight when the connection closes does not count once it succeeds.
-    f.connection.emit('ready');
-    f.connection.emit('close');
-    await f.end('ok');
-    await f.probe('ok');
-    expect(await f.up()).toBe(false);
-    await f.probe('ok');
-    expect(await f.up()).toBe(true);
-    expect(logged(f.logs, /^redis reachable/)).toHaveLength(2);
-    expect(logged(f.logs, /^redis unreachable/)).toHaveLength(1);
-    await f.close();
-  });
+      await f.probe('ok');
+      expect(await f.up()).toBe(false);
+      await f.probe('fails');
+      await f.probe('ok');
+      expect(await f.up()).toBe(false);
+      f.connection.emit('close');
+      await f.probe('ok');
+      expect(await f.up()).toBe(false);
+      // A probe in flight when the connection closes does not count once it succeeds.
+      f.connection.emit('ready');
+      f.connection.emit('close');
+      await f.end('ok');
+      await f.probe('ok');
+      expect(await f.up()).toBe(false);
+      await f.probe('ok');
+      expect(await f.up()).toBe(true);
+      expect(logged(f.logs, /^redis reachable/)).toHaveLength(2);
+      expect(logged(f.logs, /^redis unreachable/)).toHaveLength(1);
+      await f.close();
+    },
+  );
 
-  test('the outage logged once when it starts (warn) and once when it ends (info, with how long and what the fallback decided)', async () => {
-    const f = scripted('local');
-    await f.end('ok');
-    await f.fail();
-    for (let i = 0; i < 3; i += 1) await f.limiter.consume('@u:example.org');
-    f.clock.advance(12_345);
-    await f.probe('ok');
-    await f.probe('ok');
-    expect(await f.up()).toBe(true);
-    const levels = f.logs.entries().map((e) => [e.level, String(e.msg).split(':')[0]]);
-    expect(levels).toEqual([
-      ['info', 'redis reachable'],
-      ['warn', 'redis unreachable'],
-      ['info', 'redis reachable again after 12.3 s'],
-    ]);
-    // The failed decision and three more, in-process with a burst of 2: 2 allowed, 2 limited.
-    expect(f.logs.entries()[2]).toMatchObject({ downForMs: 12_345, policy: 'local', fallbackDecisions: 4, fallbackRefusals: 2 });
-    await f.close();
-  });
+  test(
+    'the outage logged once when it starts (warn) ' + 'and once when it ends (info, with how long and what the fallback decided)',
+    async () => {
+      const f = scripted('local');
+      await f.end('ok');
+      await f.fail();
+      for (let i = 0; i < 3; i += 1) await f.limiter.consume('@u:example.org');
+      f.clock.advance(12_345);
+      await f.probe('ok');
+      await f.probe('ok');
+      expect(await f.up()).toBe(true);
+      const levels = f.logs.entries().map((e) => [e.level, String(e.msg).split(':')[0]]);
+      expect(levels).toEqual([
+        ['info', 'redis reachable'],
+        ['warn', 'redis unreachable'],
+        ['info', 'redis reachable again after 12.3 s'],
+      ]);
+      // The failed decision and three more, in-process with a burst of 2: 2 allowed, 2 limited.
+      expect(f.logs.entries()[2]).toMatchObject({ downForMs: 12_345, policy: 'local', fallbackDecisions: 4, fallbackRefusals: 2 });
+      await f.close();
+    },
+  );
 
   test('deny: each 503 is marked reported (logged at debug by the error step); the end of the outage counts them', async () => {
     const f = scripted('deny');

@@ -183,20 +183,23 @@ describe('redisLimiter', () => {
     expect(await commandCalls(admin, 'evalsha')).toBe(10);
   });
 
-  test("probe(user) records a decision beside the user's bucket (its hash tag), never in it, however full the probe's own bucket", async () => {
-    const user = freshUser();
-    const limiter = redisLimiter({ perSecond: 0.001, burst: 2, client, timeoutMs: 5000 });
-    // The probe's bucket as decisions with the users' settings leave it: full.
-    await limiter.consume(PROBE_KEY);
-    await limiter.consume(PROBE_KEY);
-    expect(await limiter.consume(PROBE_KEY)).toMatchObject({ allowed: false });
-    await admin.config('RESETSTAT');
-    await expect(limiter.probe(user)).resolves.toBeUndefined();
-    await expect(limiter.probe()).resolves.toBeUndefined();
-    expect(await commandCalls(admin, 'evalsha')).toBe(3);
-    expect(await admin.exists(rateLimitKey(user))).toBe(0);
-    expect(probeKeyBeside(user).startsWith(`mtc:rl:{${user}}`)).toBe(true);
-  });
+  test(
+    "probe(user) records a decision beside the user's bucket (its hash tag), never in it, " + "however full the probe's own bucket",
+    async () => {
+      const user = freshUser();
+      const limiter = redisLimiter({ perSecond: 0.001, burst: 2, client, timeoutMs: 5000 });
+      // The probe's bucket as decisions with the users' settings leave it: full.
+      await limiter.consume(PROBE_KEY);
+      await limiter.consume(PROBE_KEY);
+      expect(await limiter.consume(PROBE_KEY)).toMatchObject({ allowed: false });
+      await admin.config('RESETSTAT');
+      await expect(limiter.probe(user)).resolves.toBeUndefined();
+      await expect(limiter.probe()).resolves.toBeUndefined();
+      expect(await commandCalls(admin, 'evalsha')).toBe(3);
+      expect(await admin.exists(rateLimitKey(user))).toBe(0);
+      expect(probeKeyBeside(user).startsWith(`mtc:rl:{${user}}`)).toBe(true);
+    },
+  );
 
   test('probe() fails while Redis refuses writes (out of memory), whatever its bucket holds; passes once it accepts them', async () => {
     const limiter = redisLimiter({ perSecond: 0.001, burst: 2, client, timeoutMs: 5000 });

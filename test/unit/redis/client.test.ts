@@ -82,27 +82,30 @@ test('REDIS_PASSWORD_FILE rewritten: the next connection, and each one after, au
   expect(logs.text()).not.toContain(NEW);
 });
 
-test('a refused password: one error line naming WRONGPASS and the setting to fix, however many reconnections; never the password', async () => {
-  const file = join(dir, 'password');
-  writeFileSync(file, OLD);
-  client = createRedisClient(
-    { url: { value: redis.url }, password: { value: OLD, path: file }, tls: false, commandTimeoutMs: 5000 },
-    { logger: logger() },
-  );
-  await waitFor(ready, { what: 'the first connection' });
-  await admin.config('SET', 'requirepass', NEW);
-  await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-  // Each reconnection is refused again, and each refusal is an error event.
-  const refusals = () => logs.entries().filter((e) => /WRONGPASS/.test(String(e.detail)));
-  await waitFor(() => refusals().length >= 3, { what: 'three refused reconnections' });
-  const loud = logs.entries().filter((e) => e.level === 'error' || e.level === 'warn');
-  expect(loud).toEqual([expect.objectContaining({ code: 'WRONGPASS', msg: expect.stringContaining('REDIS_PASSWORD_FILE') })]);
+test(
+  'a refused password: one error line naming WRONGPASS and the setting to fix, ' + 'however many reconnections; never the password',
+  async () => {
+    const file = join(dir, 'password');
+    writeFileSync(file, OLD);
+    client = createRedisClient(
+      { url: { value: redis.url }, password: { value: OLD, path: file }, tls: false, commandTimeoutMs: 5000 },
+      { logger: logger() },
+    );
+    await waitFor(ready, { what: 'the first connection' });
+    await admin.config('SET', 'requirepass', NEW);
+    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+    // Each reconnection is refused again, and each refusal is an error event.
+    const refusals = () => logs.entries().filter((e) => /WRONGPASS/.test(String(e.detail)));
+    await waitFor(() => refusals().length >= 3, { what: 'three refused reconnections' });
+    const loud = logs.entries().filter((e) => e.level === 'error' || e.level === 'warn');
+    expect(loud).toEqual([expect.objectContaining({ code: 'WRONGPASS', msg: expect.stringContaining('REDIS_PASSWORD_FILE') })]);
 
-  rewrite(file, NEW);
-  await waitFor(ready, { what: 'a connection once the file holds the new password' });
-  expect(logs.text()).not.toContain(OLD);
-  expect(logs.text()).not.toContain(NEW);
-});
+    rewrite(file, NEW);
+    await waitFor(ready, { what: 'a connection once the file holds the new password' });
+    expect(logs.text()).not.toContain(OLD);
+    expect(logs.text()).not.toContain(NEW);
+  },
+);
 
 test('no password configured for a Redis that needs one: NOAUTH, logged once as such', async () => {
   client = createRedisClient({ url: { value: redis.url }, tls: false, commandTimeoutMs: 5000 }, { logger: logger() });
@@ -111,54 +114,58 @@ test('no password configured for a Redis that needs one: NOAUTH, logged once as 
   expect(loud).toEqual([expect.objectContaining({ code: 'NOAUTH', msg: expect.stringMatching(/no password is configured/) })]);
 });
 
-test('REDIS_URL_FILE: new credentials followed; a URL naming another server, or no URL, refused and counted; the client stays', async () => {
-  const other = await startRedis();
-  const otherAdmin = adminConnection(other.url);
-  try {
-    const file = join(dir, 'url');
-    const url = (password: string, port = redis.port) => `redis://:${password}@127.0.0.1:${port}/0`;
-    writeFileSync(file, url(OLD));
-    const metrics = createMetrics(new Registry(), { defaultMetrics: false, redis: true });
-    const failures = async () => (await metrics.secretReloadFailures.get()).values.find((v) => v.labels.secret === 'REDIS_URL_FILE')?.value;
-    client = createRedisClient(
-      { url: { value: url(OLD), path: file }, tls: false, commandTimeoutMs: 5000 },
-      { logger: logger(), secretReloadFailures: metrics.secretReloadFailures },
-    );
-    await waitFor(ready, { what: 'the first connection' });
+test(
+  'REDIS_URL_FILE: new credentials followed; ' + 'a URL naming another server, or no URL, refused and counted; the client stays',
+  async () => {
+    const other = await startRedis();
+    const otherAdmin = adminConnection(other.url);
+    try {
+      const file = join(dir, 'url');
+      const url = (password: string, port = redis.port) => `redis://:${password}@127.0.0.1:${port}/0`;
+      writeFileSync(file, url(OLD));
+      const metrics = createMetrics(new Registry(), { defaultMetrics: false, redis: true });
+      const failures = async () =>
+        (await metrics.secretReloadFailures.get()).values.find((v) => v.labels.secret === 'REDIS_URL_FILE')?.value;
+      client = createRedisClient(
+        { url: { value: url(OLD), path: file }, tls: false, commandTimeoutMs: 5000 },
+        { logger: logger(), secretReloadFailures: metrics.secretReloadFailures },
+      );
+      await waitFor(ready, { what: 'the first connection' });
 
-    rewrite(file, url(NEW));
-    await waitFor(fileChanged('REDIS_URL_FILE'), { what: 'the URL file to be re-read' });
-    await admin.config('SET', 'requirepass', NEW);
-    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, {
-      what: 'a connection with the new password in the URL file',
-    });
+      rewrite(file, url(NEW));
+      await waitFor(fileChanged('REDIS_URL_FILE'), { what: 'the URL file to be re-read' });
+      await admin.config('SET', 'requirepass', NEW);
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, {
+        what: 'a connection with the new password in the URL file',
+      });
 
-    // Another server in the file: refused, the last good URL kept (with its credentials).
-    rewrite(file, `redis://:${NEW}@localhost:${other.port}/3`);
-    await waitFor(
-      () => logs.entries().some((e) => e.level === 'error' && /refused: the new value names another server/.test(String(e.msg))),
-      {
+      // Another server in the file: refused, the last good URL kept (with its credentials).
+      rewrite(file, `redis://:${NEW}@localhost:${other.port}/3`);
+      await waitFor(
+        () => logs.entries().some((e) => e.level === 'error' && /refused: the new value names another server/.test(String(e.msg))),
+        {
+          what: 'the refusal',
+        },
+      );
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, { what: 'the reconnection to the same server' });
+      expect(await serviceConnections(otherAdmin)).toBe(0);
+
+      // Not a URL at all: refused as well.
+      rewrite(file, 'not a url');
+      await waitFor(() => logs.entries().some((e) => /refused: the new value is not a redis:\/\/ or rediss:\/\/ URL/.test(String(e.msg))), {
         what: 'the refusal',
-      },
-    );
-    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, { what: 'the reconnection to the same server' });
-    expect(await serviceConnections(otherAdmin)).toBe(0);
-
-    // Not a URL at all: refused as well.
-    rewrite(file, 'not a url');
-    await waitFor(() => logs.entries().some((e) => /refused: the new value is not a redis:\/\/ or rediss:\/\/ URL/.test(String(e.msg))), {
-      what: 'the refusal',
-    });
-    await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
-    await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, { what: 'the reconnection with the kept credentials' });
-    expect(await failures()).toBe(2);
-    expect(changes('REDIS_URL_FILE')).toBe(1);
-    expect(logs.text()).not.toContain(OLD);
-    expect(logs.text()).not.toContain(NEW);
-  } finally {
-    otherAdmin.disconnect();
-    await other.stop();
-  }
-});
+      });
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await waitFor(async () => ready() && (await serviceConnections(admin)) === 1, { what: 'the reconnection with the kept credentials' });
+      expect(await failures()).toBe(2);
+      expect(changes('REDIS_URL_FILE')).toBe(1);
+      expect(logs.text()).not.toContain(OLD);
+      expect(logs.text()).not.toContain(NEW);
+    } finally {
+      otherAdmin.disconnect();
+      await other.stop();
+    }
+  },
+);
