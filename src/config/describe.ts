@@ -2,7 +2,7 @@
 // where the table of variables says each sits (variables.ts), so a secret added to the
 // table is masked without a second list to keep in step.
 
-import type { Config } from './index.js';
+import type { Config } from './config.js';
 import type { SecretRef } from './sources.js';
 import { SECRET_PLACES } from './variables.js';
 

@@ -7,18 +7,12 @@
 
 import { readFileSync } from 'node:fs';
 import { crossFieldRules } from './rules.js';
-import { readSecrets, readSources, secretsGivenAsFile, withSecretValues, type Secrets, type SecretRef } from './sources.js';
+import { readSecrets, readSources, secretsGivenAsFile, withSecretValues, type Secrets } from './sources.js';
 import { parseStructured } from './structured.js';
-import {
-  STRUCTURED_SETTINGS,
-  settingsSchema,
-  type AuthMethod,
-  type IntrospectionClientAuth,
-  type LOG_LEVELS,
-  type RedisErrorPolicy,
-  type Settings,
-} from './variables.js';
+import { STRUCTURED_SETTINGS, settingsSchema, type Settings } from './variables.js';
+import type { Config } from './config.js';
 
+export type { Config } from './config.js';
 export { describeConfig } from './describe.js';
 export { parseSynapseDurationMs } from './duration.js';
 export type { SecretRef } from './sources.js';
@@ -34,78 +28,6 @@ export {
   type IntrospectionClientAuth,
   type RedisErrorPolicy,
 } from './variables.js';
-
-export interface Config {
-  readonly port: number;
-  readonly host: string;
-  readonly metricsPort: number;
-  readonly logLevel: (typeof LOG_LEVELS)[number];
-  readonly trustProxy: boolean;
-  readonly auth: {
-    readonly method: AuthMethod;
-    readonly serverName?: string;
-    readonly homeserverUrl?: string;
-    readonly introspection?: {
-      readonly url: string;
-      readonly clientId?: string;
-      readonly clientSecret?: SecretRef;
-      readonly clientAuth: IntrospectionClientAuth;
-      readonly userClaim: string;
-    };
-    readonly jwt?: {
-      readonly jwksUrl?: string;
-      readonly publicKey?: SecretRef;
-      readonly issuer?: string;
-      readonly audience?: string;
-      readonly algorithms: readonly string[];
-      readonly userClaim: string;
-    };
-    readonly appservice?: { readonly hsToken: SecretRef };
-    /** Timeout of one call to the homeserver, OAuth server or JWKS endpoint. */
-    readonly upstreamTimeoutMs: number;
-    /** Calls to the upstream in flight at once; more wait (bounded) or get 503. */
-    readonly upstreamMaxConcurrency: number;
-    /** Consecutive upstream failures that open the circuit breaker. */
-    readonly breakerFailureThreshold: number;
-    /** How long an open breaker fails fast before letting one probe call through. */
-    readonly breakerResetMs: number;
-  };
-  readonly tokenCache: {
-    readonly ttlSeconds: number;
-    readonly negativeTtlSeconds: number;
-    readonly size: number;
-  };
-  readonly turn: {
-    readonly uris: readonly string[];
-    /** Several secrets: sign with the first; the rest are what coturn may still accept. */
-    readonly sharedSecret?: SecretRef;
-    readonly username?: string;
-    readonly password?: SecretRef;
-    readonly ttlSeconds: number;
-    readonly allowGuests: boolean;
-  };
-  readonly redis?: {
-    /** REDIS_URL; from REDIS_URL_FILE, re-read like any secret (the credentials in it are followed). */
-    readonly url?: SecretRef;
-    readonly sentinels?: readonly { host: string; port: number }[];
-    readonly sentinelName?: string;
-    readonly clusterNodes?: readonly { host: string; port: number }[];
-    readonly password?: SecretRef;
-    /** TLS to every Redis node (and Sentinel); a rediss:// REDIS_URL implies it. */
-    readonly tls: boolean;
-    readonly commandTimeoutMs: number;
-  };
-  readonly rateLimit: {
-    readonly perSecond: number;
-    readonly burst: number;
-    readonly exemptUsers: readonly string[];
-    readonly onRedisError: RedisErrorPolicy;
-    /** Failed verifications (unknown tokens) allowed per client address. */
-    readonly unknownTokenPerSecond: number;
-    readonly unknownTokenBurst: number;
-  };
-  readonly shutdownTimeoutMs: number;
-}
 
 export class ConfigError extends Error {
   readonly problems: readonly string[];

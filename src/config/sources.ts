@@ -5,14 +5,12 @@
 // collected rather than thrown, so the one message names every one of them.
 
 import { parse as parseYaml } from 'yaml';
-import { errorCode } from '../error-fields.js';
 import type { SecretRef } from '../secret-file.js';
+import { whyUnreadable, type ReadFile } from './read-file.js';
 import { parseSynapseDurationMs } from './duration.js';
 import { nonEmpty } from './schemas.js';
 import type { StructuredSettings } from './structured.js';
 import { SECRET_VARIABLES, VARIABLES, type SecretName } from './variables.js';
-
-export type ReadFile = (path: string) => string;
 
 // A secret given inline or as a file (SecretRef, the shared part's): a file is re-read when
 // it changes, each re-read held to the rule applied at start (rules.ts: sharedSecretsProblem,
@@ -178,9 +176,4 @@ export function withSecretValues(settings: Readonly<Record<string, string>>, sec
   const out: Record<string, string> = { ...settings };
   for (const [name, ref] of Object.entries(secrets)) if (ref) out[name] = ref.value;
   return out;
-}
-
-/** The error's code when it has one (ENOENT, EACCES; the YAML parser's BAD_INDENT): its message may quote the file. */
-export function whyUnreadable(error: unknown): string {
-  return errorCode(error) ?? (error instanceof Error ? error.message : String(error));
 }

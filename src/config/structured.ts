@@ -8,7 +8,8 @@
 
 import { z } from 'zod';
 import { nonEmpty } from './schemas.js';
-import { whyUnreadable, type ReadFile, type SecretRef } from './sources.js';
+import type { SecretRef } from '../secret-file.js';
+import { whyUnreadable, type ReadFile } from './read-file.js';
 
 /** What a structured setting's schema may use while parsing. */
 export interface StructuredContext {

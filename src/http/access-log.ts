@@ -17,7 +17,7 @@ import type { Observer } from '../fast-paths/latency-histogram.js';
 import { accessLine, type AccessLevel, type AccessLine } from '../fast-paths/pino-access-line.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { PROBE_PATHS } from './routes.js';
+import { PROBE_PATHS } from './probe-paths.js';
 
 export interface RequestState {
   /** Who the request turned out to be, once the token is verified. */

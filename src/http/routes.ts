@@ -12,6 +12,7 @@ import type { RateDecision, RateLimiter } from '../ratelimit/types.js';
 import type { CredentialMinter } from '../turn/credentials.js';
 import { tokenHash } from '../auth/token-hash.js';
 import type { RequestState } from './access-log.js';
+import { PROBE_PATHS } from './probe-paths.js';
 import { preflight } from './cors.js';
 import { MatrixError } from '../errors.js';
 import { extractAccessToken } from './token.js';
@@ -22,9 +23,6 @@ export const TURN_SERVER_PATHS = [
   '/_matrix/client/r0/voip/turnServer',
   '/_matrix/client/api/v1/voip/turnServer',
 ] as const;
-
-/** kubelet's probes: asked every few seconds, so their access lines are at debug (access-log.ts). */
-export const PROBE_PATHS = { liveness: '/healthz', readiness: '/readyz' } as const;
 
 const NO_FACTS: RequestFacts = Object.freeze({});
 

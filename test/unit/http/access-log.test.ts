@@ -8,7 +8,7 @@ import Koa from 'koa';
 import { Registry } from 'prom-client';
 import type { Identity } from '../../../src/auth/types.js';
 import { createAccessLog, type RequestState } from '../../../src/http/access-log.js';
-import { PROBE_PATHS } from '../../../src/http/routes.js';
+import { PROBE_PATHS } from '../../../src/http/probe-paths.js';
 import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { listen, type Listening } from '../../helpers/listen.js';
