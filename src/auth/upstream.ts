@@ -11,7 +11,7 @@
 // steps of that story, logged at debug.
 
 import { Agent, request } from 'undici';
-import { systemClock, type Clock, type Timers } from '../clock.js';
+import { systemClock, systemTimers, type Clock, type Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { errorCode } from '../error-fields.js';
@@ -58,7 +58,7 @@ export interface UpstreamOptions {
   /** Milliseconds an open breaker fails fast before one probe call. Default 5000. */
   breakerResetMs?: number;
   clock?: Clock;
-  /** What the wait for a slot runs on; default Node's. */
+  /** What each call's deadline and the wait for a slot run on; default Node's. */
   timers?: Timers;
 }
 
@@ -87,10 +87,15 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     timers: options.timers,
   });
   const inFlight = metrics.upstreamInFlight.labels(name);
+  const timers = options.timers ?? systemTimers;
 
   const send = async (req: UpstreamRequest): Promise<UpstreamResponse> => {
     const startNs = process.hrtime.bigint();
-    const signal = AbortSignal.timeout(timeoutMs);
+    // A deadline of our own, cleared when the call ends: AbortSignal.timeout's timer lives
+    // its full timeoutMs after every call, 10 to 33 MiB of pending timers under a flood.
+    const deadline = new AbortController();
+    const timer = timers.setTimeout(() => deadline.abort(), timeoutMs);
+    const { signal } = deadline;
     try {
       const res = await request(req.url, {
         method: req.method,
@@ -111,6 +116,8 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       }
       logger.debug({ upstream: name, code }, 'upstream call failed');
       throw MatrixError.upstream(502, `${name} unreachable (${code})`, { cause: error });
+    } finally {
+      timers.clearTimeout(timer);
     }
   };
 

@@ -214,3 +214,30 @@ describe('an outage, told once', () => {
     ]);
   });
 });
+
+describe("each call's deadline", () => {
+  it('is armed while the call is in flight and cleared when the answer comes, so no timer outlives it', async () => {
+    const timers = manualClock();
+    const { upstream } = setup({ timers });
+    answers.set('/held', 'hold');
+    const pending = get(upstream, '/held');
+    while (held.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(timers.pendingTimers()).toBe(1);
+    held.shift()!.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    expect((await pending).status).toBe(200);
+    expect(timers.pendingTimers()).toBe(0);
+  });
+
+  it('ends a call the upstream holds with 504 once it passes, on the injected timers', async () => {
+    const timers = manualClock();
+    const { upstream } = setup({ timers });
+    answers.set('/held', 'hold');
+    const pending = failure(get(upstream, '/held'));
+    while (held.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(timers.pendingTimers()).toBe(1);
+    timers.advance(10_000);
+    const error = await pending;
+    expect([error.status, error.errcode, error.detail]).toEqual([504, 'M_UNKNOWN', 'homeserver did not answer within 10000 ms']);
+    expect(timers.pendingTimers()).toBe(0);
+  });
+});
