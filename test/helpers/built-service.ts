@@ -85,10 +85,13 @@ export async function startBuiltService(env: Record<string, string>): Promise<Bu
 }
 
 /** Runs the built service expecting it to refuse to start; resolves with its exit code and output. */
-export function runBuiltServiceToExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runBuiltServiceToExit(
+  env: Record<string, string>,
+  args: readonly string[] = [],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   assertFreshBuild();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BUILT_MAIN], {
+    const child = spawn(process.execPath, [BUILT_MAIN, ...args], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,7 +3,7 @@
 // names every bad variable and why, and never prints a stack trace.
 
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,5 +141,47 @@ describe('a good configuration that cannot start', () => {
     const result = await runBuiltServiceToExit({ ...GOOD, PORT: String(port), METRICS_PORT: '0' });
     expect(result.code).toBe(1);
     expect(result.stderr.trimEnd()).toBe('matrix-turn-credentials: cannot start: EADDRINUSE');
+  });
+});
+
+describe('the command line', () => {
+  it('--version prints package.json version and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const result = await runBuiltServiceToExit({}, ['--version']);
+    expect(result).toEqual({ code: 0, stdout: `matrix-turn-credentials ${version}\n`, stderr: '' });
+  });
+
+  it('--help lists the commands and exits 0, needing no configuration', async () => {
+    const result = await runBuiltServiceToExit({}, ['--help']);
+    expect(result.code).toBe(0);
+    for (const command of ['check-config', '--version', '--help']) expect(result.stdout).toContain(command);
+  });
+
+  it('check-config prints the effective configuration with every secret masked, and exits 0', async () => {
+    const result = await runBuiltServiceToExit({ ...GOOD, REDIS_URL: 'redis://:redis-test-password@127.0.0.1:6390' }, ['check-config']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toContain('process-test-secret');
+    expect(result.stdout).not.toContain('redis-test-password');
+    const printed = JSON.parse(result.stdout) as { config: { port: number; turn: { sharedSecret: string }; redis: { url: string } } };
+    expect(printed.config.port).toBe(8080);
+    expect(printed.config.turn.sharedSecret).toBe('<set>');
+    expect(printed.config.redis.url).toMatch(/^redis:\/\/:\*\*\*\*@127\.0\.0\.1:6390/);
+  });
+
+  it('check-config on bad configuration exits 2 with the same one message, and prints nothing on stdout', async () => {
+    const result = await runBuiltServiceToExit({ ...GOOD, PORT: 'eighty' }, ['check-config']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(namedIn(result.stderr)).toEqual(['PORT']);
+    expect(result.stderr).not.toMatch(STACK);
+  });
+
+  it('refuses an unknown command by name, exit 2', async () => {
+    const result = await runBuiltServiceToExit(GOOD, ['chek-config']);
+    expect(result).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'matrix-turn-credentials: unknown command or option "chek-config"; see --help\n',
+    });
   });
 });

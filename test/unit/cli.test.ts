@@ -1,0 +1,32 @@
+// The command line as an operator types it: no argument serves; check-config, --help and
+// --version are commands of their own; anything else is refused by name.
+
+import { HELP_TEXT, VERSION_TEXT, parseCommand } from '../../src/cli.js';
+import { SERVICE_VERSION } from '../../src/version.js';
+
+describe('parseCommand', () => {
+  it('serves with no argument, or with serve', () => {
+    expect(parseCommand([])).toEqual({ kind: 'serve' });
+    expect(parseCommand(['serve'])).toEqual({ kind: 'serve' });
+  });
+
+  it('names check-config, help and version in their usual spellings', () => {
+    expect(parseCommand(['check-config'])).toEqual({ kind: 'check-config' });
+    for (const help of ['--help', '-h', 'help']) expect(parseCommand([help])).toEqual({ kind: 'help' });
+    for (const version of ['--version', '-V']) expect(parseCommand([version])).toEqual({ kind: 'version' });
+  });
+
+  it('refuses an unknown word or a second argument, naming it', () => {
+    expect(parseCommand(['chek-config'])).toEqual({ kind: 'unknown', argument: 'chek-config' });
+    expect(parseCommand(['check-config', '--verbose'])).toEqual({ kind: 'unknown', argument: '--verbose' });
+    expect(parseCommand(['serve', 'now'])).toEqual({ kind: 'unknown', argument: 'now' });
+  });
+});
+
+describe('the texts', () => {
+  it('give the version, and a help that lists every command and where the configuration is described', () => {
+    expect(VERSION_TEXT).toBe(`matrix-turn-credentials ${SERVICE_VERSION}\n`);
+    for (const command of ['serve', 'check-config', '--version', '--help']) expect(HELP_TEXT).toContain(command);
+    expect(HELP_TEXT).toMatch(/README\.md,\s+"Configuration"/);
+  });
+});
