@@ -50,6 +50,19 @@ export class MatrixError extends Error {
     this.reported = options.reported ?? false;
   }
 
+  /** The same error, marked as reported by its source (see MatrixErrorOptions.reported). */
+  asReported(): MatrixError {
+    if (this.reported) return this;
+    const { headers, extra, detail, cause } = this;
+    return new MatrixError(this.status, this.errcode, this.message, {
+      headers,
+      extra,
+      ...(detail !== undefined && { detail }),
+      cause,
+      reported: true,
+    });
+  }
+
   /** The JSON body a client receives. */
   body(): Record<string, unknown> {
     return { errcode: this.errcode, error: this.message, ...this.extra };

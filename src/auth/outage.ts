@@ -12,7 +12,7 @@
 // ends the outage when it succeeds.
 
 import type { Clock } from '../clock.js';
-import { MatrixError } from '../errors.js';
+import { type MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 export interface OutageLog {
@@ -62,7 +62,7 @@ export function outageLog(options: OutageLogOptions): OutageLog {
       );
     }
     current.failedRequests += 1;
-    return reported(error);
+    return error.asReported();
   };
 
   return {
@@ -90,15 +90,4 @@ export function outageLog(options: OutageLogOptions): OutageLog {
       return marked;
     },
   };
-}
-
-/** The same error, marked as told by the outage log. */
-function reported(error: MatrixError): MatrixError {
-  return new MatrixError(error.status, error.errcode, error.message, {
-    headers: error.headers,
-    extra: error.extra,
-    detail: error.detail,
-    cause: error.cause,
-    reported: true,
-  });
 }

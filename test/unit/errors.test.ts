@@ -50,6 +50,16 @@ describe('the factories', () => {
     }
   });
 
+  it('mark an error reported without changing what the client gets or what the log says', () => {
+    const cause = new Error('socket hang up');
+    const error = MatrixError.upstream(503, 'homeserver answered 503', { retryAfterSeconds: 1, cause });
+    const marked = error.asReported();
+    expect([marked.reported, error.reported]).toEqual([true, false]);
+    expect(httpAnswer(marked)).toEqual(httpAnswer(error));
+    expect([marked.detail, marked.cause]).toEqual(['homeserver answered 503', cause]);
+    expect(marked.asReported()).toBe(marked);
+  });
+
   it('pass the homeserver verdict on as it said it', () => {
     const error = MatrixError.homeserverVerdict(403, 'M_USER_LOCKED', 'This account has been locked', { soft_logout: true });
     expect([error.status, error.errcode, error.detail]).toEqual([403, 'M_USER_LOCKED', 'homeserver: M_USER_LOCKED']);
