@@ -11,6 +11,7 @@ import { createLogger } from '../../../src/logger.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis/client.js';
 import { MAX_DECISIONS_PER_CALL, PROBE_KEY, probeKeyBeside, rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
 import { takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
+import type { RateLimiter } from '../../../src/ratelimit/types.js';
 import { adminConnection, commandCalls } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -36,6 +37,17 @@ afterAll(async () => {
 
 let keyCounter = 0;
 const freshUser = () => `@user${(keyCounter += 1)}:example.org`;
+
+/** Waits out a CLIENT PAUSE: until the limiter decides again. */
+const untilDecidingAgain = (limiter: RateLimiter) =>
+  waitFor(
+    () =>
+      limiter.consume(freshUser()).then(
+        () => true,
+        () => false,
+      ),
+    { what: 'Redis to answer again after the pause' },
+  );
 
 describe('redisLimiter', () => {
   test('the script decides exactly as synapse-bucket.ts for any sequence of times (same decision, retry_after_ms, state)', async () => {
@@ -230,16 +242,7 @@ describe('redisLimiter', () => {
       const startedMs = Date.now();
       await expect(limiter.consume(freshUser())).rejects.toThrow(/timed out/i);
       expect(Date.now() - startedMs).toBeLessThan(1000);
-      await waitFor(
-        async () =>
-          await limiter.consume(freshUser()).then(
-            () => true,
-            () => false,
-          ),
-        {
-          what: 'Redis to answer again after the pause',
-        },
-      );
+      await untilDecidingAgain(limiter);
     } finally {
       bounded.disconnect();
     }
@@ -250,14 +253,7 @@ describe('redisLimiter', () => {
     await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
     const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => limiter.consume(freshUser())));
     expect(outcomes.map((o) => o.status)).toEqual(Array(5).fill('rejected'));
-    await waitFor(
-      async () =>
-        await limiter.consume(freshUser()).then(
-          () => true,
-          () => false,
-        ),
-      { what: 'Redis to answer again after the pause' },
-    );
+    await untilDecidingAgain(limiter);
   });
 
   test('a Redis that does not answer fails the decision after the timeout, without waiting for Redis', async () => {
@@ -266,15 +262,6 @@ describe('redisLimiter', () => {
     const startedMs = Date.now();
     await expect(limiter.consume(freshUser())).rejects.toThrow(/timed out|longer than/i);
     expect(Date.now() - startedMs).toBeLessThan(1000);
-    await waitFor(
-      async () =>
-        await limiter.consume(freshUser()).then(
-          () => true,
-          () => false,
-        ),
-      {
-        what: 'Redis to answer again after the pause',
-      },
-    );
+    await untilDecidingAgain(limiter);
   });
 });
