@@ -142,8 +142,9 @@ describe('REDIS_PASSWORD_FILE and REDIS_URL_FILE rotated', () => {
       await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
     });
 
-  test('REDIS_PASSWORD_FILE: WRONGPASS logged (never the password); the shared limit back within 10 s of the file changing', async () => {
-    const file = join(dir, 'redis-password');
+  /** The service on the shared limit, its Redis password read from a file that holds the old one. */
+  async function startWithPasswordFile(name: string): Promise<{ s: TestService; file: string }> {
+    const file = join(dir, name);
     writeFileSync(file, `${OLD}\n`);
     const s = (service = await startTestService({
       HOMESERVER_URL: homeserver.url,
@@ -152,6 +153,11 @@ describe('REDIS_PASSWORD_FILE and REDIS_URL_FILE rotated', () => {
       ...serviceEnv,
     }));
     await waitFor(() => redisUp(s), { what: 'matrix_turn_redis_up 1' });
+    return { s, file };
+  }
+
+  test('REDIS_PASSWORD_FILE: WRONGPASS logged (never the password); the shared limit back within 10 s of the file changing', async () => {
+    const { s, file } = await startWithPasswordFile('redis-password');
     await rotate(s, redis.url, rotateRedis, () => rewrite(file, `${NEW}\n`));
   });
 
@@ -164,15 +170,7 @@ describe('REDIS_PASSWORD_FILE and REDIS_URL_FILE rotated', () => {
   });
 
   test('the file rewritten first: nothing breaks meanwhile, and the next connection uses the new password', async () => {
-    const file = join(dir, 'redis-password-first');
-    writeFileSync(file, `${OLD}\n`);
-    const s = (service = await startTestService({
-      HOMESERVER_URL: homeserver.url,
-      REDIS_URL: redis.url,
-      REDIS_PASSWORD_FILE: file,
-      ...serviceEnv,
-    }));
-    await waitFor(() => redisUp(s), { what: 'matrix_turn_redis_up 1' });
+    const { s, file } = await startWithPasswordFile('redis-password-first');
     rewrite(file, `${NEW}\n`);
     await waitFor(() => s.logs.entries().some((e) => e.setting === 'REDIS_PASSWORD_FILE' && /changed/.test(String(e.msg))), {
       what: 'the service to read the new file',
