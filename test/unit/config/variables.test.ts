@@ -1,10 +1,10 @@
 // The table of variables (src/config/variables.ts), seen through loadConfig: each default
 // is the one VARIABLES states, each value from the environment is parsed by its variable's
-// parser, and the README's configuration reference names every variable of the table.
+// parser, and the configuration reference (docs/configuration.md) names every variable of the table.
 
-import { readFileSync } from 'node:fs';
 import { loadConfig, SECRET_VARIABLES, VARIABLES } from '../../../src/config/index.js';
 import { VARIABLE_TABLE } from '../../../src/config/variables.js';
+import { readPage, sectionUnder } from '../docs/markdown.js';
 import { BASE, problemFor } from './fixtures.js';
 
 describe('defaults', () => {
@@ -142,17 +142,17 @@ describe('TURN settings', () => {
   });
 });
 
-describe("the README's configuration reference", () => {
-  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-  const start = readme.indexOf('<!-- section: configuration');
-  const section = readme.slice(start, readme.indexOf('<!-- /section: configuration -->', start));
+describe('the configuration reference, docs/configuration.md', () => {
+  const page = readPage('docs/configuration.md');
+  const variables = sectionUnder(page, 'Variables');
+  const fromSynapse = sectionUnder(page, "Moving from Synapse's own TURN settings");
 
   it.each(Object.keys(VARIABLES))('documents %s', (name) => {
-    expect(section).toMatch(new RegExp(`\`${name}\``));
+    expect(variables).toMatch(new RegExp(`\`${name}\``));
   });
 
   it.each(SECRET_VARIABLES.map((name) => `${name}_FILE`))('documents %s', (name) => {
-    expect(section).toMatch(new RegExp(`\`${name}\``));
+    expect(variables).toMatch(new RegExp(`\`${name}\``));
   });
 
   it.each([
@@ -164,7 +164,7 @@ describe("the README's configuration reference", () => {
     'turn_user_lifetime',
     'turn_allow_guests',
   ])('maps the Synapse key %s', (key) => {
-    expect(section).toContain(`\`${key}\``);
+    expect(fromSynapse).toContain(`\`${key}\``);
   });
 });
 

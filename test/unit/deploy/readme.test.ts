@@ -1,6 +1,5 @@
-// The README kept in step with the code: the configuration reference table names every
-// variable of the table in src/config/variables.ts (and the _FILE form of every secret)
-// and nothing else, with its default; the operations section lists every metric the
+// The README kept in step with the code (the configuration reference is checked in
+// test/unit/docs/configuration.test.ts): the operations section lists every metric the
 // service exports and every alert the chart installs, and nothing that does not exist; its
 // YAML snippets parse, and those that are Kubernetes objects are valid ones.
 
@@ -9,7 +8,6 @@ import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
-import { SECRET_VARIABLES, VARIABLES } from '../../../src/config/variables.js';
 import { createMetrics, registerClusterGauges } from '../../../src/metrics.js';
 import { REPO_ROOT } from '../../helpers/tools.js';
 
@@ -54,46 +52,6 @@ function tableRows(text: string): (TableRow & { header: string[] })[] {
 }
 
 const backticked = (text: string) => [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
-
-describe('README configuration reference', () => {
-  const rows = tableRows(section('configuration')).filter((r) => r.header[0]?.toLowerCase() === 'variable');
-  const namedIn = (row: TableRow) => backticked(row.cells[0]!).filter((name) => /^[A-Z][A-Z0-9_]+$/.test(name));
-  const documented = new Set(rows.flatMap(namedIn));
-  const fileForms = SECRET_VARIABLES.map((name) => `${name}_FILE`);
-
-  it('has a table of variables', () => {
-    expect(rows.length).toBeGreaterThan(10);
-  });
-
-  it('names every variable the service reads', () => {
-    expect(Object.keys(VARIABLES).filter((name) => !documented.has(name))).toEqual([]);
-  });
-
-  it('names the _FILE form of every secret in the table', () => {
-    const inTable = new Set(rows.flatMap((row) => backticked(row.text)));
-    expect(fileForms.filter((name) => !inTable.has(name))).toEqual([]);
-  });
-
-  it('names nothing the service does not read', () => {
-    const known = new Set([...Object.keys(VARIABLES), ...fileForms]);
-    expect([...documented].filter((name) => !known.has(name))).toEqual([]);
-  });
-
-  it("gives each variable's default in its row", () => {
-    const missing: string[] = [];
-    for (const [name, fallback] of Object.entries(VARIABLES)) {
-      if (fallback === undefined || fallback === '') continue;
-      const row = rows.find((r) => namedIn(r).includes(name));
-      if (
-        row !== undefined &&
-        !backticked(row.cells.slice(1).join(' | ')).some((value) => value.split(/,\s*/).includes(fallback) || value === fallback)
-      ) {
-        missing.push(`${name}=${fallback}`);
-      }
-    }
-    expect(missing).toEqual([]);
-  });
-});
 
 describe('README operations section', () => {
   const operations = section('operations');
