@@ -48,9 +48,10 @@ Usage:
 Configuration comes from the environment and, optionally, a YAML file named by CONFIG_FILE
 (its keys are the variable names in lower case; the environment wins). A secret X may be
 given as X_FILE, a file re-read when it changes. Invalid configuration exits 2 with one
-message naming every bad variable. Every variable, its default and its meaning: README.md,
-"Configuration"; authentication methods: "Authentication"; Redis: "Redis: one rate limit
-for every replica"; deployment, health, logs, metrics and alerts: "Operations".
+message naming every bad variable. Every variable, its default and its meaning:
+docs/configuration.md; authentication methods: docs/authentication.md; Redis:
+docs/redis.md; deployment: docs/deployment.md; health, logs, metrics and alerts:
+docs/operations.md.
 
 Run with "node dist/src/main.js" under a supervisor (Kubernetes, systemd, docker): it stops
 gracefully on SIGTERM and SIGINT, draining requests in flight.

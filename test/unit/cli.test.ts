@@ -1,8 +1,11 @@
 // The command line as an operator types it: no argument serves; check-config, --help and
 // --version are commands of their own; anything else is refused by name.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { HELP_TEXT, VERSION_TEXT, parseCommand } from '../../src/cli.js';
 import { SERVICE_VERSION } from '../../src/version.js';
+import { REPO_ROOT } from '../helpers/tools.js';
 
 describe('parseCommand', () => {
   it('serves with no argument, or with serve', () => {
@@ -24,9 +27,11 @@ describe('parseCommand', () => {
 });
 
 describe('the texts', () => {
-  it('give the version, and a help that lists every command and where the configuration is described', () => {
+  it('give the version, and a help that lists every command and the docs pages, which exist', () => {
     expect(VERSION_TEXT).toBe(`matrix-turn-credentials ${SERVICE_VERSION}\n`);
     for (const command of ['serve', 'check-config', '--version', '--help']) expect(HELP_TEXT).toContain(command);
-    expect(HELP_TEXT).toMatch(/README\.md,\s+"Configuration"/);
+    const pages = [...HELP_TEXT.matchAll(/docs\/[\w-]+\.md/g)].map((m) => m[0]);
+    expect(pages).toEqual(['docs/configuration.md', 'docs/authentication.md', 'docs/redis.md', 'docs/deployment.md', 'docs/operations.md']);
+    expect(pages.filter((page) => !existsSync(join(REPO_ROOT, page)))).toEqual([]);
   });
 });
