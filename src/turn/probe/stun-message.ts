@@ -132,18 +132,25 @@ function attributeHeader(type: number, length: number): Buffer {
 /**
  * The length of the STUN message at the start of `bytes` (header included), or undefined
  * while fewer than 20 bytes are there: how a stream (TCP, TLS) is cut into messages, which
- * follow each other there without framing (RFC 8489 §6.2.2).
+ * follow each other there without framing (RFC 8489 §6.2.2). Throws MalformedStunMessage
+ * when the header is not a STUN header, rather than wait for a length read from garbage.
  */
 export function messageLength(bytes: Buffer): number | undefined {
-  return bytes.length < HEADER_BYTES ? undefined : HEADER_BYTES + bytes.readUInt16BE(2);
+  if (bytes.length < HEADER_BYTES) return undefined;
+  checkHeader(bytes);
+  return HEADER_BYTES + bytes.readUInt16BE(2);
+}
+
+function checkHeader(bytes: Buffer): void {
+  if ((bytes.readUInt16BE(0) & 0xc000) !== 0) throw new MalformedStunMessage('the first two bits are not zero: not a STUN message');
+  if (bytes.readUInt32BE(4) !== MAGIC_COOKIE) throw new MalformedStunMessage('no magic cookie: not an RFC 5389/8489 STUN message');
 }
 
 /** Reads one STUN message; throws MalformedStunMessage when the bytes are not exactly one. */
 export function decodeMessage(bytes: Buffer): DecodedStunMessage {
   if (bytes.length < HEADER_BYTES) throw new MalformedStunMessage(`${bytes.length} bytes is shorter than a STUN header`);
+  checkHeader(bytes);
   const type = bytes.readUInt16BE(0);
-  if ((type & 0xc000) !== 0) throw new MalformedStunMessage('the first two bits are not zero: not a STUN message');
-  if (bytes.readUInt32BE(4) !== MAGIC_COOKIE) throw new MalformedStunMessage('no magic cookie: not an RFC 5389/8489 STUN message');
   const length = bytes.readUInt16BE(2);
   if (length % 4 !== 0 || HEADER_BYTES + length !== bytes.length) {
     throw new MalformedStunMessage(`the header says ${length} bytes of attributes, ${bytes.length - HEADER_BYTES} came`);

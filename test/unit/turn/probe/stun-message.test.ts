@@ -284,8 +284,9 @@ describe('what decodeMessage refuses', () => {
     expect(() => decodeMessage(bytes())).toThrow(message);
   });
 
-  it('messageLength cuts a stream: undefined before a whole header, then header plus attributes', () => {
+  it('messageLength cuts a stream: undefined before a whole header, then header plus attributes; a header that is not STUN throws', () => {
     expect(messageLength(SAMPLE_IPV4_RESPONSE.subarray(0, 19))).toBeUndefined();
     expect(messageLength(Buffer.concat([SAMPLE_IPV4_RESPONSE, SAMPLE_REQUEST]))).toBe(SAMPLE_IPV4_RESPONSE.length);
+    expect(() => messageLength(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n'))).toThrow(MalformedStunMessage);
   });
 });
