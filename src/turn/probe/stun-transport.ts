@@ -81,8 +81,9 @@ export async function openStunConnection(options: StunConnectionOptions): Promis
 const where = ({ server, transport }: StunConnectionOptions) =>
   `${server.family === 6 ? `[${server.address}]` : server.address}:${server.port} over ${transport.toUpperCase()}`;
 
+/** `during` completes the sentence: "before sending", "to the request", "in the TLS handshake". */
 const timedOut = (options: StunConnectionOptions, during: string) =>
-  new StunTransportError('timeout', `no answer from ${where(options)} in time (${during})`);
+  new StunTransportError('timeout', `no answer from ${where(options)} ${during}`);
 
 /** The transactions waiting on one connection, and what an incoming message does to them. */
 function transactions(options: StunConnectionOptions, datagram: boolean) {
@@ -92,7 +93,7 @@ function transactions(options: StunConnectionOptions, datagram: boolean) {
   };
   const onAbort = () => {
     for (const entry of [...pending.values()]) {
-      entry.fail(entry.dropped === undefined ? timedOut(options, 'waiting for an answer') : new StunTransportError('error', entry.dropped));
+      entry.fail(entry.dropped === undefined ? timedOut(options, 'to the request') : new StunTransportError('error', entry.dropped));
     }
   };
   options.signal.addEventListener('abort', onAbort, { once: true });
@@ -241,7 +242,7 @@ async function openStream(options: StunConnectionOptions): Promise<StunConnectio
 async function connectStream(options: StunConnectionOptions): Promise<Socket> {
   const { server } = options;
   const tcp = connectTcp({ host: server.address, port: server.port, family: server.family });
-  await settleOnce(tcp, 'connect', options, 'connecting', (error) => socketFailure(options, error));
+  await settleOnce(tcp, 'connect', options, 'to the connection attempt', (error) => socketFailure(options, error));
   if (options.transport !== 'tls') return tcp;
   const name = options.servername ?? server.address;
   // The TLS socket reports what happens to the TCP one beneath it (a reset, a close).

@@ -21,12 +21,15 @@ export interface FakeStunServer {
   readonly received: DecodedStunMessage[];
   /** The address each request came from. */
   readonly peers: TransportAddress[];
+  /** TCP: connections still open (0 for UDP). */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
 /** What the handler returns: nothing, or the bytes to write (an array: one write each). */
 export type FakeAnswer = Buffer | Buffer[] | undefined;
-export type FakeHandler = (request: DecodedStunMessage, index: number) => FakeAnswer;
+/** `peer` is the address the request came from (what a STUN server reflects). */
+export type FakeHandler = (request: DecodedStunMessage, index: number, peer: TransportAddress) => FakeAnswer;
 
 /** The answer to `request` of `cls` with these attributes, optionally signed. */
 export function answer(request: DecodedStunMessage, cls: StunClass, attributes: StunAttribute[], options: EncodeOptions = {}): Buffer {
@@ -40,7 +43,7 @@ export async function startFakeStunServer(transport: 'udp' | 'tcp', handler: Fak
     const request = decodeMessage(bytes);
     received.push(request);
     peers.push(peer);
-    const out = handler(request, received.length - 1);
+    const out = handler(request, received.length - 1, peer);
     return out === undefined ? [] : Array.isArray(out) ? out : [out];
   };
 
@@ -55,6 +58,7 @@ export async function startFakeStunServer(transport: 'udp' | 'tcp', handler: Fak
       address: { address: '127.0.0.1', port: socket.address().port, family: 4 },
       received,
       peers,
+      openConnections: () => 0,
       close: () => new Promise((resolve) => socket.close(() => resolve())),
     };
   }
@@ -80,6 +84,7 @@ export async function startFakeStunServer(transport: 'udp' | 'tcp', handler: Fak
     address: { address: '127.0.0.1', port, family: 4 },
     received,
     peers,
+    openConnections: () => sockets.size,
     close: () =>
       new Promise((resolve) => {
         for (const socket of sockets) socket.destroy();

@@ -125,7 +125,7 @@ describe('over UDP', () => {
     controller.abort();
     expect(await failureOf(reply)).toEqual({
       reason: 'timeout',
-      message: `no answer from 127.0.0.1:${server.address.port} over UDP in time (waiting for an answer)`,
+      message: `no answer from 127.0.0.1:${server.address.port} over UDP to the request`,
     });
   });
 
@@ -309,7 +309,7 @@ describe('over TLS', () => {
       controller.abort();
       expect(await failureOf(opening)).toEqual({
         reason: 'timeout',
-        message: `no answer from 127.0.0.1:${server.port} over TLS in time (in the TLS handshake)`,
+        message: `no answer from 127.0.0.1:${server.port} over TLS in the TLS handshake`,
       });
     } finally {
       await server.close();
