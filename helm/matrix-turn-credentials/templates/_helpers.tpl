@@ -139,29 +139,64 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* Settings the service cannot start without, for NOTES.txt; the service itself gives the authoritative message. */}}
-{{- define "mtc.missingSettings" -}}
-{{- $env := include "mtc.env" . | fromJson }}
-{{- $secrets := include "mtc.secretNames" . | fromJsonArray }}
-{{- $missing := list }}
-{{- if not (hasKey $env "TURN_URIS") }}{{ $missing = append $missing "config.TURN_URIS" }}{{ end }}
-{{- if not (or (has "TURN_SHARED_SECRET" $secrets) (and (hasKey $env "TURN_USERNAME") (has "TURN_PASSWORD" $secrets))) }}
-{{- $missing = append $missing "secrets.TURN_SHARED_SECRET (or config.TURN_USERNAME with secrets.TURN_PASSWORD)" }}
+{{/*
+Whether the container gets a setting at all: from config, as a secret (inline or from
+existingSecret), or from an extraEnv entry named NAME or NAME_FILE (a value, or valueFrom
+a Secret or ConfigMap the chart cannot read, which counts as given).
+*/}}
+{{- define "mtc.givenSettings" -}}
+{{- $given := concat (keys (include "mtc.env" . | fromJson)) (include "mtc.secretNames" . | fromJsonArray) }}
+{{- range .Values.extraEnv }}{{ $given = concat $given (list (toString .name) (trimSuffix "_FILE" (toString .name))) }}{{ end }}
+{{- toJson (uniq $given) }}
 {{- end }}
-{{- $method := get $env "AUTH_METHOD" | default "whoami" }}
-{{- if and (eq $method "whoami") (not (hasKey $env "HOMESERVER_URL")) }}{{ $missing = append $missing "config.HOMESERVER_URL" }}{{ end }}
-{{- if and (ne $method "whoami") (not (hasKey $env "SERVER_NAME")) }}{{ $missing = append $missing "config.SERVER_NAME" }}{{ end }}
+
+{{/*
+Refuses to render without a setting the service cannot start without, naming every one
+missing, by its place in values: the same rules as the service's own check (src/config/rules.ts),
+which would otherwise only say so in the pod's log, after the rollout stalled. With a
+CONFIG_FILE from extraEnv the chart cannot see what the file gives (e.g. turn_servers), and
+leaves the check to the service.
+*/}}
+{{- define "mtc.checkRequired" -}}
+{{- $given := include "mtc.givenSettings" . | fromJsonArray }}
+{{- if not (has "CONFIG_FILE" $given) }}
+{{- $missing := list }}
+{{- $uris := include "mtc.effectiveSetting" (list . "TURN_URIS") }}
+{{- if not (has "TURN_URIS" $given) }}{{ $missing = append $missing "config.TURN_URIS" }}{{ end }}
+{{- /* A list of stun: URIs only needs no credential. */}}
+{{- $stunOnly := and $uris (regexMatch "^(stuns?:[^,]*)(, *stuns?:[^,]*)*$" (trim $uris)) }}
+{{- $secret := has "TURN_SHARED_SECRET" $given }}
+{{- $username := has "TURN_USERNAME" $given }}
+{{- $password := has "TURN_PASSWORD" $given }}
+{{- if not (or $secret $username $password $stunOnly) }}
+{{- $missing = append $missing "secrets.TURN_SHARED_SECRET (or config.TURN_USERNAME with secrets.TURN_PASSWORD)" }}
+{{- else if and (not $secret) $username (not $password) }}
+{{- $missing = append $missing "secrets.TURN_PASSWORD (with config.TURN_USERNAME)" }}
+{{- else if and (not $secret) $password (not $username) }}
+{{- $missing = append $missing "config.TURN_USERNAME (with secrets.TURN_PASSWORD)" }}
+{{- end }}
+{{- $method := include "mtc.effectiveSetting" (list . "AUTH_METHOD") | default "whoami" }}
+{{- if and (eq $method "whoami") (not (has "HOMESERVER_URL" $given)) }}{{ $missing = append $missing "config.HOMESERVER_URL" }}{{ end }}
+{{- if and (ne $method "whoami") (not (has "SERVER_NAME" $given)) }}{{ $missing = append $missing "config.SERVER_NAME" }}{{ end }}
 {{- if eq $method "introspection" }}
-{{- if not (hasKey $env "INTROSPECTION_URL") }}{{ $missing = append $missing "config.INTROSPECTION_URL" }}{{ end }}
-{{- if not (has "INTROSPECTION_CLIENT_SECRET" $secrets) }}{{ $missing = append $missing "secrets.INTROSPECTION_CLIENT_SECRET" }}{{ end }}
+{{- if not (has "INTROSPECTION_URL" $given) }}{{ $missing = append $missing "config.INTROSPECTION_URL" }}{{ end }}
+{{- if not (has "INTROSPECTION_CLIENT_SECRET" $given) }}{{ $missing = append $missing "secrets.INTROSPECTION_CLIENT_SECRET" }}{{ end }}
+{{- $clientAuth := include "mtc.effectiveSetting" (list . "INTROSPECTION_CLIENT_AUTH") | default "client_secret_basic" }}
+{{- if and (ne $clientAuth "bearer") (not (has "INTROSPECTION_CLIENT_ID" $given)) }}
+{{- $missing = append $missing (printf "config.INTROSPECTION_CLIENT_ID (with INTROSPECTION_CLIENT_AUTH %s)" $clientAuth) }}
+{{- end }}
 {{- end }}
 {{- if eq $method "jwt" }}
-{{- if not (or (hasKey $env "JWT_JWKS_URL") (has "JWT_PUBLIC_KEY" $secrets)) }}{{ $missing = append $missing "config.JWT_JWKS_URL (or secrets.JWT_PUBLIC_KEY)" }}{{ end }}
-{{- if not (hasKey $env "JWT_ISSUER") }}{{ $missing = append $missing "config.JWT_ISSUER" }}{{ end }}
-{{- if not (hasKey $env "JWT_AUDIENCE") }}{{ $missing = append $missing "config.JWT_AUDIENCE" }}{{ end }}
+{{- if not (or (has "JWT_JWKS_URL" $given) (has "JWT_PUBLIC_KEY" $given)) }}{{ $missing = append $missing "config.JWT_JWKS_URL (or secrets.JWT_PUBLIC_KEY)" }}{{ end }}
+{{- if not (has "JWT_ISSUER" $given) }}{{ $missing = append $missing "config.JWT_ISSUER" }}{{ end }}
+{{- if not (has "JWT_AUDIENCE" $given) }}{{ $missing = append $missing "config.JWT_AUDIENCE" }}{{ end }}
 {{- end }}
-{{- if and (eq $method "appservice") (not (has "APPSERVICE_HS_TOKEN" $secrets)) }}{{ $missing = append $missing "secrets.APPSERVICE_HS_TOKEN" }}{{ end }}
-{{- toJson $missing }}
+{{- if and (eq $method "appservice") (not (has "APPSERVICE_HS_TOKEN" $given)) }}{{ $missing = append $missing "secrets.APPSERVICE_HS_TOKEN" }}{{ end }}
+{{- if and (has "REDIS_SENTINELS" $given) (not (has "REDIS_SENTINEL_NAME" $given)) }}{{ $missing = append $missing "config.REDIS_SENTINEL_NAME (with REDIS_SENTINELS)" }}{{ end }}
+{{- if $missing }}
+{{- fail (printf "missing required values: %s. The service refuses to start without them (exit 2); the chart README lists every value" (join "; " $missing)) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* A setting as the container gets it: extraEnv (which wins over the ConfigMap) first, then config; "" when unset. */}}
@@ -242,5 +277,133 @@ the proxy's pods (networkPolicy.ingressFrom).
 {{- if not (and .Values.networkPolicy.enabled .Values.networkPolicy.ingressFrom) }}
 {{- fail (printf "TRUST_PROXY is on (from %s), but anything in the cluster can reach the pod and write X-Forwarded-For, choosing the address its unknown-token budget is counted against: set networkPolicy.enabled and name the proxy's pods in networkPolicy.ingressFrom, or leave TRUST_PROXY off (every request then counts against the proxy's one address)" (include "mtc.settingSource" (list . "TRUST_PROXY"))) }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+NODE_OPTIONS, one variable: the heap cap from nodeMaxOldSpaceMiB, then what an extraEnv
+NODE_OPTIONS adds (a second NODE_OPTIONS entry would silently replace the first). The cap
+stays the chart's: the memory checks above hold the cache and the limit to it.
+*/}}
+{{- define "mtc.nodeOptions" -}}
+{{- $parts := list }}
+{{- with .Values.nodeMaxOldSpaceMiB }}{{ $parts = append $parts (printf "--max-old-space-size=%d" (int .)) }}{{ end }}
+{{- range .Values.extraEnv }}
+{{- if eq (toString .name) "NODE_OPTIONS" }}
+{{- if not (hasKey . "value") }}
+{{- fail "extraEnv NODE_OPTIONS must be a value, not valueFrom: the chart appends it to its own --max-old-space-size (nodeMaxOldSpaceMiB) in one variable" }}
+{{- end }}
+{{- if and $.Values.nodeMaxOldSpaceMiB (regexMatch "--max[-_]old[-_]space[-_]size" (toString .value)) }}
+{{- fail (printf "extraEnv NODE_OPTIONS sets --max-old-space-size, which nodeMaxOldSpaceMiB (%d) already sets and the chart's memory checks rely on: set nodeMaxOldSpaceMiB instead (0 leaves V8 alone)" (int $.Values.nodeMaxOldSpaceMiB)) }}
+{{- end }}
+{{- with toString .value }}{{ $parts = append $parts . }}{{ end }}
+{{- end }}
+{{- end }}
+{{- join " " $parts }}
+{{- end }}
+
+{{/* The service container's environment beside the ConfigMap: NODE_OPTIONS, the secret files, extraEnv. */}}
+{{- define "mtc.containerEnv" -}}
+{{- with include "mtc.nodeOptions" . }}
+- name: NODE_OPTIONS
+  value: {{ . | quote }}
+{{- end }}
+{{- range include "mtc.secretNames" . | fromJsonArray }}
+- name: {{ . }}_FILE
+  value: {{ printf "%s/%s" (include "mtc.secretsDir" $) . | quote }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if ne (toString .name) "NODE_OPTIONS" }}
+- {{ toYaml . | nindent 2 | trim }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The service container's mounts: the secret files, then extraVolumeMounts. */}}
+{{- define "mtc.volumeMounts" -}}
+{{- if include "mtc.secretNames" . | fromJsonArray }}
+- name: secrets
+  mountPath: {{ include "mtc.secretsDir" . }}
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ tpl (toYaml .) $ }}
+{{- end }}
+{{- end }}
+
+{{/* The pod's volumes: the secret files (projected from the chart's Secret and existingSecret), then extraVolumes. */}}
+{{- define "mtc.volumes" -}}
+{{- $inline := include "mtc.inlineSecretNames" . | fromJsonArray }}
+{{- $existing := include "mtc.existingSecretNames" . | fromJsonArray }}
+{{- range .Values.extraVolumes }}
+{{- if eq (toString .name) "secrets" }}
+{{- fail "extraVolumes: the volume name \"secrets\" is the chart's own (the secret files); choose another" }}
+{{- end }}
+{{- end }}
+{{- if or $inline $existing }}
+- name: secrets
+  projected:
+    # The kubelet writes these files owned by root, and by the pod's fsGroup when it
+    # has one, which every container's process then has as a group: 0440 lets that
+    # group read them and nobody else. Without an fsGroup (set to null, e.g. where
+    # the platform assigns ids) the group is root's, so 0440 would shut the service
+    # out; 0444 then, which exposes nothing more, as only this container mounts them.
+    defaultMode: {{ if .Values.podSecurityContext.fsGroup }}0440{{ else }}0444{{ end }}
+    sources:
+      {{- if $inline }}
+      - secret:
+          name: {{ include "mtc.fullname" . }}
+          items:
+            {{- range $inline }}
+            - key: {{ . }}
+              path: {{ . }}
+            {{- end }}
+      {{- end }}
+      {{- if $existing }}
+      - secret:
+          name: {{ .Values.existingSecret.name }}
+          items:
+            {{- range $existing }}
+            - key: {{ get $.Values.existingSecret.keys . }}
+              path: {{ . }}
+            {{- end }}
+      {{- end }}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ tpl (toYaml .) $ }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of the helm test pod: the release's, but not the Deployment's selector (no
+app.kubernetes.io/name), so the Service, the PodDisruptionBudget and the NetworkPolicy
+never take the test pod for a replica.
+*/}}
+{{- define "mtc.testLabels" -}}
+helm.sh/chart: {{ include "mtc.chart" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: doctor
+app.kubernetes.io/part-of: matrix
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+One alerting rule, unless metrics.prometheusRule.rules.<alert>.enabled is false: its
+`for` and severity from there, and a runbook_url to the heading named after the alert on
+the operations page (GitHub's anchor for a heading is its text in lower case). Arguments:
+root, alert, expr, summary, description.
+*/}}
+{{- define "mtc.alertRule" -}}
+{{- $values := .root.Values.metrics.prometheusRule }}
+{{- $settings := index $values.rules .alert }}
+{{- if $settings.enabled }}
+{{- $rule := dict "alert" .alert "expr" .expr }}
+{{- with $settings.for }}{{ $_ := set $rule "for" . }}{{ end }}
+{{- $_ := set $rule "labels" (dict "severity" $settings.severity) }}
+{{- $annotations := dict "summary" .summary "description" .description }}
+{{- with $values.runbookBaseUrl }}{{ $_ := set $annotations "runbook_url" (printf "%s#%s" . (lower $.alert)) }}{{ end }}
+{{- $_ := set $rule "annotations" $annotations }}
+{{- toYaml (list $rule) }}
 {{- end }}
 {{- end }}
