@@ -9,14 +9,15 @@
 // password never). One deadline on the injected timers bounds all the steps together, and
 // every socket opened is closed before the result is handed back.
 //
-// The STUN codec and transport are our own (stun-message.ts, stun-transport.ts, about 400
-// lines). Of the npm libraries, `stun`, `@msimerson/stun` and `webrtc-stun` are
-// Binding-centred: none sends an authenticated Allocate or a Refresh, `stun` and
-// `webrtc-stun` pull in `ip` (advisories) and are not maintained, and only
-// `@msimerson/stun` speaks TLS, one Binding per connection. werift's TURN client does
-// allocate over UDP, TCP and TLS, but as part of an ICE agent: it never sends Refresh
-// with LIFETIME 0 (close() leaves the allocation to expire), its timers and errors cannot
-// be injected or told apart, it asks for Node 22, and it brings a whole WebRTC stack.
+// The STUN codec and transport are our own (stun-message.ts, stun-transport.ts). Of the
+// npm libraries, `stun`, `@msimerson/stun` and `webrtc-stun` are Binding clients: none
+// sends an authenticated Allocate or a Refresh, none speaks STUN over TCP, only
+// `@msimerson/stun` speaks TLS (one Binding per connection), and `stun` and `webrtc-stun`
+// depend on `ip`, which has open advisories. werift's TURN client does allocate over UDP,
+// TCP and TLS, but as a part of its ICE agent: it never sends Refresh with LIFETIME 0
+// (close() leaves the allocation standing until it expires), its timers cannot be
+// injected nor its failures told apart, it asks for Node 22, and it brings a whole WebRTC
+// stack.
 
 import { randomBytes } from 'node:crypto';
 import { lookup as dnsLookup } from 'node:dns/promises';
