@@ -2,7 +2,8 @@
 // root (app.ts) maps it onto each domain module's own options.
 
 import type { SecretRef } from '../secret-file.js';
-import type { AuthMethod, IntrospectionClientAuth, LOG_LEVELS, RedisErrorPolicy } from './variables.js';
+import type { TurnServerSetting } from './turn-servers.js';
+import type { AuthMethod, IntrospectionClientAuth, LOG_LEVELS, RedisErrorPolicy, TurnServerSelection } from './variables.js';
 
 export interface Config {
   readonly port: number;
@@ -45,13 +46,21 @@ export interface Config {
     readonly size: number;
   };
   readonly turn: {
-    readonly uris: readonly string[];
-    /** Several secrets: sign with the first; the rest are what coturn may still accept. */
-    readonly sharedSecret?: SecretRef;
-    readonly username?: string;
-    readonly password?: SecretRef;
+    /**
+     * turn_servers from the YAML file, in order; or the one server of TURN_URIS with its
+     * credential, named FLAT_TURN_SERVER_NAME. A shared secret may list several: the first
+     * signs, the rest are what coturn may still accept.
+     */
+    readonly servers: readonly TurnServerSetting[];
+    /** The lifetime of a server's credentials that sets none of its own. */
     readonly ttlSeconds: number;
     readonly allowGuests: boolean;
+    readonly selection: TurnServerSelection;
+    readonly healthCheck: {
+      /** 0: no checks, every URI counts as up. */
+      readonly intervalSeconds: number;
+      readonly timeoutMs: number;
+    };
   };
   readonly redis?: {
     /** REDIS_URL; from REDIS_URL_FILE, re-read like any secret (the credentials in it are followed). */

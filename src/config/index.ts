@@ -8,7 +8,8 @@
 import { readFileSync } from 'node:fs';
 import { crossFieldRules } from './rules.js';
 import { readSecrets, readSources, secretsGivenAsFile, withSecretValues, type Secrets } from './sources.js';
-import { parseStructured } from './structured.js';
+import { parseStructured, type StructuredValues } from './structured.js';
+import { FLAT_TURN_SERVER_NAME, type TurnServerSetting } from './turn-servers.js';
 import { STRUCTURED_SETTINGS, settingsSchema, type Settings } from './variables.js';
 import type { Config } from './config.js';
 
@@ -16,6 +17,7 @@ export type { Config } from './config.js';
 export { describeConfig } from './describe.js';
 export { parseSynapseDurationMs } from './duration.js';
 export type { SecretRef } from './sources.js';
+export { FLAT_TURN_SERVER_NAME, type TurnServerSetting } from './turn-servers.js';
 export {
   AUTH_METHODS,
   INTROSPECTION_CLIENT_AUTHS,
@@ -23,10 +25,12 @@ export {
   LOG_LEVELS,
   REDIS_ERROR_POLICIES,
   SECRET_VARIABLES,
+  TURN_SERVER_SELECTIONS,
   VARIABLES,
   type AuthMethod,
   type IntrospectionClientAuth,
   type RedisErrorPolicy,
+  type TurnServerSelection,
 } from './variables.js';
 
 export class ConfigError extends Error {
@@ -48,9 +52,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   const problems: string[] = [];
   const { settings, structured } = readSources(env, readFile, STRUCTURED_SETTINGS, problems);
   const secrets = readSecrets(settings, readFile, problems);
-  // Nothing reads a structured section yet (see STRUCTURED_SETTINGS); its problems count all the same.
-  parseStructured(structured, STRUCTURED_SETTINGS, { readFile }, problems);
-  const checked = settingsSchema.superRefine(crossFieldRules(secrets, secretsGivenAsFile(settings)), { when: () => true });
+  const sections = parseStructured(structured, STRUCTURED_SETTINGS, { readFile }, problems);
+  const rules = crossFieldRules(secrets, secretsGivenAsFile(settings), new Set(Object.keys(structured)));
+  const checked = settingsSchema.superRefine(rules, { when: () => true });
   const parsed = checked.safeParse(withSecretValues(settings, secrets));
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -59,10 +63,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
     }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError([...new Set(problems)]);
-  return deepFreeze(toConfig(parsed.data, secrets));
+  return deepFreeze(toConfig(parsed.data, secrets, sections));
 }
 
-function toConfig(c: Settings, secrets: Secrets): Config {
+function toConfig(c: Settings, secrets: Secrets, sections: StructuredValues<typeof STRUCTURED_SETTINGS>): Config {
   const redisConfigured = c.REDIS_URL !== undefined || c.REDIS_SENTINELS !== undefined || c.REDIS_CLUSTER_NODES !== undefined;
   return {
     port: c.PORT,
@@ -105,12 +109,11 @@ function toConfig(c: Settings, secrets: Secrets): Config {
       size: c.TOKEN_CACHE_SIZE,
     },
     turn: {
-      uris: c.TURN_URIS,
-      ...(secrets.TURN_SHARED_SECRET && { sharedSecret: secrets.TURN_SHARED_SECRET }),
-      ...(c.TURN_USERNAME !== undefined && { username: c.TURN_USERNAME }),
-      ...(secrets.TURN_PASSWORD && { password: secrets.TURN_PASSWORD }),
+      servers: sections.turn_servers ?? [flatTurnServer(c, secrets)],
       ttlSeconds: c.TURN_TTL,
       allowGuests: c.TURN_ALLOW_GUESTS,
+      selection: c.TURN_SERVER_SELECTION,
+      healthCheck: { intervalSeconds: c.TURN_HEALTH_CHECK_INTERVAL, timeoutMs: c.TURN_HEALTH_CHECK_TIMEOUT_MS },
     },
     ...(redisConfigured && {
       redis: {
@@ -133,6 +136,14 @@ function toConfig(c: Settings, secrets: Secrets): Config {
     },
     shutdownTimeoutMs: c.SHUTDOWN_TIMEOUT_MS,
   };
+}
+
+/** The one server of TURN_URIS and its credential, named as in logs, metrics and /readyz. */
+function flatTurnServer(c: Settings, secrets: Secrets): TurnServerSetting {
+  const credential: TurnServerSetting['credential'] = secrets.TURN_SHARED_SECRET
+    ? { kind: 'shared-secret', sharedSecrets: secrets.TURN_SHARED_SECRET }
+    : secrets.TURN_PASSWORD && { kind: 'static', username: c.TURN_USERNAME!, password: secrets.TURN_PASSWORD };
+  return { name: FLAT_TURN_SERVER_NAME, uris: c.TURN_URIS, ...(credential && { credential }) };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,30 +1,24 @@
 // The checks across settings, once each setting passed (or failed) its own: what each
 // AUTH_METHOD requires, one TURN credential mode, one Redis mode, the metrics listener
-// apart from the public one. And the rules of the secrets that a re-read of their file is
-// held to as well (secret-file.ts): sharedSecretsProblem here, publicKeyProblem in the
-// shared jwt-public-key.ts, so the start and every re-read give the same verdict.
+// apart from the public one. The rules of the secrets that a re-read of their file is held
+// to as well (secret-file.ts) live beside: sharedSecretsProblem in shared-secrets.ts,
+// publicKeyProblem in the shared jwt-public-key.ts.
 
 import type { z } from 'zod';
 import { publicKeyProblem } from '../jwt-public-key.js';
+import { sharedSecretsProblem } from './shared-secrets.js';
 import type { SecretRef, Secrets } from './sources.js';
+import { stunOnly } from './turn-servers.js';
 import { AUTH_METHODS, JWT_ALGORITHM_NAMES, type SecretName, type Settings } from './variables.js';
 
 /**
- * What is wrong with a comma-separated list of TURN shared secrets, or undefined. An empty
- * entry first would sign with an empty key: HMAC-SHA1("", username), which coturn refuses
- * and anyone can compute. Words only, never a part of the value.
- */
-export function sharedSecretsProblem(secrets: string): string | undefined {
-  return secrets.split(',').some((secret) => secret.trim() === '') ? 'has an empty entry in its comma-separated list' : undefined;
-}
-
-/**
  * The checks across settings, as a zod refinement. `secrets`: the secrets read; `givenAsFile`:
- * the secrets given as X_FILE, whether or not the file could be read. Run with `when: () =>
+ * the secrets given as X_FILE, whether or not the file could be read; `sections`: the
+ * structured sections the YAML file gave, whether or not they passed their own checks. Run with `when: () =>
  * true` (zod skips refinements after an enum failure), so one message names every problem;
  * a setting that failed its own check holds its raw input here.
  */
-export function crossFieldRules(secrets: Secrets, givenAsFile: ReadonlySet<SecretName>) {
+export function crossFieldRules(secrets: Secrets, givenAsFile: ReadonlySet<SecretName>, sections: ReadonlySet<string>) {
   return (c: Settings, ctx: z.RefinementCtx): void => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     // A secret whose file could not be read was given all the same: its X_FILE problem is
@@ -56,21 +50,42 @@ export function crossFieldRules(secrets: Secrets, givenAsFile: ReadonlySet<Secre
     }
     if ((AUTH_METHODS as readonly string[]).includes(c.AUTH_METHOD) && c.AUTH_METHOD !== 'whoami' && !c.SERVER_NAME)
       problem('SERVER_NAME', `required when AUTH_METHOD is ${c.AUTH_METHOD}`);
-    const hasSecret = given('TURN_SHARED_SECRET');
-    const hasStatic = c.TURN_USERNAME !== undefined || given('TURN_PASSWORD');
-    if (hasSecret && hasStatic) problem('TURN_SHARED_SECRET', 'set either TURN_SHARED_SECRET or TURN_USERNAME/TURN_PASSWORD, not both');
-    else if (!hasSecret && !hasStatic)
-      problem('TURN_SHARED_SECRET', 'required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)');
-    else if (hasStatic && (c.TURN_USERNAME === undefined || !given('TURN_PASSWORD')))
-      problem(c.TURN_USERNAME === undefined ? 'TURN_USERNAME' : 'TURN_PASSWORD', 'TURN_USERNAME and TURN_PASSWORD go together');
-    const sharedSecrets = c.TURN_SHARED_SECRET === undefined ? undefined : sharedSecretsProblem(c.TURN_SHARED_SECRET);
-    if (sharedSecrets !== undefined) problem('TURN_SHARED_SECRET', sharedSecrets);
+    checkTurn(c, given, sections.has('turn_servers'), problem);
     const redisModes = [given('REDIS_URL'), c.REDIS_SENTINELS !== undefined, c.REDIS_CLUSTER_NODES !== undefined].filter(Boolean).length;
     if (redisModes > 1) problem('REDIS_URL', 'set only one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
     if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME) problem('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS');
     if (typeof c.PORT === 'number' && c.PORT === c.METRICS_PORT && c.PORT !== 0)
       problem('METRICS_PORT', 'must differ from PORT: /metrics is never served on the public port');
   };
+}
+
+/**
+ * One TURN server from the flat settings (TURN_URIS and one credential mode), or the
+ * turn_servers list of the YAML file, never both: a list beside them would leave which one
+ * answers to guesswork. A server of stun: URIs only needs no credential.
+ */
+function checkTurn(
+  c: Settings,
+  given: (name: SecretName) => boolean,
+  turnServersGiven: boolean,
+  problem: (path: string, message: string) => void,
+): void {
+  const urisGiven = Array.isArray(c.TURN_URIS) ? c.TURN_URIS.length > 0 : c.TURN_URIS !== undefined;
+  const hasSecret = given('TURN_SHARED_SECRET');
+  const hasStatic = c.TURN_USERNAME !== undefined || given('TURN_PASSWORD');
+  if (turnServersGiven) {
+    const flat = urisGiven ? 'TURN_URIS' : hasSecret ? 'TURN_SHARED_SECRET' : hasStatic ? 'TURN_USERNAME' : undefined;
+    if (flat !== undefined) problem(flat, 'set either turn_servers (in CONFIG_FILE) or TURN_URIS with its credential, not both');
+    return;
+  }
+  if (!urisGiven) problem('TURN_URIS', 'required: comma-separated turn:/turns: URIs (or turn_servers in CONFIG_FILE)');
+  if (hasSecret && hasStatic) problem('TURN_SHARED_SECRET', 'set either TURN_SHARED_SECRET or TURN_USERNAME/TURN_PASSWORD, not both');
+  else if (!hasSecret && !hasStatic && !stunOnly(c.TURN_URIS))
+    problem('TURN_SHARED_SECRET', 'required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)');
+  else if (hasStatic && (c.TURN_USERNAME === undefined || !given('TURN_PASSWORD')))
+    problem(c.TURN_USERNAME === undefined ? 'TURN_USERNAME' : 'TURN_PASSWORD', 'TURN_USERNAME and TURN_PASSWORD go together');
+  const sharedSecrets = c.TURN_SHARED_SECRET === undefined ? undefined : sharedSecretsProblem(c.TURN_SHARED_SECRET);
+  if (sharedSecrets !== undefined) problem('TURN_SHARED_SECRET', sharedSecrets);
 }
 
 /**

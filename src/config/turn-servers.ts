@@ -1,12 +1,11 @@
 // The `turn_servers:` section of the YAML file, parsed and checked: a list of TURN servers
 // tried in order, each with a name, its URIs, its own credential (a shared secret, or a
 // static username and password; each secret inline or as `*_file`) and optionally its own
-// credential lifetime. Not yet in STRUCTURED_SETTINGS (variables.ts): the issue that serves
-// several servers registers it there, adds it to Config and maps it onto turn/'s options.
-// Until then the file refuses `turn_servers` as an unknown setting, not silently ignoring it.
+// credential lifetime. A server whose URIs are all stun:/stuns: needs no credential (STUN
+// Binding is unauthenticated); one with a turn:/turns: URI must have one.
 
 import { z } from 'zod';
-import { sharedSecretsProblem } from './rules.js';
+import { sharedSecretsProblem } from './shared-secrets.js';
 import { seconds, turnUri } from './schemas.js';
 import type { SecretRef } from './sources.js';
 import { inlineSecret, secretFile, type StructuredContext, type StructuredSetting } from './structured.js';
@@ -15,7 +14,8 @@ export interface TurnServerSetting {
   /** Unique in the list; names the server in logs and metrics. */
   readonly name: string;
   readonly uris: readonly string[];
-  readonly credential: SharedSecretSetting | StaticCredentialSetting;
+  /** Absent only for a server whose URIs are all stun:/stuns:. */
+  readonly credential?: SharedSecretSetting | StaticCredentialSetting;
   /** This server's credential lifetime; absent: TURN_TTL's. */
   readonly ttlSeconds?: number;
 }
@@ -31,6 +31,9 @@ export interface StaticCredentialSetting {
   readonly username: string;
   readonly password: SecretRef;
 }
+
+/** The name of the one server TURN_URIS describes, in logs, metrics and /readyz. */
+export const FLAT_TURN_SERVER_NAME = 'default';
 
 const MAX_TTL_SECONDS = 30 * 86_400;
 
@@ -65,7 +68,7 @@ function turnServer({ readFile }: StructuredContext) {
         const hasSecret = given('shared_secret') || given('shared_secret_file');
         const hasStatic = given('username') || given('password') || given('password_file');
         if (hasSecret && hasStatic) problem(undefined, 'set either shared_secret or username and password, not both');
-        else if (!hasSecret && !hasStatic)
+        else if (!hasSecret && !hasStatic && !stunOnly(entry.uris))
           problem(undefined, 'needs a credential: shared_secret (or shared_secret_file), or username and password (or password_file)');
         else if (hasStatic && !given('username')) problem('username', 'username and password go together');
         else if (hasStatic && !given('password') && !given('password_file')) problem('password', 'username and password go together');
@@ -84,13 +87,16 @@ function turnServer({ readFile }: StructuredContext) {
       return {
         name: entry.name,
         uris: entry.uris,
-        credential:
-          sharedSecrets !== undefined
-            ? { kind: 'shared-secret', sharedSecrets }
-            : { kind: 'static', username: entry.username!, password: password! },
+        ...(sharedSecrets !== undefined && { credential: { kind: 'shared-secret', sharedSecrets } }),
+        ...(password !== undefined && { credential: { kind: 'static', username: entry.username!, password } }),
         ...(entry.ttl !== undefined && { ttlSeconds: entry.ttl }),
       };
     });
+}
+
+/** True when every URI is stun:/stuns:, so a server needs no credential; raw input that failed its check counts as not. */
+export function stunOnly(uris: unknown): boolean {
+  return Array.isArray(uris) && uris.length > 0 && uris.every((uri) => typeof uri === 'string' && /^stuns?:/i.test(uri));
 }
 
 export const turnServersSetting: StructuredSetting<readonly TurnServerSetting[]> = {

@@ -26,6 +26,7 @@ import {
   type Variable,
 } from './schemas.js';
 import type { StructuredSettings } from './structured.js';
+import { turnServersSetting } from './turn-servers.js';
 
 export const AUTH_METHODS = ['whoami', 'introspection', 'jwt', 'appservice'] as const;
 export type AuthMethod = (typeof AUTH_METHODS)[number];
@@ -33,6 +34,9 @@ export const INTROSPECTION_CLIENT_AUTHS = ['client_secret_basic', 'client_secret
 export type IntrospectionClientAuth = (typeof INTROSPECTION_CLIENT_AUTHS)[number];
 export const REDIS_ERROR_POLICIES = ['local', 'allow', 'deny'] as const;
 export type RedisErrorPolicy = (typeof REDIS_ERROR_POLICIES)[number];
+/** first: the first healthy server in the order listed; spread: one chosen by the user id's hash among the healthy ones. */
+export const TURN_SERVER_SELECTIONS = ['first', 'spread'] as const;
+export type TurnServerSelection = (typeof TURN_SERVER_SELECTIONS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const JWT_ALGORITHM_NAMES = [
   'RS256',
@@ -95,12 +99,16 @@ export const VARIABLE_TABLE = {
   TOKEN_CACHE_TTL: integer(0, 86_400, '60'),
   TOKEN_CACHE_NEGATIVE_TTL: integer(0, 86_400, '10'),
   TOKEN_CACHE_SIZE: integer(1, 100_000_000, '100000'),
-  TURN_URIS: list(z.array(turnUri).min(1, 'required: comma-separated turn:/turns: URIs')),
-  TURN_SHARED_SECRET: secretText({ at: 'turn.sharedSecret' }),
+  // Required unless CONFIG_FILE lists turn_servers (rules.ts): absent here reads as an empty list.
+  TURN_URIS: list(z.array(turnUri)),
+  TURN_SHARED_SECRET: secretText({ at: 'turn.servers.0.credential.sharedSecrets' }),
   TURN_USERNAME: optionalText(),
-  TURN_PASSWORD: secretText({ at: 'turn.password' }),
+  TURN_PASSWORD: secretText({ at: 'turn.servers.0.credential.password' }),
   TURN_TTL: integer(1, 30 * 86_400, '3600'),
   TURN_ALLOW_GUESTS: boolean('true'),
+  TURN_SERVER_SELECTION: oneOf(TURN_SERVER_SELECTIONS, 'first'),
+  TURN_HEALTH_CHECK_INTERVAL: integer(0, 86_400, '30'),
+  TURN_HEALTH_CHECK_TIMEOUT_MS: integer(100, 60_000, '2000'),
   REDIS_URL: secretText(
     // The URL names the server, which the log should show; only a password in it is masked.
     { at: 'redis.url', shown: 'url without password' },
@@ -134,12 +142,8 @@ type Table = typeof VARIABLE_TABLE;
 export type VariableName = keyof Table;
 export type SecretName = { [K in VariableName]: Table[K] extends SecretVariable ? K : never }[VariableName];
 
-/**
- * The YAML-only sections that hold structure (lists, mappings) rather than one value, by
- * key. Empty for now: `turn_servers` (turn-servers.ts) joins with the issue that serves
- * it, and until then the file refuses it as unknown rather than ignoring it.
- */
-export const STRUCTURED_SETTINGS: StructuredSettings = Object.freeze({});
+/** The YAML-only sections that hold structure (lists, mappings) rather than one value, by key. */
+export const STRUCTURED_SETTINGS = Object.freeze({ turn_servers: turnServersSetting }) satisfies StructuredSettings;
 
 const names = Object.keys(VARIABLE_TABLE) as VariableName[];
 

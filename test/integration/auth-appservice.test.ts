@@ -38,7 +38,7 @@ describe('appservice mode', () => {
     const { status, body } = await ask(HS_TOKEN, '@alice:example.org');
     expect(status).toBe(200);
     expect(body.username).toMatch(/^\d+:@alice:example\.org$/);
-    expect(body.uris).toEqual(service.config.turn.uris);
+    expect(body.uris).toEqual(service.config.turn.servers[0]!.uris);
   });
 
   it('accepts the hs_token in the access_token query parameter too, as homeservers send it', async () => {

@@ -76,7 +76,7 @@ describe('introspection against a real OAuth 2.0 server', () => {
       const { status, body } = await answer(await service.turnServer(token));
       expect(status).toBe(200);
       expect(body.username).toMatch(/^\d+:@alice:example\.org$/);
-      expect(body.uris).toEqual(service.config.turn.uris);
+      expect(body.uris).toEqual(service.config.turn.servers[0]!.uris);
       expect(await service.metrics()).toMatch(/matrix_turn_token_verifications_total\{method="introspection",result="valid"\} 1\b/);
     });
 

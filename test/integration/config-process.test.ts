@@ -162,9 +162,11 @@ describe('the command line', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).not.toContain('process-test-secret');
     expect(result.stdout).not.toContain('redis-test-password');
-    const printed = JSON.parse(result.stdout) as { config: { port: number; turn: { sharedSecret: string }; redis: { url: string } } };
+    const printed = JSON.parse(result.stdout) as {
+      config: { port: number; turn: { servers: { credential: { sharedSecrets: string } }[] }; redis: { url: string } };
+    };
     expect(printed.config.port).toBe(8080);
-    expect(printed.config.turn.sharedSecret).toBe('<set>');
+    expect(printed.config.turn.servers[0]?.credential.sharedSecrets).toBe('<set>');
     expect(printed.config.redis.url).toMatch(/^redis:\/\/:\*\*\*\*@127\.0\.0\.1:6390/);
   });
 

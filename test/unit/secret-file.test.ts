@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { createLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/metrics.js';
 import { liveSecret, watchedSecret, type LiveSecret, type LiveSecretOptions } from '../../src/secret-file.js';
-import { sharedSecretsProblem } from '../../src/config/rules.js';
+import { sharedSecretsProblem } from '../../src/config/shared-secrets.js';
 import { manualClock } from '../helpers/clock.js';
 import { captureLogs } from '../helpers/logs.js';
 

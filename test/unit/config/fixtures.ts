@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../../src/config/index.js';
+import { ConfigError, loadConfig, type Config } from '../../../src/config/index.js';
 
 export const BASE = {
   HOMESERVER_URL: 'https://matrix.example.org',
@@ -59,4 +59,16 @@ export function problemFor(env: Record<string, string>, name: string): string {
   const found = problems.find((p) => p.startsWith(`${name}:`));
   if (found === undefined) throw new Error(`no problem reported for ${name}; got ${JSON.stringify(problems)}`);
   return found;
+}
+
+/** The one server of the flat TURN settings, read as its variables name its parts. */
+export function flatTurn(config: Config) {
+  const [server] = config.turn.servers;
+  const credential = server?.credential;
+  return {
+    uris: server?.uris,
+    sharedSecret: credential?.kind === 'shared-secret' ? credential.sharedSecrets : undefined,
+    username: credential?.kind === 'static' ? credential.username : undefined,
+    password: credential?.kind === 'static' ? credential.password : undefined,
+  };
 }

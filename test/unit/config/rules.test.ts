@@ -4,7 +4,7 @@
 
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { ConfigError, loadConfig } from '../../../src/config/index.js';
-import { sharedSecretsProblem } from '../../../src/config/rules.js';
+import { sharedSecretsProblem } from '../../../src/config/shared-secrets.js';
 import { publicKeyRule } from '../../../src/jwt-public-key.js';
 import { BASE, problemFor, problemsOf, temporaryFiles } from './fixtures.js';
 

@@ -4,7 +4,7 @@
 import { jest } from '@jest/globals';
 import { join } from 'node:path';
 import { loadConfig, SECRET_VARIABLES, VARIABLES } from '../../../src/config/index.js';
-import { BASE, problemFor, problemsOf, temporaryFiles } from './fixtures.js';
+import { BASE, problemFor, problemsOf, temporaryFiles, flatTurn } from './fixtures.js';
 
 const files = temporaryFiles();
 const file = (contents: string) => files.file(contents);
@@ -13,13 +13,13 @@ describe('secrets given as files (X_FILE)', () => {
   it('reads the file, trims the trailing newline and remembers the path for re-reading', () => {
     const path = file('secret-from-file\n');
     const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
-    expect(loadConfig({ ...noSecret, TURN_SHARED_SECRET_FILE: path }).turn.sharedSecret).toEqual({ value: 'secret-from-file', path });
+    expect(flatTurn(loadConfig({ ...noSecret, TURN_SHARED_SECRET_FILE: path })).sharedSecret).toEqual({ value: 'secret-from-file', path });
   });
 
   it('offers the _FILE form for every secret', () => {
     const path = file('pw\n');
     const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
-    expect(loadConfig({ ...noSecret, TURN_USERNAME: 'u', TURN_PASSWORD_FILE: path }).turn.password).toEqual({ value: 'pw', path });
+    expect(flatTurn(loadConfig({ ...noSecret, TURN_USERNAME: 'u', TURN_PASSWORD_FILE: path })).password).toEqual({ value: 'pw', path });
     expect(SECRET_VARIABLES).toEqual(
       expect.arrayContaining(['TURN_SHARED_SECRET', 'TURN_PASSWORD', 'INTROSPECTION_CLIENT_SECRET', 'APPSERVICE_HS_TOKEN']),
     );
@@ -80,8 +80,8 @@ describe('the YAML file (CONFIG_FILE)', () => {
     );
     const config = loadConfig({ CONFIG_FILE: path });
     expect(config.auth.homeserverUrl).toBe('https://hs.example.org');
-    expect(config.turn.uris).toEqual(['turn:turn.example.org:3478?transport=udp', 'turns:turn.example.org:5349?transport=tcp']);
-    expect(config.turn.sharedSecret).toEqual({ value: 'yaml-secret' });
+    expect(flatTurn(config).uris).toEqual(['turn:turn.example.org:3478?transport=udp', 'turns:turn.example.org:5349?transport=tcp']);
+    expect(flatTurn(config).sharedSecret).toEqual({ value: 'yaml-secret' });
     expect(config.port).toBe(8181);
     expect(config.turn.allowGuests).toBe(false);
     expect(config.rateLimit.perSecond).toBe(0.25);
@@ -110,7 +110,7 @@ describe('the YAML file (CONFIG_FILE)', () => {
     const config = loadConfig({ CONFIG_FILE: path, HOMESERVER_URL: 'https://env.example.org', TURN_TTL: '900' });
     expect(config.auth.homeserverUrl).toBe('https://env.example.org');
     expect(config.turn.ttlSeconds).toBe(900);
-    expect(config.turn.uris).toEqual(['turn:file.example.org']);
+    expect(flatTurn(config).uris).toEqual(['turn:file.example.org']);
   });
 
   it('lets a secret in the environment win over the same secret in the file, in either form', () => {
@@ -118,11 +118,11 @@ describe('the YAML file (CONFIG_FILE)', () => {
     const inFile = file(
       ['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', `turn_shared_secret_path: ${secretFile}`].join('\n'),
     );
-    expect(loadConfig({ CONFIG_FILE: inFile, TURN_SHARED_SECRET: 'env-secret' }).turn.sharedSecret).toEqual({ value: 'env-secret' });
+    expect(flatTurn(loadConfig({ CONFIG_FILE: inFile, TURN_SHARED_SECRET: 'env-secret' })).sharedSecret).toEqual({ value: 'env-secret' });
     const inline = file(
       ['homeserver_url: https://hs.example.org', 'turn_uris: [turn:t.example.org]', 'turn_shared_secret: file-secret'].join('\n'),
     );
-    expect(loadConfig({ CONFIG_FILE: inline, TURN_SHARED_SECRET_FILE: secretFile }).turn.sharedSecret).toEqual({
+    expect(flatTurn(loadConfig({ CONFIG_FILE: inline, TURN_SHARED_SECRET_FILE: secretFile })).sharedSecret).toEqual({
       value: 'secret-in-a-file',
       path: secretFile,
     });
@@ -153,7 +153,7 @@ describe('the YAML file (CONFIG_FILE)', () => {
     const warnings = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
       const path = file('turn_uris: turn:t.example.org\nturn_shared_secret: !unknown-tag a-secret-value\nhomeserver_url: http://hs\n');
-      expect(loadConfig({ CONFIG_FILE: path }).turn.sharedSecret?.value).toBe('a-secret-value');
+      expect(flatTurn(loadConfig({ CONFIG_FILE: path })).sharedSecret?.value).toBe('a-secret-value');
       expect(warnings).not.toHaveBeenCalled();
     } finally {
       warnings.mockRestore();
@@ -175,8 +175,8 @@ describe("Synapse's turn_* settings, pasted unchanged", () => {
 
   it('reads the block from the Synapse documentation', () => {
     const config = loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: file(SYNAPSE_BLOCK) });
-    expect(config.turn.uris).toEqual(['turn:turn.example.com:3478?transport=udp', 'turn:turn.example.com:3478?transport=tcp']);
-    expect(config.turn.sharedSecret?.value).toBe('n0t4ctuAllymatr1Xd0TorgSshar3d5ecret4obvIousreAsons');
+    expect(flatTurn(config).uris).toEqual(['turn:turn.example.com:3478?transport=udp', 'turn:turn.example.com:3478?transport=tcp']);
+    expect(flatTurn(config).sharedSecret?.value).toBe('n0t4ctuAllymatr1Xd0TorgSshar3d5ecret4obvIousreAsons');
     expect(config.turn.ttlSeconds).toBe(3600);
     expect(config.turn.allowGuests).toBe(true);
   });
@@ -208,7 +208,7 @@ describe("Synapse's turn_* settings, pasted unchanged", () => {
   it('reads turn_shared_secret_path as the secret file', () => {
     const secretFile = file('from-synapse-path\n');
     const path = file([`turn_shared_secret_path: ${secretFile}`, 'turn_uris: ["turn:t.example.org"]'].join('\n'));
-    expect(loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path }).turn.sharedSecret).toEqual({
+    expect(flatTurn(loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path })).sharedSecret).toEqual({
       value: 'from-synapse-path',
       path: secretFile,
     });
@@ -221,8 +221,8 @@ describe("Synapse's turn_* settings, pasted unchanged", () => {
       ),
     );
     const config = loadConfig({ HOMESERVER_URL: 'https://hs.example.org', CONFIG_FILE: path });
-    expect(config.turn.username).toBe('synapse-user');
-    expect(config.turn.password?.value).toBe('synapse-pass');
+    expect(flatTurn(config).username).toBe('synapse-user');
+    expect(flatTurn(config).password?.value).toBe('synapse-pass');
     expect(config.turn.allowGuests).toBe(false);
   });
 });

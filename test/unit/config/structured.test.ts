@@ -3,10 +3,8 @@
 // problem is named by its path in the file. Shown with a setting made for this test only.
 
 import { z } from 'zod';
-import { ConfigError, loadConfig } from '../../../src/config/index.js';
 import { readConfigFile } from '../../../src/config/sources.js';
 import { parseStructured, secretFile, settingPath, type StructuredSetting } from '../../../src/config/structured.js';
-import { BASE } from './fixtures.js';
 
 /** A test-only section: a list of listeners, each a name and a list of ports. */
 const listeners: StructuredSetting<{ name: string; ports: number[] }[]> = {
@@ -101,22 +99,5 @@ describe('a secret file named in a section', () => {
     expect(messages('/run/secrets/empty')).toEqual(['/run/secrets/empty is empty']);
     expect(messages(' ')).toEqual(['must be a path']);
     expect(messages(42)).toEqual(['must be a path']);
-  });
-});
-
-describe('loadConfig today', () => {
-  it('declares no structured section yet, so turn_servers is refused as unknown rather than ignored', () => {
-    const config = (yaml: string) => {
-      try {
-        loadConfig({ ...BASE, CONFIG_FILE: '/config.yaml' }, { readFile: () => yaml });
-        return [];
-      } catch (error) {
-        if (error instanceof ConfigError) return error.problems;
-        throw error;
-      }
-    };
-    expect(config('turn_servers: [{name: a, uris: ["turn:t.example.org"], shared_secret: s}]\n')).toEqual([
-      'CONFIG_FILE: unknown setting "turn_servers" in /config.yaml',
-    ]);
   });
 });

@@ -2,6 +2,7 @@
 // reader will once it is declared structured: a typed list of servers, or every problem
 // named by its path, never with a secret's value.
 
+import { ConfigError, describeConfig, loadConfig } from '../../../src/config/index.js';
 import { readConfigFile } from '../../../src/config/sources.js';
 import { parseStructured } from '../../../src/config/structured.js';
 import { turnServersSetting } from '../../../src/config/turn-servers.js';
@@ -126,5 +127,81 @@ describe('turn_servers', () => {
     expect(
       read(`turn_servers: [{name: a, uris: ["turn:a.example.org"], shared_secret: s, ttl: ${JSON.stringify(ttl)}}]\n`).problems,
     ).toEqual([expect.stringMatching(/^turn_servers\[0\]\.ttl: must be a whole number of seconds/)]);
+  });
+});
+
+describe('turn_servers in the configuration', () => {
+  const load = (yaml: string, env: Record<string, string> = {}) => {
+    FILES['/etc/mtc.yaml'] = yaml;
+    return loadConfig({ CONFIG_FILE: '/etc/mtc.yaml', ...env }, { readFile });
+  };
+  const problems = (yaml: string, env: Record<string, string> = {}) => {
+    try {
+      load(yaml, env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+  const LIST = [
+    'homeserver_url: https://matrix.example.org',
+    'turn_server_selection: spread',
+    'turn_servers:',
+    '  - {name: eu, uris: ["turn:eu.example.org"], shared_secret: eu-secret-51c}',
+    '  - {name: public-stun, uris: ["stun:stun.example.net:3478"]}',
+  ].join('\n');
+
+  it('replace TURN_URIS: the servers in order, a stun:-only one without a credential, the selection and the checks', () => {
+    const config = load(LIST, { TURN_HEALTH_CHECK_INTERVAL: '10', TURN_HEALTH_CHECK_TIMEOUT_MS: '1500' });
+    expect(config.turn.servers.map((server) => [server.name, server.uris, server.credential?.kind])).toEqual([
+      ['eu', ['turn:eu.example.org'], 'shared-secret'],
+      ['public-stun', ['stun:stun.example.net:3478'], undefined],
+    ]);
+    expect(config.turn.selection).toBe('spread');
+    expect(config.turn.healthCheck).toEqual({ intervalSeconds: 10, timeoutMs: 1500 });
+  });
+
+  it('health checks every 30 s with a 2 s timeout unless told otherwise; the flat settings make one server named default', () => {
+    const config = loadConfig({ HOMESERVER_URL: 'https://matrix.example.org', TURN_URIS: 'turn:t.example.org', TURN_SHARED_SECRET: 's' });
+    expect(config.turn.healthCheck).toEqual({ intervalSeconds: 30, timeoutMs: 2000 });
+    expect(config.turn.selection).toBe('first');
+    expect(config.turn.servers).toEqual([
+      { name: 'default', uris: ['turn:t.example.org'], credential: { kind: 'shared-secret', sharedSecrets: { value: 's' } } },
+    ]);
+  });
+
+  it('refuse the flat TURN settings beside the list, naming the one given', () => {
+    expect(problems(LIST, { TURN_URIS: 'turn:t.example.org' })).toEqual([
+      'TURN_URIS: set either turn_servers (in CONFIG_FILE) or TURN_URIS with its credential, not both',
+    ]);
+    expect(problems(LIST, { TURN_SHARED_SECRET: 'x' })).toEqual([
+      'TURN_SHARED_SECRET: set either turn_servers (in CONFIG_FILE) or TURN_URIS with its credential, not both',
+    ]);
+  });
+
+  it('still require TURN_URIS without a list, and a credential unless every URI is stun:', () => {
+    expect(problems('homeserver_url: https://matrix.example.org\n')).toEqual([
+      'TURN_URIS: required: comma-separated turn:/turns: URIs (or turn_servers in CONFIG_FILE)',
+      'TURN_SHARED_SECRET: required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)',
+    ]);
+    expect(problems('homeserver_url: https://matrix.example.org\n', { TURN_URIS: 'stun:stun.example.net' })).toEqual([]);
+    expect(problems('homeserver_url: https://matrix.example.org\n', { TURN_URIS: 'stun:stun.example.net,turn:t.example.org' })).toEqual([
+      'TURN_SHARED_SECRET: required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)',
+    ]);
+  });
+
+  it.each([
+    ['TURN_SERVER_SELECTION', 'random', 'TURN_SERVER_SELECTION: '],
+    ['TURN_HEALTH_CHECK_INTERVAL', '-1', 'TURN_HEALTH_CHECK_INTERVAL: must be a whole number from 0 to 86400'],
+    ['TURN_HEALTH_CHECK_TIMEOUT_MS', '10', 'TURN_HEALTH_CHECK_TIMEOUT_MS: must be a whole number from 100 to 60000'],
+  ])('refuse %s=%s', (name, value, message) => {
+    expect(problems(LIST, { [name]: value })).toEqual([expect.stringContaining(message)]);
+  });
+
+  it("mask every server's secret when the configuration is described", () => {
+    const described = JSON.stringify(describeConfig(load(LIST)));
+    expect(described).not.toContain('eu-secret-51c');
+    expect(described).toContain('"sharedSecrets":"<set>"');
   });
 });

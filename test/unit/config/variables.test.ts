@@ -5,7 +5,7 @@
 import { loadConfig, SECRET_VARIABLES, VARIABLES } from '../../../src/config/index.js';
 import { VARIABLE_TABLE } from '../../../src/config/variables.js';
 import { readPage, sectionUnder } from '../docs/markdown.js';
-import { BASE, problemFor } from './fixtures.js';
+import { BASE, problemFor, flatTurn } from './fixtures.js';
 
 describe('defaults', () => {
   it('fills in every documented default', () => {
@@ -42,8 +42,8 @@ describe('defaults', () => {
     const config = loadConfig(BASE);
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(config.turn)).toBe(true);
-    expect(Object.isFrozen(config.turn.uris)).toBe(true);
-    expect(Object.isFrozen(config.turn.sharedSecret)).toBe(true);
+    expect(Object.isFrozen(flatTurn(config).uris)).toBe(true);
+    expect(Object.isFrozen(flatTurn(config).sharedSecret)).toBe(true);
   });
 });
 
@@ -71,7 +71,7 @@ describe('values from the environment', () => {
     expect(config.port).toBe(8448);
     expect(config.metricsPort).toBe(9191);
     expect(config.auth.homeserverUrl).toBe('https://matrix.example.org');
-    expect(config.turn.uris).toEqual([
+    expect(flatTurn(config).uris).toEqual([
       'turn:a.example.org:3478?transport=udp',
       'turns:a.example.org:5349?transport=tcp',
       'stun:a.example.org',
@@ -110,7 +110,7 @@ describe('TURN settings', () => {
   });
 
   it('keeps several comma-separated shared secrets in order (the first signs)', () => {
-    expect(loadConfig({ ...BASE, TURN_SHARED_SECRET: 'new-secret,old-secret' }).turn.sharedSecret).toEqual({
+    expect(flatTurn(loadConfig({ ...BASE, TURN_SHARED_SECRET: 'new-secret,old-secret' })).sharedSecret).toEqual({
       value: 'new-secret,old-secret',
     });
   });
@@ -124,9 +124,9 @@ describe('TURN settings', () => {
   it('accepts a static username and password instead of a shared secret', () => {
     const { TURN_SHARED_SECRET: _omitted, ...noSecret } = BASE;
     const config = loadConfig({ ...noSecret, TURN_USERNAME: 'turnuser', TURN_PASSWORD: 'turnpass' });
-    expect(config.turn.sharedSecret).toBeUndefined();
-    expect(config.turn.username).toBe('turnuser');
-    expect(config.turn.password).toEqual({ value: 'turnpass' });
+    expect(flatTurn(config).sharedSecret).toBeUndefined();
+    expect(flatTurn(config).username).toBe('turnuser');
+    expect(flatTurn(config).password).toEqual({ value: 'turnpass' });
   });
 
   it('refuses half a static pair, both modes at once, and neither', () => {
