@@ -1,8 +1,9 @@
 // The composition root. createApp(config, deps): the Koa app from explicit parts, no module
 // state; tests build it with real or substitute parts, main.ts for production.
 // buildDependencies(config, base) makes the parts the configuration asks for: the one
-// Redis client, handed to each of its users (the limiter, the cluster-wide figures), and
-// the minter wrapped so that the figures record what it issues. The *Options functions
+// Redis client, handed to each of its users (the limiter, the cluster-wide figures), the
+// TURN servers with their health checks (started here, in the background), and the minter
+// wrapped so that the figures record what it issues. The *Options functions
 // are the one place that maps the configuration onto each module's own options.
 
 import Koa from 'koa';
@@ -10,8 +11,8 @@ import type { Registry } from 'prom-client';
 import { createTokenCache, type AuthMethodOptions, type AuthOptions } from './auth/index.js';
 import type { TokenCache } from './auth/types.js';
 import { systemClock, systemTimers, type Clock, type Timers } from './clock.js';
-import type { Config } from './config/index.js';
-import { sharedSecretsProblem } from './config/rules.js';
+import { FLAT_TURN_SERVER_NAME, type Config, type TurnServerSetting } from './config/index.js';
+import { sharedSecretsProblem } from './config/shared-secrets.js';
 import { createHealth, type Health } from './health.js';
 import { requestEnvelope } from './http/request-envelope.js';
 import { createRouter } from './http/routes.js';
@@ -24,7 +25,9 @@ import type { RateLimiter } from './ratelimit/types.js';
 import { closeRedisClient, createRedisClient } from './redis/client.js';
 import { createClusterStats, exportClusterStats } from './stats/cluster.js';
 import type { CredentialMinter } from './turn/credentials.js';
-import { createMinter, recordingIssuance, type MinterOptions } from './turn/index.js';
+import { recordingIssuance } from './turn/index.js';
+import { probeUri } from './turn/probe/probe-uri.js';
+import { createTurnServers, type TurnServerOptions, type TurnServersDeps, type TurnServersOptions } from './turn/servers.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -49,6 +52,8 @@ export interface BaseDeps {
   timers?: Timers;
   /** Collect prom-client's process metrics (default true). */
   defaultMetrics?: boolean;
+  /** What a TURN health check runs, default the real STUN/TURN probe; a test may count or stand in for it. */
+  probe?: TurnServersDeps['probe'];
 }
 
 export function buildDependencies(config: Config, base: BaseDeps): BuiltDependencies {
@@ -65,7 +70,9 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
   const limiter = createRateLimiter(rateLimiterOptions(config), { logger, metrics, clock, timers, health, ...(redis && { redis }) });
   const stats = redis && createClusterStats({ client: redis.client, clock, timers, logger, timeoutMs: redis.timeoutMs });
   if (stats) exportClusterStats(stats, metrics.registry);
-  const turn = createMinter(minterOptions(config), { clock, logger, metrics, timers });
+  const turn = createTurnServers(turnServersOptions(config), { clock, logger, metrics, timers, probe: base.probe ?? probeUri });
+  health.register('turn', turn.status);
+  turn.start();
 
   // The client's users before the client: the figures' last batch, then the limiter's probes.
   const closeRedisUsers = async () => {
@@ -82,8 +89,7 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
     limiter,
     minter: stats ? recordingIssuance(turn.minter, stats) : turn.minter,
     async close() {
-      turn.close();
-      await Promise.allSettled([tokens.close(), closeRedisUsers()]);
+      await Promise.allSettled([turn.close(), tokens.close(), closeRedisUsers()]);
     },
   };
 }
@@ -174,15 +180,48 @@ export function rateLimiterOptions(config: Config): RateLimiterOptions {
   return { perSecond, burst, onRedisError };
 }
 
-export function minterOptions(config: Config): MinterOptions {
-  const { uris, ttlSeconds, sharedSecret, username, password } = config.turn;
+export function turnServersOptions(config: Config): TurnServersOptions {
+  const { turn, auth } = config;
+  const flat = turn.servers.length === 1 && turn.servers[0]!.name === FLAT_TURN_SERVER_NAME;
   return {
-    uris,
-    ttlSeconds,
-    credentials:
-      sharedSecret !== undefined
-        ? // A re-read secret file is held to the rule the configuration held the secrets to at start.
-          { kind: 'shared-secret', sharedSecrets: sharedSecret, validateSharedSecrets: sharedSecretsProblem }
-        : { kind: 'static', username: username!, password: password! },
+    servers: turn.servers.map((server) => turnServerOptions(server, turn.ttlSeconds, flat)),
+    selection: turn.selection,
+    healthCheck: {
+      intervalMs: turn.healthCheck.intervalSeconds * 1000,
+      timeoutMs: turn.healthCheck.timeoutMs,
+      maxInFlight: TURN_HEALTH_CHECKS_IN_FLIGHT,
+    },
+    probeUserId: `@turn-health-check:${auth.serverName ?? hostOf(auth.homeserverUrl) ?? 'localhost'}`,
   };
+}
+
+/** Probes at once: enough for a list of servers to be checked well within an interval, few enough to be no load. */
+const TURN_HEALTH_CHECKS_IN_FLIGHT = 8;
+
+function turnServerOptions(server: TurnServerSetting, defaultTtlSeconds: number, flat: boolean): TurnServerOptions {
+  const { credential } = server;
+  const place = (key: string, flatName: string) => (flat ? flatName : `turn_servers[${server.name}].${key}`);
+  return {
+    name: server.name,
+    uris: server.uris,
+    ttlSeconds: server.ttlSeconds ?? defaultTtlSeconds,
+    ...(credential?.kind === 'shared-secret' && {
+      // A re-read secret file is held to the rule the configuration held the secrets to at start.
+      credentials: { kind: 'shared-secret', sharedSecrets: credential.sharedSecrets, validateSharedSecrets: sharedSecretsProblem },
+      secretSetting: place('shared_secret_file', 'TURN_SHARED_SECRET_FILE'),
+    }),
+    ...(credential?.kind === 'static' && {
+      credentials: { kind: 'static', username: credential.username, password: credential.password },
+      secretSetting: place('password_file', 'TURN_PASSWORD_FILE'),
+    }),
+  };
+}
+
+function hostOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    return new URL(url).hostname || undefined;
+  } catch {
+    return undefined;
+  }
 }

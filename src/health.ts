@@ -7,6 +7,8 @@ export interface ComponentStatus {
   /** true when serving in a degraded mode (e.g. Redis down, fallback limiter). */
   readonly degraded: boolean;
   readonly detail: string;
+  /** What else a component reports (the TURN servers and their URIs, say): shown in /readyz as it is, so never a secret. */
+  readonly [more: string]: unknown;
 }
 
 export interface Health {

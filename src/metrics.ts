@@ -30,6 +30,10 @@ export interface Metrics {
   readonly upstreamInFlight: Gauge<'upstream'>;
   /** By the X_FILE variable naming the file: a bounded set (secret-file.ts counts, once per failure). */
   readonly secretReloadFailures: Counter<'secret'>;
+  /** By configured server name and URI: bounded by the configuration. */
+  readonly turnServerUp: Gauge<'server' | 'uri'>;
+  readonly turnServerCheckDuration: Histogram<'server'>;
+  readonly turnServerCheckFailures: Counter<'server' | 'reason'>;
 }
 
 /**
@@ -115,6 +119,27 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
         'Re-reads of a secret file that failed (missing, unreadable, empty) or were refused by the rule of the start, ' +
         'by the variable naming the file; the last good value stays in force, and a restart would refuse to start.',
       labelNames: ['secret'],
+      registers,
+    }),
+    turnServerUp: new Gauge({
+      name: 'matrix_turn_server_up',
+      help:
+        "1 while the last health check of a TURN server's URI passed, 0 while it failed " +
+        '(absent before the first check, or with checks off).',
+      labelNames: ['server', 'uri'],
+      registers,
+    }),
+    turnServerCheckDuration: new Histogram({
+      name: 'matrix_turn_server_check_duration_seconds',
+      help: 'TURN health checks (a STUN Binding, or a TURN Allocate and Refresh), by server, whatever their result.',
+      labelNames: ['server'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    turnServerCheckFailures: new Counter({
+      name: 'matrix_turn_server_check_failures_total',
+      help: 'Failed TURN health checks, by server and reason (timeout, refused, unauthorized, tls, dns, error).',
+      labelNames: ['server', 'reason'],
       registers,
     }),
   };

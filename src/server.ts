@@ -4,11 +4,8 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
-import { buildDependencies, createApp, type BuiltDependencies } from './app.js';
-import type { Clock, Timers } from './clock.js';
+import { buildDependencies, createApp, type BaseDeps, type BuiltDependencies } from './app.js';
 import type { Config } from './config/index.js';
-import type { Logger } from './logger.js';
 import { answerClientError, limitUrlLength, refuseConnect } from './http/client-error.js';
 import { createMetricsServer } from './metrics.js';
 
@@ -47,10 +44,7 @@ export const SERVER_LIMITS: ServerLimits = {
  * test's registry prom-client's process collectors) and `limits` (shorter than
  * SERVER_LIMITS, so a test of a slow client need not wait 10 s).
  */
-export async function startService(
-  config: Config,
-  base: { logger: Logger; registry: Registry; clock?: Clock; timers?: Timers; defaultMetrics?: boolean; limits?: Partial<ServerLimits> },
-): Promise<RunningService> {
+export async function startService(config: Config, base: BaseDeps & { limits?: Partial<ServerLimits> }): Promise<RunningService> {
   const deps = buildDependencies(config, base);
   const app = createApp(config, deps);
   const limits = { ...SERVER_LIMITS, ...base.limits };

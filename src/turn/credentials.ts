@@ -2,7 +2,8 @@
 // others accept: username "<unix expiry>:<user id>", password
 // base64(HMAC-SHA1(secret, username)). With several shared secrets the first signs; the
 // others exist so coturn can keep accepting credentials signed before a rotation.
-// Static mode hands every user the same configured username and password.
+// Static mode hands every user the same configured username and password; a server of
+// stun: URIs only hands out none.
 
 import { createHmac } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -70,4 +71,13 @@ export function staticMinter(options: {
   return {
     mint: () => ({ username: options.username, password: options.password.current(), uris: options.uris, ttl: options.ttlSeconds }),
   };
+}
+
+/**
+ * A server of stun: URIs only: STUN Binding needs no credential, and the Matrix answer's
+ * username and password are required strings, so both are empty.
+ */
+export function stunOnlyMinter(options: { uris: readonly string[]; ttlSeconds: number }): CredentialMinter {
+  const credentials: TurnCredentials = Object.freeze({ username: '', password: '', uris: options.uris, ttl: options.ttlSeconds });
+  return { mint: () => credentials };
 }

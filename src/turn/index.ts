@@ -7,14 +7,20 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
 import type { IssuanceRecorder } from '../stats/cluster.js';
-import { sharedSecretMinter, staticMinter, type CredentialMinter } from './credentials.js';
+import { sharedSecretMinter, staticMinter, stunOnlyMinter, type CredentialMinter } from './credentials.js';
 
 export interface MinterOptions {
-  /** The turn:/turns: URIs every credential is good for. */
+  /** The turn:/turns:/stun: URIs every credential is good for. */
   readonly uris: readonly string[];
   /** How long a credential is good for, in seconds. */
   readonly ttlSeconds: number;
-  readonly credentials: SharedSecretCredentials | StaticCredentials;
+  /** Absent for a server of stun: URIs only, which needs none. */
+  readonly credentials?: SharedSecretCredentials | StaticCredentials;
+  /**
+   * The setting that names the secret's file, as logs and the reload-failures metric say
+   * it; default the flat variable's (TURN_SHARED_SECRET_FILE, TURN_PASSWORD_FILE).
+   */
+  readonly secretSetting?: string;
 }
 
 /** coturn's REST API scheme: each user's own credential, signed with the first of the secrets. */
@@ -47,9 +53,10 @@ export interface MinterDeps {
 export function createMinter(options: MinterOptions, deps: MinterDeps): { minter: CredentialMinter; close(): void } {
   const { uris, ttlSeconds, credentials } = options;
   const failures = deps.metrics.secretReloadFailures;
+  if (credentials === undefined) return { minter: stunOnlyMinter({ uris, ttlSeconds }), close: () => {} };
   if (credentials.kind === 'shared-secret') {
     const validate = credentials.validateSharedSecrets;
-    const secrets = watchedSecret(credentials.sharedSecrets, 'TURN_SHARED_SECRET_FILE', deps.logger, {
+    const secrets = watchedSecret(credentials.sharedSecrets, options.secretSetting ?? 'TURN_SHARED_SECRET_FILE', deps.logger, {
       validate,
       failures,
       timers: deps.timers,
@@ -60,7 +67,10 @@ export function createMinter(options: MinterOptions, deps: MinterDeps): { minter
     };
   }
   // A password's only rule at start is not being empty, which every re-read checks.
-  const password = watchedSecret(credentials.password, 'TURN_PASSWORD_FILE', deps.logger, { failures, timers: deps.timers });
+  const password = watchedSecret(credentials.password, options.secretSetting ?? 'TURN_PASSWORD_FILE', deps.logger, {
+    failures,
+    timers: deps.timers,
+  });
   return {
     minter: staticMinter({ uris, ttlSeconds, username: credentials.username, password }),
     close: () => password.close(),

@@ -2,6 +2,7 @@
 // map exactly as main.ts is, with its logs captured.
 
 import { Registry } from 'prom-client';
+import type { BaseDeps } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
@@ -24,7 +25,7 @@ export const TEST_SECRET = 'test-shared-secret-0f9e8d';
 /** `env` overrides the defaults below; a name set to undefined removes its default (e.g. to take it from CONFIG_FILE). */
 export async function startTestService(
   env: Record<string, string | undefined>,
-  options: { clock?: Clock; limits?: Partial<ServerLimits> } = {},
+  options: { clock?: Clock; limits?: Partial<ServerLimits>; probe?: BaseDeps['probe'] } = {},
 ): Promise<TestService> {
   const config = loadConfig({
     PORT: '0',
@@ -32,6 +33,8 @@ export async function startTestService(
     HOST: '127.0.0.1',
     TURN_URIS: 'turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp',
     TURN_SHARED_SECRET: TEST_SECRET,
+    // turn.example.org is no server: a test that wants health checks turns them on.
+    TURN_HEALTH_CHECK_INTERVAL: '0',
     LOG_LEVEL: 'debug',
     ...env,
   });
@@ -43,6 +46,7 @@ export async function startTestService(
     defaultMetrics: false,
     ...(options.clock && { clock: options.clock }),
     ...(options.limits && { limits: options.limits }),
+    ...(options.probe && { probe: options.probe }),
   });
   const url = `http://127.0.0.1:${running.port}`;
   const metricsUrl = `http://127.0.0.1:${running.metricsPort}/metrics`;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { authOptions, buildDependencies, minterOptions, type BuiltDependencies } from '../../src/app.js';
+import { authOptions, buildDependencies, turnServersOptions, type BuiltDependencies } from '../../src/app.js';
 import { tokenHash } from '../../src/auth/token-hash.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
@@ -140,9 +140,9 @@ describe("each secret's rule of the start, handed on for the re-reads of its fil
   it.each([',new', 'new,', 'a,,b', ' , ', 'a, b', 'a'])(
     'TURN_SHARED_SECRET %j: refused on re-read exactly when refused at start',
     (value) => {
-      const { credentials } = minterOptions(loadConfig(BASE));
-      expect(credentials.kind).toBe('shared-secret');
-      const refused = credentials.kind === 'shared-secret' && credentials.validateSharedSecrets(value) !== undefined;
+      const { credentials } = turnServersOptions(loadConfig(BASE)).servers[0]!;
+      expect(credentials?.kind).toBe('shared-secret');
+      const refused = credentials?.kind === 'shared-secret' && credentials.validateSharedSecrets(value) !== undefined;
       expect(refused).toBe(!acceptedAtStart({ TURN_SHARED_SECRET: value }));
     },
   );

@@ -31,7 +31,22 @@ async function exported(): Promise<Exported[]> {
 }
 
 /** Label names the series may carry: each has a bounded set of values. */
-const LABEL_VOCABULARY = new Set(['route', 'method', 'status', 'upstream', 'outcome', 'result', 'scope', 'window', 'version', 'secret']);
+// server and uri: the names and URIs of the configured TURN servers, as many as the configuration lists.
+const LABEL_VOCABULARY = new Set([
+  'route',
+  'method',
+  'status',
+  'upstream',
+  'outcome',
+  'result',
+  'scope',
+  'window',
+  'version',
+  'secret',
+  'server',
+  'uri',
+  'reason',
+]);
 
 describe('exported metrics', () => {
   it('include every series DESIGN.md promises', async () => {

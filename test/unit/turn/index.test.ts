@@ -11,7 +11,7 @@ import { createLogger } from '../../../src/logger.js';
 import { createMetrics } from '../../../src/metrics.js';
 import { turnPassword } from '../../../src/turn/credentials.js';
 import { createMinter } from '../../../src/turn/index.js';
-import { minterOptions } from '../../../src/app.js';
+import { turnServersOptions } from '../../../src/app.js';
 import { captureLogs } from '../../helpers/logs.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -44,7 +44,7 @@ describe('a TURN_SHARED_SECRET_FILE rewritten while running', () => {
       const logs = captureLogs();
       const registry = new Registry();
       const metrics = createMetrics(registry, { defaultMetrics: false });
-      const turn = createMinter(minterOptions(config), { clock, logger: createLogger('info', logs.stream), metrics });
+      const turn = createMinter(turnServersOptions(config).servers[0]!, { clock, logger: createLogger('info', logs.stream), metrics });
       try {
         writeFileSync(path, `${contents}\n`);
         const said = await waitFor(() => logs.entries().find((e) => e.setting === 'TURN_SHARED_SECRET_FILE'), {
@@ -76,7 +76,11 @@ describe('a TURN_PASSWORD_FILE rewritten while running', () => {
     const config = loadConfig({ ...BASE, TURN_USERNAME: 'turn-user', TURN_PASSWORD_FILE: path });
     const registry = new Registry();
     const metrics = createMetrics(registry, { defaultMetrics: false });
-    const turn = createMinter(minterOptions(config), { clock, logger: createLogger('info', captureLogs().stream), metrics });
+    const turn = createMinter(turnServersOptions(config).servers[0]!, {
+      clock,
+      logger: createLogger('info', captureLogs().stream),
+      metrics,
+    });
     try {
       writeFileSync(path, '\n');
       const counted = async () =>
