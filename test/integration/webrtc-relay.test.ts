@@ -67,7 +67,8 @@ async function firstOf(peer: RTCPeerConnection, states: RTCPeerConnection['conne
 beforeAll(async () => {
   homeserver = await startHomeserver();
   homeserver.addToken('alice-token', { userId: '@alice:example.org' });
-  coturn = await startCoturn({ secrets: [TEST_SECRET] });
+  // Verbose: coturn logs a successful allocation only then.
+  coturn = await startCoturn({ secrets: [TEST_SECRET], extraArgs: ['-v'] });
 });
 afterAll(async () => {
   await Promise.all(calls.map((c) => c.close()));
@@ -101,6 +102,10 @@ describe.each(['udp', 'tcp'])('two relay-only werift peers, TURN over %s', (tran
     // werift retries a failed UDP allocation over TCP: the URI's own transport must be the one used.
     expect([turnTransportOf(caller), turnTransportOf(callee)]).toEqual([transport, transport]);
     expect(coturn.log()).not.toContain(refusalOf(answer.username));
+    await waitFor(() => coturn.log().includes(`user <${answer.username}>: incoming packet ALLOCATE processed, success`), {
+      timeoutMs: CONNECT_TIMEOUT_MS,
+      what: 'coturn to log the allocation made with the answer',
+    });
     expect(signallingErrors).toEqual([]);
   });
 });
