@@ -1,0 +1,190 @@
+// The TURN section of the doctor: one section per URI of every configured server, each
+// step of the way a check of its own (the name resolves, the port answers, a Binding gives
+// a reflexive address, and for turn:/turns: an Allocate with a credential minted for the
+// probe user exactly as clients get theirs, then its release). One probe per URI (the real
+// STUN/TURN probe, probe/probe-uri.ts) tells how far it got: the steps before the one that
+// failed passed, that one failed with its likely cause, the rest were not tried.
+// A server's URIs are probed at once; servers one after the other.
+
+import { turnServersOptions } from '../../app.js';
+import type { Clock, Timers } from '../../clock.js';
+import { FLAT_TURN_SERVER_NAME, type Config } from '../../config/index.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
+import { createMinter } from '../../turn/index.js';
+import type { ProbeOptions, ProbeResult, TransportAddress } from '../../turn/probe/probe-uri.js';
+import { parseTurnUri, type TurnUri } from '../../turn/probe/turn-uri.js';
+import type { TurnServerOptions } from '../../turn/servers.js';
+import { addressKind, unreachableFromOutside } from '../addresses.js';
+import { credentialSettings, missingExternalIpCause, turnFailureCause, type CredentialSettings } from '../causes.js';
+import { check, type Check, type Section } from '../findings.js';
+
+export type Probe = (uri: string, options: ProbeOptions) => Promise<ProbeResult>;
+
+export interface TurnCheckDeps {
+  readonly probe: Probe;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export async function turnSections(config: Config, deps: TurnCheckDeps): Promise<Section[]> {
+  const options = turnServersOptions(config);
+  const flat = config.turn.servers.length === 1 && config.turn.servers[0]!.name === FLAT_TURN_SERVER_NAME;
+  const timeoutMs = config.turn.healthCheck.timeoutMs;
+  const sections: Section[] = [];
+  for (const server of options.servers) {
+    const built = createMinter(server, deps);
+    const { minter } = built;
+    const credential = credentialSettings(server.credentials?.kind, server.name, flat);
+    try {
+      const mint = () => {
+        const { username, password } = minter.mint(options.probeUserId);
+        return { username, password };
+      };
+      const context = { server, credential, timeoutMs, probeUserId: options.probeUserId, mint };
+      sections.push(...(await Promise.all(server.uris.map((uri) => uriSection(uri, context, deps)))));
+    } finally {
+      built.close();
+    }
+  }
+  return sections;
+}
+
+interface ServerContext {
+  readonly server: TurnServerOptions;
+  readonly credential: CredentialSettings;
+  readonly timeoutMs: number;
+  readonly probeUserId: string;
+  /** A credential as a client of this server gets one, minted now. */
+  mint(): { username: string; password: string };
+}
+
+type Step = 'dns' | 'port' | 'binding' | 'allocate' | 'refresh';
+
+async function uriSection(uri: string, context: ServerContext, deps: TurnCheckDeps): Promise<Section> {
+  const title = `TURN server "${context.server.name}": ${uri}`;
+  let parsed: TurnUri;
+  try {
+    parsed = parseTurnUri(uri);
+  } catch (error) {
+    return { title, checks: [check('fail', 'the URI can be checked', (error as Error).message)] };
+  }
+  const relays = parsed.scheme === 'turn' || parsed.scheme === 'turns';
+  let result: ProbeResult;
+  try {
+    result = await deps.probe(uri, {
+      timeoutMs: context.timeoutMs,
+      timers: deps.timers,
+      binding: true,
+      ...(relays && context.credential.kind !== 'none' && { credential: context.mint() }),
+    });
+  } catch (error) {
+    // The probe promises never to throw; should it, that is the doctor's fault, said as such.
+    return { title, checks: [check('fail', 'the probe ran', `the probe itself failed: ${(error as Error).message}`)] };
+  }
+  const steps: Step[] = relays ? ['dns', 'port', 'binding', 'allocate', 'refresh'] : ['dns', 'port', 'binding'];
+  const failedAt = result.ok ? undefined : failedStep(result.step, result.reason, parsed);
+  const checks: Check[] = [];
+  let failed = false;
+  for (const step of steps) {
+    const what = describeStep(step, context.probeUserId);
+    if (failed) checks.push(check('skip', what, 'not tried: an earlier step failed'));
+    else if (step === failedAt && !result.ok) {
+      failed = true;
+      const failure = { reason: result.reason, step: result.step, ...(result.stunError && { stunError: result.stunError }) };
+      const address = result.resolved?.address;
+      const cause = turnFailureCause(failure, { uri: parsed, timeoutMs: context.timeoutMs, credential: context.credential, address });
+      checks.push(check('fail', what, result.detail, cause));
+    } else checks.push(passed(step, what, parsed, result));
+  }
+  return { title, checks };
+}
+
+/**
+ * Which of the doctor's steps a probe failure belongs to. Over UDP nothing is connected:
+ * the port answers when the first STUN answer comes, so a Binding that times out or meets
+ * a port unreachable means the port does not answer.
+ */
+function failedStep(step: string, reason: string, uri: TurnUri): Step {
+  switch (step) {
+    case 'dns':
+      return 'dns';
+    case 'connect':
+      return 'port';
+    case 'binding':
+      return uri.transport === 'udp' && (reason === 'timeout' || reason === 'refused') ? 'port' : 'binding';
+    case 'allocate':
+      return 'allocate';
+    default:
+      return 'refresh';
+  }
+}
+
+function describeStep(step: Step, probeUserId: string): string {
+  switch (step) {
+    case 'dns':
+      return 'the name resolves';
+    case 'port':
+      return 'the port answers';
+    case 'binding':
+      return 'a Binding gives a reflexive address';
+    case 'allocate':
+      return `an Allocate succeeds with a credential minted for ${probeUserId}`;
+    case 'refresh':
+      return 'the allocation is released (Refresh with lifetime 0)';
+  }
+}
+
+/** A step that passed, with what it found; only the relayed address may turn it into a warning. */
+function passed(step: Step, what: string, uri: TurnUri, result: ProbeResult): Check {
+  const resolved = result.resolved;
+  switch (step) {
+    case 'dns':
+      if (resolved === undefined) return check('ok', what);
+      return check(
+        'ok',
+        what,
+        resolved.address === uri.host ? `${uri.host} (an address, nothing to look up)` : `${uri.host} is ${resolved.address}`,
+      );
+    case 'port':
+      return check('ok', what, resolved === undefined ? undefined : portAnswer(uri, resolved));
+    case 'binding':
+      return result.reflexive === undefined
+        ? check('skip', what, 'the answer carried no reflexive address')
+        : check('ok', what, hostPort(result.reflexive));
+    case 'allocate':
+      return allocated(what, result);
+    case 'refresh':
+      return check('ok', what);
+  }
+}
+
+function portAnswer(uri: TurnUri, at: TransportAddress): string {
+  switch (uri.transport) {
+    case 'udp':
+      return `a STUN answer over UDP from ${hostPort(at)}`;
+    case 'tcp':
+      return `connected over TCP to ${hostPort(at)}`;
+    case 'tls':
+      return `TLS handshake completed with ${hostPort(at)}`;
+  }
+}
+
+function allocated(what: string, result: ProbeResult): Check {
+  const relayed = result.ok ? result.relayed : undefined;
+  if (relayed === undefined) return check('ok', what);
+  const lifetime = result.ok && result.lifetimeSeconds !== undefined ? `, lifetime ${result.lifetimeSeconds} s` : '';
+  const detail = `relayed address ${hostPort(relayed)}${lifetime}`;
+  // The URI names a public host when the address it gave, or its name resolved to, is public.
+  const named = result.resolved?.address;
+  if (named !== undefined && addressKind(named) === 'public' && unreachableFromOutside(relayed.address)) {
+    return check('warn', what, `${detail} (${addressKind(relayed.address)})`, missingExternalIpCause(named, relayed.address));
+  }
+  return check('ok', what, detail);
+}
+
+function hostPort(at: TransportAddress): string {
+  return at.family === 6 ? `[${at.address}]:${at.port}` : `${at.address}:${at.port}`;
+}
