@@ -1,11 +1,12 @@
 // The process: run the command the arguments name (cli.ts): serve by default, or
-// check-config, --help, --version. Read the environment, refuse bad configuration (exit 2,
-// one message, no stack trace), start the service, and stop it gracefully on SIGTERM/SIGINT
-// (exit 0).
+// check-config, doctor (doctor/index.ts: its report, exit 0 or 1), --help, --version.
+// Read the environment, refuse bad configuration (exit 2, one message, no stack trace),
+// start the service, and stop it gracefully on SIGTERM/SIGINT (exit 0).
 
 import { Registry } from 'prom-client';
 import { HELP_TEXT, VERSION_TEXT, parseCommand } from './cli.js';
 import { ConfigError, describeConfig, loadConfig, type Config } from './config/index.js';
+import { runDoctor } from './doctor/index.js';
 import { errorCode } from './error-fields.js';
 import { createStdoutLogger } from './logger.js';
 import { startService } from './server.js';
@@ -40,6 +41,12 @@ async function main(): Promise<void> {
     case 'check-config':
       process.stdout.write(`${JSON.stringify({ version: SERVICE_VERSION, config: describeConfig(configurationOrExit()) }, null, 2)}\n`);
       return;
+    case 'doctor': {
+      const { text, exitCode } = await runDoctor(process.env, command);
+      // Exit once the report is written: a connection a check left half-closed must not hold the process.
+      process.stdout.write(text, () => process.exit(exitCode));
+      return;
+    }
     case 'serve':
       await serve(configurationOrExit());
   }
