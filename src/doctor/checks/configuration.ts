@@ -27,11 +27,14 @@ export function configurationSection(config: Config, env: Readonly<Record<string
   return { title: CONFIGURATION_SECTION_TITLE, checks };
 }
 
-/** A configuration that does not load: each problem a failed check, as loadConfig names it. */
+/** A configuration that does not load: each problem a failure, as loadConfig names it; nothing else is checked. */
 export function unloadableConfigurationSection(problems: readonly string[]): Section {
   return {
     title: CONFIGURATION_SECTION_TITLE,
-    checks: problems.map((problem) => check('fail', problem, undefined, 'the service would refuse to start: nothing else can be checked')),
+    checks: [
+      ...problems.map((problem) => check('fail', problem)),
+      check('skip', 'the other checks', 'not tried: the service would refuse to start with this configuration (exit 2)'),
+    ],
   };
 }
 

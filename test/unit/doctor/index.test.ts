@@ -88,7 +88,7 @@ describe('a configuration that does not load', () => {
     expect(problems.map((line) => line.slice(8, line.indexOf(':')))).toEqual(
       expect.arrayContaining(['HOMESERVER_URL', 'TURN_TTL', 'TURN_URIS']),
     );
-    expect(text).toContain('        cause: the service would refuse to start: nothing else can be checked\n');
+    expect(text).toContain('  skip  the other checks: not tried: the service would refuse to start with this configuration (exit 2)\n');
     expect(text).not.toContain('Token verification');
   });
 });
