@@ -14,7 +14,7 @@ import type { Metrics } from '../../metrics.js';
 import { createMinter } from '../../turn/index.js';
 import type { ProbeOptions, ProbeResult, TransportAddress } from '../../turn/probe/probe-uri.js';
 import { parseTurnUri, type TurnUri } from '../../turn/probe/turn-uri.js';
-import type { TurnServerOptions } from '../../turn/servers.js';
+import { probeUser, type TurnServerOptions } from '../../turn/servers.js';
 import { addressKind, unreachableFromOutside } from '../addresses.js';
 import { credentialSettings, missingExternalIpCause, turnFailureCause, type CredentialSettings } from '../causes.js';
 import { check, type Check, type Section } from '../findings.js';
@@ -39,12 +39,17 @@ export async function turnSections(config: Config, deps: TurnCheckDeps): Promise
     const { minter } = built;
     const credential = credentialSettings(server.credentials?.kind, server.name, flat);
     try {
-      const mint = () => {
-        const { username, password } = minter.mint(options.probeUserId);
-        return { username, password };
+      // One probe user per URI, as the health checks: the URIs of a server are checked at once,
+      // and coturn's user-quota counts allocations by user.
+      const contextOf = (index: number): ServerContext => {
+        const probeUserId = probeUser(options.probeUserId, index);
+        const mint = () => {
+          const { username, password } = minter.mint(probeUserId);
+          return { username, password };
+        };
+        return { server, credential, timeoutMs, probeUserId, mint };
       };
-      const context = { server, credential, timeoutMs, probeUserId: options.probeUserId, mint };
-      sections.push(...(await Promise.all(server.uris.map((uri) => uriSection(uri, context, deps)))));
+      sections.push(...(await Promise.all(server.uris.map((uri, index) => uriSection(uri, contextOf(index), deps)))));
     } finally {
       built.close();
     }
