@@ -17,9 +17,10 @@
 # `docker buildx imagetools inspect node:<tag>` (or docker-library/repo-info,
 # repos/node/remote/<tag>.md), and the digest of alpine:3.z.w (the Alpine release that
 # node tag is built on, the first line of its Dockerfile) the same way; keep the two on
-# one Alpine release, as node's binary is built against its C++ runtime. The digests here
-# are from docker-library/repo-info: node:24.19.0-alpine3.24 (built 3 Aug 2026 on Alpine
-# 3.24.1) and alpine:3.24.1 (its amd64 and arm64 layers are the node image's first).
+# one Alpine release, as node's binary is built against its C++ runtime. The digests here:
+# node:24.19.0-alpine3.24 (built 3 Aug 2026 on Alpine 3.24.1) from docker-library/repo-info,
+# alpine:3.24.1 from a mirror of it (maxmood96/repo-info), whose amd64 and arm64 layers are
+# the first layers of that node image.
 
 ARG NODE_IMAGE=node:24.19.0-alpine3.24@sha256:d32cdf619f63fe0471182d08996dd516c6275bb5fd31ae06e55a570bd9e1ad43
 ARG ALPINE_IMAGE=alpine:3.24.1@sha256:28bd5fe8b56d1bd048e5babf5b10710ebe0bae67db86916198a6eec434943f8b
