@@ -5,14 +5,15 @@
 // what the client claimed. An entry that is not an IP address falls back to the peer, so
 // junk in the header cannot mint a fresh budget. IPv6 addresses are keyed by their /64:
 // one subscriber routinely holds a whole /64 and could otherwise rotate addresses freely.
+// The access log writes the same address in full (clientAddress).
 
 import { isIP } from 'node:net';
 
 export interface AddressFacts {
   /** The TCP peer (req.socket.remoteAddress); undefined once the socket is gone. */
   readonly remoteAddress: string | undefined;
-  /** Every X-Forwarded-For header line received (req.headersDistinct). */
-  readonly forwardedFor: readonly string[] | undefined;
+  /** Every X-Forwarded-For header line received (req.headersDistinct), or them joined (req.headers). */
+  readonly forwardedFor: string | readonly string[] | undefined;
   readonly trustProxy: boolean;
 }
 
@@ -23,10 +24,26 @@ export function clientAddressKey(facts: AddressFacts): string {
   return addressKey(forwarded ?? peer) ?? addressKey(peer) ?? 'unknown';
 }
 
-function rightMostForwarded(lines: readonly string[] | undefined): string | undefined {
+/** How a dual-stack socket reports an IPv4 peer. */
+const MAPPED_V4 = '::ffff:';
+
+/**
+ * The address the access log writes: the one clientAddressKey counts, in full, an
+ * IPv4-mapped peer as IPv4; undefined when the socket is gone and nothing was forwarded.
+ * A forwarded entry is one isIP accepts and the peer is the kernel's (hex digits, dots,
+ * colons), so neither needs escaping in a JSON string. The peer is not run through isIP:
+ * it costs about 180 ns for an IPv6 address, on every request.
+ */
+export function clientAddress(facts: AddressFacts): string | undefined {
+  const forwarded = facts.trustProxy ? rightMostForwarded(facts.forwardedFor) : undefined;
+  const address = forwarded !== undefined && isIP(forwarded) !== 0 ? forwarded : facts.remoteAddress;
+  return address?.startsWith(MAPPED_V4) && isIP(address.slice(MAPPED_V4.length)) === 4 ? address.slice(MAPPED_V4.length) : address;
+}
+
+function rightMostForwarded(lines: string | readonly string[] | undefined): string | undefined {
   if (lines === undefined || lines.length === 0) return undefined;
-  const entries = lines.join(',').split(',');
-  const last = entries[entries.length - 1]!.trim();
+  const joined = typeof lines === 'string' ? lines : lines.join(',');
+  const last = joined.slice(joined.lastIndexOf(',') + 1).trim();
   return last === '' ? undefined : stripPort(last);
 }
 

@@ -1,30 +1,71 @@
-// The envelope of every request on the public port, its outermost step: CORS headers,
-// every failure turned into a Matrix error (errors.ts), the access record (access-log.ts),
-// and, once the service is draining, Connection: close on each answer so its client
-// reconnects to another replica and the process can exit as soon as the last one is out.
-// One Koa middleware rather than three: each async layer costs the hot path a promise and
-// a few microseconds, and these three always run together.
+// The envelope of every request on the public port, its outermost step: the request id
+// (request-id.ts) in the answer's X-Request-ID header, CORS headers, every failure turned
+// into a Matrix error (errors.ts), the access record (access-log.ts) with that error's
+// errcode and the request id, and, once the service is draining, Connection: close on each
+// answer so its client reconnects to another replica and the process can exit as soon as
+// the last one is out. The headers are set first, so errors carry them too.
+// One Koa middleware rather than several: each async layer costs the hot path a promise
+// and a few microseconds, and these always run together.
 
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
+import { MatrixError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { createAccessLog, type RequestState } from './access-log.js';
+import { createAccessLog, type AccessLogOptions, type RequestState } from './access-log.js';
 import { applyCorsHeaders } from './cors.js';
 import { refuseUnmatched, respondWithError } from './errors.js';
+import { REQUEST_ID_HEADER, requestIds } from './request-id.js';
 
-export function requestEnvelope(logger: Logger, metrics: Metrics, isDraining: () => boolean = () => false): Middleware<RequestState> {
-  const record = createAccessLog(logger, metrics);
+/** Without TRUST_PROXY, with the address, and a user hash key of this process: what a test gets unless it says. */
+const STANDALONE: AccessLogOptions = { trustProxy: false, clientAddress: true, userHashKey: undefined };
+
+export function requestEnvelope(
+  logger: Logger,
+  metrics: Metrics,
+  isDraining: () => boolean = () => false,
+  accessLog: AccessLogOptions = STANDALONE,
+): Middleware<RequestState> {
+  const record = createAccessLog(logger, metrics, accessLog);
+  const requestIdOf = requestIds({ trustProxy: accessLog.trustProxy });
   return async function requestEnvelope(ctx, next) {
     const startMs = performance.now();
+    const requestId = requestIdOf(ctx.req.headers['x-request-id']);
+    ctx.res.setHeader(REQUEST_ID_HEADER, requestId);
     applyCorsHeaders(ctx);
+    let errcode: string | undefined;
     try {
       await next();
       refuseUnmatched(ctx);
     } catch (caught) {
-      respondWithError(ctx, caught, logger);
+      respondWithError(ctx, caught, errorLogger(logger, caught, requestId));
+      errcode = caught instanceof MatrixError ? caught.errcode : answeredErrcode(ctx);
     } finally {
       if (isDraining()) ctx.set('Connection', 'close');
-      record(ctx, performance.now() - startMs);
+      record(ctx, performance.now() - startMs, requestId, errcode);
     }
   };
+}
+
+/**
+ * The logger of the error step: with the request id when it may write a line (a failure
+ * of ours at warn, any detail at debug), so that line and the access line can be matched;
+ * the plain one for a refusal at info, which writes none and need not pay for a child.
+ */
+function errorLogger(logger: Logger, caught: unknown, requestId: string): Logger {
+  const quiet = caught instanceof MatrixError && caught.status < 500 && !logger.isLevelEnabled('debug');
+  return quiet ? logger : logger.child({ requestId });
+}
+
+/**
+ * The errcode of the answer the error step made of something other than a MatrixError
+ * (Koa's own errors, a crash), read from the body it wrote rather than guessed again here.
+ * Rare, so the parse costs nothing that matters.
+ */
+function answeredErrcode(ctx: Context): string | undefined {
+  try {
+    const errcode: unknown = (JSON.parse(String(ctx.body)) as { errcode?: unknown }).errcode;
+    return typeof errcode === 'string' ? errcode : undefined;
+  } catch {
+    return undefined;
+  }
 }

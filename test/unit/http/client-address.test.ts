@@ -1,7 +1,9 @@
 // Which address a request is counted under: the peer unless TRUST_PROXY, then the
-// right-most X-Forwarded-For entry; IPv6 by /64; junk never yields a fresh key.
+// right-most X-Forwarded-For entry; IPv6 by /64; junk never yields a fresh key. The
+// access log's address is the same one in full.
 
-import { addressKey, clientAddressKey } from '../../../src/http/client-address.js';
+import fc from 'fast-check';
+import { addressKey, clientAddress, clientAddressKey } from '../../../src/http/client-address.js';
 
 describe('client address', () => {
   test('without TRUST_PROXY the header is ignored', () => {
@@ -47,5 +49,42 @@ describe('client address', () => {
 
   test('a socket already gone still gets a key', () => {
     expect(clientAddressKey({ remoteAddress: undefined, forwardedFor: undefined, trustProxy: false })).toBe('unknown');
+  });
+});
+
+describe('the address the access log writes', () => {
+  test('is the peer without TRUST_PROXY, whatever the header says', () => {
+    expect(clientAddress({ remoteAddress: '10.0.0.5', forwardedFor: '203.0.113.9', trustProxy: false })).toBe('10.0.0.5');
+  });
+
+  test("is the proxy's right-most entry with TRUST_PROXY, in full", () => {
+    expect(clientAddress({ remoteAddress: '10.0.0.5', forwardedFor: '198.51.100.1, 203.0.113.9', trustProxy: true })).toBe('203.0.113.9');
+    expect(clientAddress({ remoteAddress: '10.0.0.5', forwardedFor: ['1.1.1.1', '2001:db8:aaaa:bbbb::1'], trustProxy: true })).toBe(
+      '2001:db8:aaaa:bbbb::1',
+    );
+    expect(clientAddress({ remoteAddress: '10.0.0.5', forwardedFor: '[2001:db8::9]:443', trustProxy: true })).toBe('2001:db8::9');
+  });
+
+  test('is the peer when the entry is no address or there is none', () => {
+    for (const junk of ['unknown', '1.1.1.1, evil', '"1.1.1.1"', '', undefined]) {
+      expect(clientAddress({ remoteAddress: '10.0.0.5', forwardedFor: junk, trustProxy: true })).toBe('10.0.0.5');
+    }
+  });
+
+  test('writes an IPv4 peer of a dual-stack socket as IPv4, and nothing once the socket is gone', () => {
+    expect(clientAddress({ remoteAddress: '::ffff:192.0.2.33', forwardedFor: undefined, trustProxy: false })).toBe('192.0.2.33');
+    expect(clientAddress({ remoteAddress: '::1', forwardedFor: undefined, trustProxy: false })).toBe('::1');
+    expect(clientAddress({ remoteAddress: undefined, forwardedFor: undefined, trustProxy: true })).toBeUndefined();
+  });
+
+  test('needs no escaping in a JSON string, whatever the header holds', () => {
+    const zoned = fc.tuple(fc.ipV6(), fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 8 })).map(([ip, zone]) => `${ip}%${zone}`);
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.ipV6(), zoned, fc.string({ unit: 'binary', maxLength: 60 })), (header) => {
+        const address = clientAddress({ remoteAddress: '10.0.0.5', forwardedFor: `1.1.1.1, ${header}`, trustProxy: true })!;
+        expect(JSON.stringify(address)).toBe(`"${address}"`);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -1,10 +1,12 @@
 // The envelope around every request, as a client sees it: a MatrixError answered with its
 // status, headers and body, anything else a generic 500, requests no route answers a JSON
-// 404/405; details in the log only. (CORS on every answer: cors.test.ts.)
+// 404/405; details in the log only; every answer with an X-Request-ID that its access line
+// (with the errcode of an error) and any failure line carry. (CORS on every answer: cors.test.ts.)
 
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Registry } from 'prom-client';
+import type { AccessLogOptions } from '../../../src/http/access-log.js';
 import { requestEnvelope } from '../../../src/http/request-envelope.js';
 import { MatrixError } from '../../../src/errors.js';
 import { createLogger } from '../../../src/logger.js';
@@ -15,11 +17,11 @@ import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
 let server: Listening;
 let logs: CapturedLogs;
 
-beforeAll(async () => {
-  logs = captureLogs();
+async function serve(logs: CapturedLogs, accessLog?: AccessLogOptions): Promise<Listening> {
   const app = new Koa();
   app.silent = true;
-  app.use(requestEnvelope(createLogger('debug', logs.stream), createMetrics(new Registry(), { defaultMetrics: false })));
+  const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+  app.use(requestEnvelope(createLogger('debug', logs.stream), metrics, undefined, accessLog));
   const router = new Router();
   router.get('/ok', (ctx) => {
     ctx.body = { fine: true };
@@ -45,14 +47,23 @@ beforeAll(async () => {
   router.get('/koa-not-found', (ctx) => ctx.throw(404));
   app.use(router.routes());
   app.use(router.allowedMethods());
-  server = await listen(app.callback());
+  return listen(app.callback());
+}
+
+beforeAll(async () => {
+  logs = captureLogs();
+  server = await serve(logs);
 });
 afterAll(() => server.close());
 
-async function call(path: string, method = 'GET') {
-  const res = await fetch(`${server.url}${path}`, { method });
+async function call(path: string, method = 'GET', headers: Record<string, string> = {}, at: Listening = server) {
+  const res = await fetch(`${at.url}${path}`, { method, headers });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
+
+/** The access line of the answer that carried this request id. */
+const accessLineOf = (requestId: string | null, from: CapturedLogs = logs) =>
+  from.entries().filter((e) => e.msg === 'request' && e.requestId === requestId);
 
 describe('a MatrixError', () => {
   it('becomes its status, JSON body with extra fields, and headers', async () => {
@@ -139,5 +150,72 @@ describe('requests no route answers', () => {
     const res = await call('/ok');
     expect(res.status).toBe(200);
     expect(JSON.parse(res.text)).toEqual({ fine: true });
+  });
+});
+
+describe('the request id and the access line', () => {
+  it.each([
+    ['a success', '/ok', 200, undefined],
+    ['a MatrixError', '/limited', 429, 'M_LIMIT_EXCEEDED'],
+    ['an upstream failure', '/upstream-timeout', 504, 'M_UNKNOWN'],
+    ['a crash', '/crash', 500, 'M_UNKNOWN'],
+    ["Koa's own client error", '/koa-client-error', 400, 'M_UNKNOWN'],
+    ["Koa's own 404", '/koa-not-found', 404, 'M_UNRECOGNIZED'],
+    ['an unknown path', '/nowhere', 404, 'M_UNRECOGNIZED'],
+  ])('%s: the answer has an X-Request-ID, and its one access line that id and the errcode', async (_what, path, status, errcode) => {
+    const res = await call(path);
+    expect(res.status).toBe(status);
+    const id = res.headers.get('x-request-id');
+    expect(id).toMatch(/^[0-9a-f]{12}-[0-9a-z]+$/);
+    const lines = accessLineOf(id);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ status, clientAddress: '127.0.0.1' });
+    expect(lines[0]!.errcode).toBe(errcode);
+  });
+
+  it('gives each answer its own id', async () => {
+    const ids = await Promise.all([call('/ok'), call('/ok'), call('/crash')]).then((all) => all.map((r) => r.headers.get('x-request-id')));
+    expect(new Set(ids).size).toBe(3);
+  });
+
+  it("puts the id on the failure's own warning too, so the two lines can be matched", async () => {
+    const res = await call('/crash');
+    const id = res.headers.get('x-request-id');
+    const warning = logs.entries().find((e) => e.msg === 'request failed' && e.requestId === id);
+    expect(warning).toMatchObject({ level: 'warn', status: 500, detail: expect.stringContaining('TypeError') });
+  });
+
+  it("ignores a client's X-Request-ID without TRUST_PROXY", async () => {
+    const res = await call('/ok', 'GET', { 'x-request-id': 'chosen-by-the-client' });
+    expect(res.headers.get('x-request-id')).not.toBe('chosen-by-the-client');
+    expect(accessLineOf('chosen-by-the-client')).toHaveLength(0);
+  });
+});
+
+describe('with TRUST_PROXY', () => {
+  let proxied: Listening;
+  let proxiedLogs: CapturedLogs;
+  beforeAll(async () => {
+    proxiedLogs = captureLogs();
+    proxied = await serve(proxiedLogs, { trustProxy: true, clientAddress: true, userHashKey: 'k' });
+  });
+  afterAll(() => proxied.close());
+
+  it("answers and logs with the proxy's id and the address it forwarded, errors included", async () => {
+    for (const path of ['/ok', '/limited']) {
+      const id = `proxy-id-${path.slice(1)}`;
+      const res = await call(path, 'GET', { 'x-request-id': id, 'x-forwarded-for': '198.51.100.1, 203.0.113.9' }, proxied);
+      expect(res.headers.get('x-request-id')).toBe(id);
+      expect(accessLineOf(id, proxiedLogs)).toEqual([expect.objectContaining({ clientAddress: '203.0.113.9' })]);
+    }
+  });
+
+  it('replaces an id that is too long or not printable with its own', async () => {
+    for (const bad of ['x'.repeat(129), 'quote"inside']) {
+      const res = await call('/ok', 'GET', { 'x-request-id': bad }, proxied);
+      const id = res.headers.get('x-request-id');
+      expect(id).toMatch(/^[0-9a-f]{12}-[0-9a-z]+$/);
+      expect(accessLineOf(id, proxiedLogs)).toHaveLength(1);
+    }
   });
 });
