@@ -14,8 +14,10 @@ import { systemClock, systemTimers, type Clock, type Timers } from './clock.js';
 import { FLAT_TURN_SERVER_NAME, type Config, type TurnServerSetting } from './config/index.js';
 import { sharedSecretsProblem } from './config/shared-secrets.js';
 import { createHealth, type Health } from './health.js';
+import type { AccessLogOptions } from './http/access-log.js';
 import { requestEnvelope } from './http/request-envelope.js';
 import { createRouter } from './http/routes.js';
+import { derivedUserHashKey } from './http/user-hash.js';
 import { publicKeyRule } from './jwt-public-key.js';
 import type { Logger } from './logger.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -118,7 +120,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       trustProxy: config.trustProxy,
     },
   });
-  app.use(requestEnvelope(deps.logger, deps.metrics, () => deps.health.draining));
+  app.use(requestEnvelope(deps.logger, deps.metrics, () => deps.health.draining, accessLogOptions(config)));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
@@ -173,6 +175,31 @@ function authMethodOptions(auth: Config['auth']): AuthMethodOptions {
     case 'appservice':
       return { method: 'appservice', hsToken: auth.appservice!.hsToken, serverName: auth.serverName! };
   }
+}
+
+/** The access line's options: its user hash key is LOG_USER_HASH_KEY, else derived from a secret the service has, else none (random). */
+export function accessLogOptions(config: Config): AccessLogOptions {
+  const { clientAddress, userHashKey } = config.accessLog;
+  const secret = userHashKey === undefined ? userHashSecret(config) : undefined;
+  return {
+    trustProxy: config.trustProxy,
+    clientAddress,
+    userHashKey: userHashKey?.value ?? (secret === undefined ? undefined : derivedUserHashKey(secret)),
+  };
+}
+
+/**
+ * The secret a user hash key is derived from, in the order docs/operations.md ("Logs")
+ * gives: the appservice token, the introspection client secret, then the first TURN
+ * server's signing shared secret or static password; each as read at start.
+ */
+function userHashSecret({ auth, turn }: Config): string | undefined {
+  const turnSecret = turn.servers
+    .map(({ credential }) =>
+      credential?.kind === 'shared-secret' ? credential.sharedSecrets.value.split(',')[0]!.trim() : credential?.password.value,
+    )
+    .find((secret) => secret !== undefined);
+  return auth.appservice?.hsToken.value ?? auth.introspection?.clientSecret?.value ?? turnSecret;
 }
 
 export function rateLimiterOptions(config: Config): RateLimiterOptions {

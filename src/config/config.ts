@@ -11,6 +11,12 @@ export interface Config {
   readonly metricsPort: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly trustProxy: boolean;
+  readonly accessLog: {
+    /** Each access line carries the client's address. */
+    readonly clientAddress: boolean;
+    /** The key of the user hash, as read at start; absent: app.ts derives one from a secret the service has. */
+    readonly userHashKey?: SecretRef;
+  };
   readonly auth: {
     readonly method: AuthMethod;
     readonly serverName?: string;

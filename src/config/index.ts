@@ -74,6 +74,10 @@ function toConfig(c: Settings, secrets: Secrets, sections: StructuredValues<type
     metricsPort: c.METRICS_PORT,
     logLevel: c.LOG_LEVEL,
     trustProxy: c.TRUST_PROXY,
+    accessLog: {
+      clientAddress: c.LOG_CLIENT_ADDRESS,
+      ...(secrets.LOG_USER_HASH_KEY && { userHashKey: secrets.LOG_USER_HASH_KEY }),
+    },
     auth: {
       method: c.AUTH_METHOD,
       ...(c.SERVER_NAME !== undefined && { serverName: c.SERVER_NAME }),

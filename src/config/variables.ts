@@ -63,6 +63,15 @@ export const VARIABLE_TABLE = {
   METRICS_PORT: integer(0, 65535, '9090'),
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
   TRUST_PROXY: boolean('false'),
+  LOG_CLIENT_ADDRESS: boolean('true'),
+  // Read at start only (a new key takes effect at the next restart): one process's hashes stay comparable.
+  LOG_USER_HASH_KEY: secretText(
+    { at: 'accessLog.userHashKey' },
+    z.preprocess(
+      (v) => nonEmpty(typeof v === 'string' ? v.trim() : undefined),
+      z.string().min(16, 'must be at least 16 characters, random (openssl rand -hex 32)').optional(),
+    ),
+  ),
   AUTH_METHOD: oneOf(AUTH_METHODS, 'whoami'),
   HOMESERVER_URL: httpUrl('the homeserver client API base URL'),
   SERVER_NAME: {
