@@ -7,12 +7,12 @@ import { dirname, join, normalize } from 'node:path';
 import { REPO_ROOT } from '../../helpers/tools.js';
 import { anchors, readPage } from './markdown.js';
 
-const PAGES = [
-  'README.md',
-  ...readdirSync(join(REPO_ROOT, 'docs'))
+const markdownIn = (folder: string) =>
+  readdirSync(join(REPO_ROOT, folder))
     .filter((name) => name.endsWith('.md'))
-    .map((name) => `docs/${name}`),
-];
+    .map((name) => `${folder}/${name}`);
+
+const PAGES = ['README.md', 'SECURITY.md', 'CONTRIBUTING.md', ...markdownIn('docs'), ...markdownIn('examples')];
 
 /** The link targets of a page, code blocks left out (a `[x](y)` in a snippet is not a link). */
 function linkTargets(markdown: string): string[] {
