@@ -1,328 +1,251 @@
-// The benchmark (`npm run bench`, on demand, never in the test suite). In one run it
-// starts two ceilings — bare node:http and Koa + @koa/router answering a fixed JSON body —
-// and the real service (dist/src/main.js, whoami mode against a stand-in homeserver, all
-// tokens cached, limits high enough that nothing is refused), each in its own process, and
-// loads each with autocannon from this process over thousands of distinct users' tokens.
-// Ratios against the ceilings are what count: the machine is shared and noisy.
+// The benchmark (`npm run bench`, on demand, never in the test suite). In one run it starts
+// the ceilings (bare node:http, Koa + @koa/router answering a fixed JSON body, the sketch of
+// the service's irreducible work, one jose verification per request, one undici call per
+// request to each stand-in) and the built service (dist/src/main.js) in each limiter mode
+// and each way of checking a token, hot and cold, each in its own process, and loads each
+// with autocannon from this process over thousands of distinct users. Ratios against the
+// ceilings of the same run are what count: the machine is shared and noisy. Beside each
+// target's throughput, the CPU time its process spent per request (from /proc), which the
+// load generator on the same cores disturbs less.
 //
-//   npm run bench                      hot path: ceilings, service+Redis, service+in-process, cold path
-//   npm run bench -- --mode=scale      1,000,000 distinct tokens cycling: RSS and throughput as the cache churns
-//   options: --duration=10 --connections=64 --users=5000 --rounds=2
+//   npm run bench                                  every target, best of 2 interleaved rounds of 10 s
+//   npm run bench -- --targets=koa,sketch,redis,in-process
+//   npm run bench -- --with-health-checks         the service's TURN health checks running against a real coturn
+//   npm run bench -- --service-env=K=V,K=V        more environment for every service target
+//   npm run bench -- --ab=health [--rounds=5]     hot path with and without health checks, alternating: medians, ratio
+//   npm run bench -- --ab=env --ab-env=K=V        hot path without and with that environment
+//   npm run bench -- --mode=scale                 1,000,000 distinct tokens cycling: RSS and throughput as the cache churns
+//   options: --duration=10 --connections=64 --users=5000 --rounds=2 --results=<dir> (default bench/results)
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon, { type Result } from 'autocannon';
-import { freePort, waitForPort } from './ports.js';
+import { abLine, abSummary } from './ab-summary.js';
+import { startCoturn, type BenchCoturn } from './coturn.js';
+import type { Figures } from './figures.js';
+import { describeHealthChecks, healthChecksOf } from './health-check-figures.js';
+import { measure, prime, startStack, startTarget, TURN_SECRET, type Bench, type Running } from './launch.js';
+import { load } from './load.js';
+import { describeEnv, parseOptions, type Options, type TargetId } from './options.js';
+import { processGroup } from './processes.js';
+import { procCpu } from './proc-cpu.js';
+import { ratios } from './ratios.js';
+import { figuresTable, ratioTable } from './report.js';
+import { formatted, provenance, writeResults } from './results.js';
+import { targetsNamed, type Need, type Target } from './targets.js';
+import { manyOpaqueTokenHeaders } from './tokens.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const TURN_PATH = '/_matrix/client/v3/voip/turnServer';
+const WARM_UP_SECONDS = 2;
 
-interface Options {
-  mode: 'hot' | 'scale';
-  durationSeconds: number;
-  connections: number;
-  users: number;
-  rounds: number;
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+const cpuText = (f: Figures) => (f.cpuUsPerRequest === undefined ? '' : `, ${f.cpuUsPerRequest.toFixed(1)} µs cpu/req`);
+
+// ---- modes --------------------------------------------------------------------------
+
+/** Best of `rounds` runs, the targets interleaved so a noisy moment hurts them alike; a warm-up before each target's first. */
+async function bestOf(running: readonly Running[], bench: Bench): Promise<Figures[]> {
+  const { rounds, durationSeconds } = bench.opts;
+  const best = new Map<Running, Figures>();
+  for (let round = 0; round < rounds; round += 1) {
+    for (const r of running) {
+      if (round === 0) await measure(r, bench, WARM_UP_SECONDS);
+      const figures = await measure(r, bench, durationSeconds);
+      progress(`round ${round + 1}/${rounds}  ${r.name}: ${figures.rps} req/s, p99 ${figures.p99Ms} ms${cpuText(figures)}`);
+      const previous = best.get(r);
+      if (!previous || figures.rps > previous.rps) best.set(r, figures);
+    }
+  }
+  return running.map((r) => best.get(r)!);
 }
 
-function parseOptions(argv: string[]): Options {
-  const get = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
-  const mode = get('mode') ?? 'hot';
-  if (mode !== 'hot' && mode !== 'scale') throw new Error(`--mode must be hot or scale, not ${mode}`);
-  return {
-    mode,
-    durationSeconds: Number(get('duration') ?? 10),
-    connections: Number(get('connections') ?? 64),
-    users: Number(get('users') ?? 5000),
-    rounds: Number(get('rounds') ?? 2),
-  };
+function needsOf(targets: readonly Target[]): Set<Need> {
+  return new Set(targets.flatMap((t) => t.needs));
 }
 
-// ---- processes ----------------------------------------------------------------------
-
-const children = new Set<ChildProcess>();
-
-async function startProcess(
-  name: string,
-  command: string,
-  args: string[],
-  env: Record<string, string>,
-  port: number,
-): Promise<ChildProcess> {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  children.add(child);
-  child.once('exit', (code, signal) => {
-    children.delete(child);
-    if (code !== 0 && signal === null && !stopping) process.stderr.write(`${name} exited ${code}: ${stderr}\n`);
-  });
-  await waitForPort(port);
-  return child;
+async function hot(bench: Bench): Promise<void> {
+  const { opts } = bench;
+  const targets = targetsNamed(opts.targets);
+  const stack = await startStack(needsOf(targets), bench);
+  const coturn =
+    opts.withHealthChecks && targets.some((t) => t.kind === 'service') ? await startCoturn(bench.processes, TURN_SECRET) : undefined;
+  const serviceEnv = { ...coturn?.env(true), ...opts.serviceEnv };
+  const running: Running[] = [];
+  try {
+    for (const target of targets) running.push(await startTarget(target, stack, bench, serviceEnv));
+    for (const r of running) if (r.target.primed) await prime(r, bench);
+    const figures = await bestOf(running, bench);
+    const found = ratios(new Map(figures.map((f) => [f.id, f])));
+    console.log(figuresTable(figures));
+    console.log('');
+    console.log(ratioTable(found, new Map(targets.map((t) => [t.id, t.name]))));
+    if (coturn !== undefined) await printHealthChecks(running);
+    const record = { ...provenance(root), options: recordedOptions(opts), targets: figures, ratios: found };
+    const written = await writeResults(opts.resultsDir ?? join(root, 'bench', 'results'), record);
+    console.log(`\nwritten: ${written.json}, ${written.svg}`);
+  } finally {
+    for (const r of running) await bench.processes.stop(r.child);
+    await coturn?.stop();
+    await stack.stop();
+  }
 }
 
-let stopping = false;
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
+/** What each service's health checks did during the run: none at all would mean the run measured nothing new. */
+async function printHealthChecks(running: readonly Running[]): Promise<void> {
+  console.log('');
+  for (const r of running) {
+    if (r.metricsUrl !== undefined) console.log(`${r.name}: ${describeHealthChecks(await healthChecksOf(r.metricsUrl))}`);
+  }
+}
+
+function recordedOptions(opts: Options): Record<string, unknown> {
+  return { ...opts, serviceEnv: describeEnv(opts.serviceEnv), abEnv: describeEnv(opts.abEnv) };
+}
+
+/**
+ * Side A and side B of each hot target, loaded alternately (A B, then B A, …) for `rounds`
+ * rounds; the medians of each side and B/A. Health: B runs the TURN health checks every
+ * second against a real coturn, A points at the same coturn with the checks off. Env: B
+ * adds --ab-env.
+ */
+async function ab(bench: Bench): Promise<void> {
+  const { opts } = bench;
+  const ids: readonly TargetId[] = opts.targetsChosen
+    ? opts.targets.filter((id) => targetsNamed([id])[0]!.kind === 'service')
+    : ['redis', 'in-process'];
+  if (ids.length === 0) throw new Error('--ab compares service targets: name some with --targets');
+  const targets = targetsNamed(ids);
+  const stack = await startStack(needsOf(targets), bench);
+  let coturn: BenchCoturn | undefined;
+  const sides: { label: string; env: Record<string, string> }[] = [];
+  if (opts.ab === 'health') {
+    coturn = await startCoturn(bench.processes, TURN_SECRET);
+    sides.push({ label: 'without health checks', env: { ...opts.serviceEnv, ...coturn.env(false) } });
+    sides.push({ label: 'with health checks', env: { ...opts.serviceEnv, ...coturn.env(true) } });
+  } else {
+    sides.push(
+      { label: 'A', env: { ...opts.serviceEnv } },
+      { label: `B (${Object.keys(opts.abEnv).join(', ')})`, env: { ...opts.serviceEnv, ...opts.abEnv } },
+    );
+  }
+  const pairs: [Running, Running][] = [];
+  try {
+    for (const target of targets) {
+      const [a, b] = sides;
+      const start = (side: typeof a) => startTarget(target, stack, bench, side!.env, `${target.name} ${side!.label}`);
+      pairs.push([await start(a), await start(b)]);
+    }
+    for (const pair of pairs) for (const r of pair) if (r.target.primed) await prime(r, bench);
+    for (const pair of pairs) for (const r of pair) await measure(r, bench, WARM_UP_SECONDS);
+    const seen = new Map<Running, Figures[]>();
+    for (let round = 0; round < opts.rounds; round += 1) {
+      for (const pair of pairs) {
+        for (const r of round % 2 === 0 ? pair : [pair[1], pair[0]]) {
+          const figures = await measure(r, bench, opts.durationSeconds);
+          progress(`round ${round + 1}/${opts.rounds}  ${r.name}: ${figures.rps} req/s, p99 ${figures.p99Ms} ms${cpuText(figures)}`);
+          seen.set(r, [...(seen.get(r) ?? []), figures]);
+        }
+      }
+    }
+    const summary = pairs.map(([a, b]) => abSummary(a.target.id, seen.get(a)!, seen.get(b)!));
+    console.log(figuresTable(pairs.flatMap((pair) => pair.flatMap((r) => seen.get(r)!))));
+    console.log('');
+    for (const s of summary) console.log(abLine(s));
+    if (coturn !== undefined) await printHealthChecks(pairs.flat());
+    const dir = opts.resultsDir ?? join(root, 'bench', 'results');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `ab-${opts.ab}.json`);
+    const record = {
+      ...provenance(root),
+      options: recordedOptions(opts),
+      sides: sides.map((s) => s.label),
+      summary,
+      rounds: [...seen].map(([r, f]) => ({ name: r.name, figures: f })),
+    };
+    writeFileSync(file, await formatted(file, JSON.stringify(record, null, 2)));
+    console.log(`\nwritten: ${file}`);
+  } finally {
+    for (const pair of pairs) for (const r of pair) await bench.processes.stop(r.child);
+    await coturn?.stop();
+    await stack.stop();
+  }
 }
 
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return Math.round(kb / 1024);
+  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
 }
 
-// ---- load ---------------------------------------------------------------------------
-
-interface Figures {
-  name: string;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-  errors: number;
-  total: number;
-}
-
-/** Each request carries the next token of `tokens` distinct users, cycling. */
-function tokenCycler(tokens: number, start = 0) {
-  let next = start;
-  return {
-    setupRequest(req: { headers?: Record<string, string> }) {
-      const n = next;
-      next = (next + 1) % tokens;
-      req.headers = { ...req.headers, authorization: `Bearer bench-${n}` };
-      return req;
-    },
-  };
-}
-
-async function load(
-  name: string,
-  url: string,
-  options: { connections: number; durationSeconds?: number; amount?: number; tokens: number; start?: number },
-): Promise<Figures> {
-  const cycler = tokenCycler(options.tokens, options.start);
-  const result: Result = await autocannon({
-    url: `${url}${TURN_PATH}`,
-    connections: options.connections,
-    ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.durationSeconds ?? 10 }),
-    requests: [{ method: 'GET', setupRequest: (req) => cycler.setupRequest(req) }],
-  });
-  return {
-    name,
-    rps: Math.round(result.requests.total / result.duration),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-    total: result.requests.total,
-  };
-}
-
-function table(rows: Figures[]): string {
-  const head = ['target', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'requests'];
-  const lines = rows.map((r) => [
-    r.name,
-    String(r.rps),
-    r.p50Ms.toFixed(2),
-    r.p99Ms.toFixed(2),
-    String(r.non2xx),
-    String(r.errors),
-    String(r.total),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt)].join('\n');
-}
-
-// ---- scenarios ------------------------------------------------------------------------
-
-interface Stack {
-  homeserverUrl: string;
-  redisUrl: string;
-}
-
-async function startStack(): Promise<Stack & { stop(): Promise<void> }> {
-  const hsPort = await freePort();
-  const hs = await startProcess('homeserver', process.execPath, [join(here, 'homeserver.js')], { PORT: String(hsPort) }, hsPort);
-  const redisPort = await freePort();
-  const redisDir = mkdtempSync(join(tmpdir(), 'mtc-bench-redis-'));
-  const redis = await startProcess(
-    'redis',
-    'redis-server',
-    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', redisDir],
-    {},
-    redisPort,
-  );
-  return {
-    homeserverUrl: `http://127.0.0.1:${hsPort}`,
-    redisUrl: `redis://127.0.0.1:${redisPort}`,
-    async stop() {
-      await Promise.all([stopProcess(hs), stopProcess(redis)]);
-      rmSync(redisDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function startService(stack: Stack, env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const child = await startProcess(
-    'service',
-    process.execPath,
-    [join(root, 'dist', 'src', 'main.js')],
-    {
-      PORT: String(port),
-      METRICS_PORT: String(metricsPort),
-      HOST: '127.0.0.1',
-      HOMESERVER_URL: stack.homeserverUrl,
-      TURN_URIS: 'turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp',
-      TURN_SHARED_SECRET: 'bench-secret',
-      RATE_LIMIT_PER_SECOND: '1000000',
-      RATE_LIMIT_BURST: '1000000',
-      UNKNOWN_TOKEN_RATE_LIMIT_PER_SECOND: '1000000',
-      UNKNOWN_TOKEN_RATE_LIMIT_BURST: '1000000',
-      LOG_LEVEL: 'info',
-      ...env,
-    },
-    port,
-  );
-  return { url: `http://127.0.0.1:${port}`, child };
-}
-
-async function startCeiling(file: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = await startProcess(file, process.execPath, [join(here, 'ceilings', file)], { PORT: String(port) }, port);
-  return { url: `http://127.0.0.1:${port}`, child };
-}
-
-/** Best of `rounds` runs, the targets interleaved so a noisy moment hurts them alike. */
-async function bestOf(rounds: number, targets: { name: string; url: string }[], opts: Options): Promise<Map<string, Figures>> {
-  const best = new Map<string, Figures>();
-  for (let round = 0; round < rounds; round += 1) {
-    for (const target of targets) {
-      await load(`${target.name} (warm-up)`, target.url, { connections: opts.connections, durationSeconds: 2, tokens: opts.users });
-      const figures = await load(target.name, target.url, {
-        connections: opts.connections,
-        durationSeconds: opts.durationSeconds,
-        tokens: opts.users,
-      });
-      const previous = best.get(target.name);
-      if (!previous || figures.rps > previous.rps) best.set(target.name, figures);
-    }
-  }
-  return best;
-}
-
-async function hot(opts: Options): Promise<void> {
-  const stack = await startStack();
-  const bare = await startCeiling('bare.js');
-  const koa = await startCeiling('koa.js');
-  const withRedis = await startService(stack, { REDIS_URL: stack.redisUrl });
-  const inProcess = await startService(stack, {});
-  const cold = await startService(stack, { TOKEN_CACHE_TTL: '0' });
-  try {
-    // Every user's token verified once, so the measured runs are all cache hits.
-    for (const service of [withRedis, inProcess]) {
-      await load('prime', service.url, { connections: opts.connections, amount: opts.users, tokens: opts.users });
-    }
-    const targets = [
-      { name: 'bare node:http', url: bare.url },
-      { name: 'koa + router', url: koa.url },
-      { name: 'service (Redis)', url: withRedis.url },
-      { name: 'service (in-process)', url: inProcess.url },
-      { name: 'service cold (no cache)', url: cold.url },
-    ];
-    const best = await bestOf(opts.rounds, targets, opts);
-    const get = (name: string) => best.get(name)!;
-    console.log(table(targets.map((t) => get(t.name))));
-    const ratio = (a: string, b: string) => (get(a).rps / get(b).rps).toFixed(3);
-    console.log('');
-    console.log(`service (Redis) / koa            ${ratio('service (Redis)', 'koa + router')}   (target >= 0.55)`);
-    console.log(`service (Redis) / bare           ${ratio('service (Redis)', 'bare node:http')}   (target >= 0.35)`);
-    console.log(`service (Redis) / in-process     ${ratio('service (Redis)', 'service (in-process)')}`);
-    console.log(`service (in-process) / koa       ${ratio('service (in-process)', 'koa + router')}`);
-    console.log(`cold (whoami per request) / hot  ${ratio('service cold (no cache)', 'service (Redis)')}`);
-    console.log(
-      `p99 service (Redis)              ${get('service (Redis)').p99Ms.toFixed(2)} ms at ${opts.connections} connections (target < 10)`,
-    );
-  } finally {
-    for (const p of [bare, koa, withRedis, inProcess, cold]) await stopProcess(p.child);
-    await stack.stop();
-  }
-}
-
-async function scale(opts: Options): Promise<void> {
-  const stack = await startStack();
-  const service = await startService(stack, { REDIS_URL: stack.redisUrl });
+async function scale(bench: Bench): Promise<void> {
+  const { opts } = bench;
+  const [target] = targetsNamed(['redis']);
+  const stack = await startStack(needsOf([target!]), bench);
+  // The default cache TTL, as an operator runs it, not the hot targets' day.
+  const service = await startTarget(target!, stack, bench, { ...opts.serviceEnv, TOKEN_CACHE_TTL: '60' });
+  const total = 1_000_000;
+  const headers = manyOpaqueTokenHeaders(total);
   const rows: (Figures & { rssMiB: number })[] = [];
+  const pid = service.child.pid!;
   try {
-    const total = 1_000_000;
-    console.log(`service RSS at start: ${rssMiB(service.child.pid!)} MiB (TOKEN_CACHE_SIZE default 100000)`);
+    console.log(`service RSS at start: ${rssMiB(pid)} MiB (TOKEN_CACHE_SIZE default 100000)`);
     let served = 0;
+    const step = async (name: string, amount: number, start: number) => {
+      const figures = await load({ url: service.url, pid, connections: opts.connections, amount, headers, start }, bench.cpu);
+      rows.push({ id: 'redis', name, kind: 'service', ...figures, rssMiB: rssMiB(pid) });
+    };
     for (const upTo of [10_000, 100_000, 1_000_000]) {
-      const amount = upTo - served;
-      const figures = await load(`users ${served + 1}..${upTo}`, service.url, {
-        connections: opts.connections,
-        amount,
-        tokens: total,
-        start: served,
-      });
+      await step(`users ${served + 1}..${upTo}`, upTo - served, served);
       served = upTo;
-      rows.push({ ...figures, rssMiB: rssMiB(service.child.pid!) });
     }
     // Back over the first users: their entries were evicted long ago, so this is the churn.
-    const again = await load('users 1..100000 again', service.url, {
-      connections: opts.connections,
-      amount: 100_000,
-      tokens: total,
-      start: 0,
-    });
-    rows.push({ ...again, rssMiB: rssMiB(service.child.pid!) });
-    console.log(table(rows));
+    await step('users 1..100000 again', 100_000, 0);
+    console.log(figuresTable(rows));
     console.log('');
     for (const row of rows) console.log(`RSS after ${row.name.padEnd(24)} ${row.rssMiB} MiB`);
   } finally {
-    await stopProcess(service.child);
+    await bench.processes.stop(service.child);
     await stack.stop();
   }
 }
 
-async function main(): Promise<void> {
-  const opts = parseOptions(process.argv.slice(2));
-  const cpu = cpus()[0]?.model ?? 'unknown cpu';
-  console.log(`matrix-turn-credentials benchmark — node ${process.version}, ${cpus().length} × ${cpu}`);
+async function main(bench: Bench): Promise<void> {
+  const { opts } = bench;
+  const { machine } = provenance(root);
+  console.log(`matrix-turn-credentials benchmark — node ${machine.node}, ${machine.cpuCount} × ${machine.cpuModel}`);
+  const env = Object.entries(describeEnv(opts.serviceEnv)).map(([k, v]) => `${k}=${v}`);
   console.log(
-    `mode ${opts.mode}, ${opts.connections} connections, ${opts.durationSeconds}s per run, best of ${opts.rounds}, ${opts.users} users\n`,
+    `mode ${opts.mode}${opts.ab ? ` (${opts.ab})` : ''}, ${opts.connections} connections, ${opts.durationSeconds}s per run, ` +
+      `${opts.mode === 'ab' ? 'medians of' : 'best of'} ${opts.rounds}, ${opts.users} users` +
+      `${opts.withHealthChecks ? ', with health checks' : ''}${env.length > 0 ? `, service env ${env.join(' ')}` : ''}\n`,
   );
-  if (opts.mode === 'hot') await hot(opts);
-  else await scale(opts);
+  if (opts.mode === 'hot') await hot(bench);
+  else if (opts.mode === 'ab') await ab(bench);
+  else await scale(bench);
 }
 
-const cleanup = () => {
-  stopping = true;
-  for (const child of children) child.kill('SIGKILL');
-};
-process.once('SIGINT', () => {
-  cleanup();
-  process.exit(130);
-});
-main().then(
-  () => {
-    stopping = true;
-    cleanup();
-  },
+const processes = processGroup();
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    processes.killAll();
+    process.exit(code);
+  });
+}
+let opts: Options;
+try {
+  opts = parseOptions(process.argv.slice(2));
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
+main({ opts, processes, cpu: procCpu() }).then(
+  () => processes.killAll(),
   (error: unknown) => {
-    cleanup();
+    processes.killAll();
     console.error(error);
     process.exit(1);
   },

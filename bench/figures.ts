@@ -1,0 +1,34 @@
+// What one measured load of one target gave, and what in it is a warning sign: the issue's
+// bounds for every target are a p99 under 8 ms at 64 connections and no answer but 2xx.
+
+export type TargetKind = 'ceiling' | 'service';
+
+export interface Figures {
+  /** The target's id (its --targets name). */
+  id: string;
+  /** What the table and the chart call it. */
+  name: string;
+  kind: TargetKind;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  requests: number;
+  /** CPU time of the target's process per request served, from /proc. */
+  cpuUsPerRequest?: number;
+  /** CPU time of the load generator (this process) per request. */
+  loadgenCpuUsPerRequest?: number;
+}
+
+export const P99_LIMIT_MS = 8;
+
+/** Each bound the figures break, in words; empty when none. */
+export function warnings(figures: Figures): string[] {
+  const found: string[] = [];
+  if (figures.p99Ms >= P99_LIMIT_MS) found.push(`p99 ${figures.p99Ms} ms >= ${P99_LIMIT_MS}`);
+  if (figures.non2xx > 0) found.push(`${figures.non2xx} non-2xx`);
+  if (figures.errors > 0) found.push(`${figures.errors} errors`);
+  return found;
+}

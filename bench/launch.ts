@@ -1,0 +1,122 @@
+// What a run loads, started and loaded: the parts the selected targets need beside them
+// (the stand-in homeserver and introspection endpoint, Redis, the run's JWTs), each target
+// in its own process (a ceiling from bench/ceilings/, or the built service with the bench's
+// environment, then the target's, then what the run adds), and one measured load of one.
+
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Figures } from './figures.js';
+import { load, type LoadFigures, type UserHeaders } from './load.js';
+import type { Options } from './options.js';
+import { freePort } from './ports.js';
+import type { Processes } from './processes.js';
+import type { procCpu } from './proc-cpu.js';
+import { INTROSPECTION_CLIENT, type Need, type Stack, type Target } from './targets.js';
+import { jwtFixture } from './tokens.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+export const TURN_SECRET = 'bench-secret';
+
+export interface Bench {
+  opts: Options;
+  processes: Processes;
+  cpu: ReturnType<typeof procCpu>;
+}
+
+export interface Running {
+  target: Target;
+  /** The name in tables: the target's, with the A/B side when there is one. */
+  name: string;
+  url: string;
+  /** The service's /metrics; undefined for a ceiling. */
+  metricsUrl?: string;
+  child: ChildProcess;
+  headers: UserHeaders;
+}
+
+export async function startStack(needs: ReadonlySet<Need>, bench: Bench): Promise<Stack & { stop(): Promise<void> }> {
+  const { processes } = bench;
+  const stack: Stack = {};
+  const stops: (() => Promise<void>)[] = [];
+  const node = async (name: string, file: string, env: Record<string, string>) => {
+    const port = await freePort();
+    const child = await processes.start(name, process.execPath, [join(here, file)], { ...env, PORT: String(port) }, port);
+    stops.push(() => processes.stop(child));
+    return `http://127.0.0.1:${port}`;
+  };
+  if (needs.has('homeserver')) stack.homeserverUrl = await node('homeserver', 'homeserver.js', {});
+  if (needs.has('introspection')) {
+    const client = { CLIENT_ID: INTROSPECTION_CLIENT.id, CLIENT_SECRET: INTROSPECTION_CLIENT.secret };
+    stack.introspectionUrl = `${await node('introspection', 'introspection.js', client)}/oauth2/introspect`;
+  }
+  if (needs.has('redis')) {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'mtc-bench-redis-'));
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    const redis = await processes.start('redis', 'redis-server', args, {}, port);
+    stops.push(async () => {
+      await processes.stop(redis);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    stack.redisUrl = `redis://127.0.0.1:${port}`;
+  }
+  if (needs.has('jwt')) stack.jwt = await jwtFixture(bench.opts.users);
+  return { ...stack, stop: async () => void (await Promise.all(stops.map((stop) => stop()))) };
+}
+
+export function serviceBaseEnv(): Record<string, string> {
+  return {
+    HOST: '127.0.0.1',
+    TURN_URIS: 'turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349?transport=tcp',
+    TURN_SHARED_SECRET: TURN_SECRET,
+    // Off unless asked for: the example URIs do not resolve, and checks of them would be noise.
+    TURN_HEALTH_CHECK_INTERVAL: '0',
+    RATE_LIMIT_PER_SECOND: '1000000',
+    RATE_LIMIT_BURST: '1000000',
+    UNKNOWN_TOKEN_RATE_LIMIT_PER_SECOND: '1000000',
+    UNKNOWN_TOKEN_RATE_LIMIT_BURST: '1000000',
+    LOG_LEVEL: 'info',
+  };
+}
+
+export async function startTarget(
+  target: Target,
+  stack: Stack,
+  bench: Bench,
+  serviceEnv: Record<string, string>,
+  name = target.name,
+): Promise<Running> {
+  const port = await freePort();
+  const common = { target, name, url: `http://127.0.0.1:${port}`, headers: target.headers(stack, bench.opts.users) };
+  if (target.ceilingFile !== undefined) {
+    const env = { ...target.env(stack), PORT: String(port), USERS: String(bench.opts.users), TURN_SHARED_SECRET: TURN_SECRET };
+    const child = await bench.processes.start(target.id, process.execPath, [join(here, 'ceilings', target.ceilingFile)], env, port);
+    return { ...common, child };
+  }
+  const metricsPort = await freePort();
+  const env = { ...serviceBaseEnv(), ...target.env(stack), ...serviceEnv, PORT: String(port), METRICS_PORT: String(metricsPort) };
+  const child = await bench.processes.start(target.id, process.execPath, [join(root, 'dist', 'src', 'main.js')], env, port);
+  return { ...common, child, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+}
+
+export async function measure(running: Running, bench: Bench, durationSeconds: number): Promise<Figures> {
+  const { opts, cpu } = bench;
+  const figures: LoadFigures = await load(
+    { url: running.url, pid: running.child.pid!, connections: opts.connections, durationSeconds, headers: running.headers },
+    cpu,
+  );
+  return { id: running.target.id, name: running.name, kind: running.target.kind, ...figures };
+}
+
+/** Every user's request once, so the measured loads are all cache hits. */
+export async function prime(running: Running, bench: Bench): Promise<void> {
+  const figures = await load(
+    { url: running.url, connections: bench.opts.connections, amount: running.headers.count, headers: running.headers },
+    bench.cpu,
+  );
+  if (figures.non2xx > 0 || figures.errors > 0) throw new Error(`${running.name}: priming failed (${figures.non2xx} non-2xx)`);
+}
