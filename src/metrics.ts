@@ -30,10 +30,18 @@ export interface Metrics {
   readonly upstreamInFlight: Gauge<'upstream'>;
   /** By the X_FILE variable naming the file: a bounded set (secret-file.ts counts, once per failure). */
   readonly secretReloadFailures: Counter<'secret'>;
+  /** Managed secrets (turn/managed-secrets/), by configured server name. */
+  readonly secretRotations: Counter<'server'>;
+  readonly signingSecretAge: Gauge<'server'>;
+  readonly managedSecrets: Gauge<'server'>;
   /** By configured server name and URI: bounded by the configuration. */
   readonly turnServerUp: Gauge<'server' | 'uri'>;
   readonly turnServerCheckDuration: Histogram<'server'>;
   readonly turnServerCheckFailures: Counter<'server' | 'reason'>;
+  /** By provider entry name (bounded by the configuration) and result (ok, or a ProviderFailureReason). */
+  readonly turnProviderRequests: Counter<'server' | 'result'>;
+  readonly turnProviderDuration: Histogram<'server'>;
+  readonly turnProviderCacheRequests: Counter<'server' | 'result'>;
 }
 
 /**
@@ -121,6 +129,24 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       labelNames: ['secret'],
       registers,
     }),
+    secretRotations: new Counter({
+      name: 'matrix_turn_secret_rotations_total',
+      help: "New secrets this replica added to coturn's Redis set (managed secrets), by server; summed over replicas, one per interval.",
+      labelNames: ['server'],
+      registers,
+    }),
+    signingSecretAge: new Gauge({
+      name: 'matrix_turn_signing_secret_age_seconds',
+      help: 'Age of the managed secret this replica signs with, by server: grows past the rotation interval when rotation stalls.',
+      labelNames: ['server'],
+      registers,
+    }),
+    managedSecrets: new Gauge({
+      name: 'matrix_turn_secrets',
+      help: "Members of coturn's Redis secret set that this service added (managed secrets), by server, as last read.",
+      labelNames: ['server'],
+      registers,
+    }),
     turnServerUp: new Gauge({
       name: 'matrix_turn_server_up',
       help:
@@ -140,6 +166,25 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: 'matrix_turn_server_check_failures_total',
       help: 'Failed TURN health checks, by server and reason (timeout, refused, unauthorized, tls, dns, error).',
       labelNames: ['server', 'reason'],
+      registers,
+    }),
+    turnProviderRequests: new Counter({
+      name: 'matrix_turn_provider_requests_total',
+      help: 'Credentials asked of a TURN provider, by server and result (ok, refused, bad_answer, timeout, unavailable).',
+      labelNames: ['server', 'result'],
+      registers,
+    }),
+    turnProviderDuration: new Histogram({
+      name: 'matrix_turn_provider_request_duration_seconds',
+      help: 'How long a TURN provider took to issue a credential (every call it takes), by server, whatever the result.',
+      labelNames: ['server'],
+      buckets: LATENCY_BUCKETS_SECONDS,
+      registers,
+    }),
+    turnProviderCacheRequests: new Counter({
+      name: 'matrix_turn_provider_cache_requests_total',
+      help: "Look-ups of a user's kept provider credential: hit, miss (the provider is asked), or coalesced onto a call in flight.",
+      labelNames: ['server', 'result'],
       registers,
     }),
   };

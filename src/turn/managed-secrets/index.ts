@@ -1,0 +1,85 @@
+// Managed secrets put together: the store on coturn's Redis (secret-store.ts), the signing
+// secret that follows it and rotates it (signing-secret.ts, rotation.ts), read again as
+// soon as the connection is (re)established, and the minter that signs with it. Also the
+// one read the doctor makes.
+
+import type { Clock, Timers } from '../../clock.js';
+import { MatrixError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
+import type { RedisClient } from '../../redis/client.js';
+import type { LiveSecret } from '../../secret-file.js';
+import type { CredentialMinter } from '../credentials.js';
+import { redisSecretStore, type SetContents } from './secret-store.js';
+import { createSigningSecret, refreshIntervalMs, type SigningSecret, type SigningSecretOptions } from './signing-secret.js';
+
+export { maxManagedSecrets } from './rotation.js';
+export { coturnKeys, secretId, type ManagedSecret, type SetContents } from './secret-store.js';
+export type { ManagedSecretsOptions, SigningSecret } from './signing-secret.js';
+
+export interface ManagedSecretsDeps {
+  /** The client of COTURN_REDIS_URL. */
+  readonly client: RedisClient;
+  readonly clock: Clock;
+  readonly timers: Timers;
+  readonly logger: Logger;
+  readonly metrics: Pick<Metrics, 'secretRotations' | 'signingSecretAge' | 'managedSecrets'>;
+  readonly fallback?: Pick<LiveSecret, 'current'>;
+}
+
+/**
+ * The store's calls are bounded by a quarter of the refresh interval (and the command
+ * timeout), which is what lets signing-secret.ts count on every replica switching within
+ * two refresh intervals.
+ */
+export function storeTimeoutMs(options: Pick<SigningSecretOptions, 'rotationIntervalMs' | 'commandTimeoutMs'>): number {
+  return Math.min(options.commandTimeoutMs, Math.floor(refreshIntervalMs(options.rotationIntervalMs) / 4));
+}
+
+export function createManagedSecrets(options: SigningSecretOptions, deps: ManagedSecretsDeps): SigningSecret {
+  const { client } = deps;
+  const store = redisSecretStore(client, { realm: options.realm, timeoutMs: storeTimeoutMs(options), timers: deps.timers });
+  const signing = createSigningSecret(options, { ...deps, store });
+  // Read at once when the connection is up, and again after each reconnection: catching up.
+  const onReady = () => void signing.refresh();
+  client.on('ready', onReady);
+  if (client.status === 'ready') onReady();
+  return {
+    ...signing,
+    close() {
+      client.off('ready', onReady);
+      signing.close();
+    },
+  };
+}
+
+/**
+ * The minter of a server with managed secrets: `minter` signs with `signing.current()`;
+ * while no secret is known at all, a client is told to come back shortly rather than given
+ * a credential coturn would refuse.
+ */
+export function managedSecretMinter(minter: CredentialMinter, signing: Pick<SigningSecret, 'canSign'>): CredentialMinter {
+  return {
+    mint(userId) {
+      if (!signing.canSign()) throw noSecretYet();
+      return minter.mint(userId);
+    },
+  };
+}
+
+function noSecretYet(): MatrixError {
+  return new MatrixError(503, 'M_UNKNOWN', 'TURN credentials are not available right now; try again shortly', {
+    headers: { 'Retry-After': '1' },
+    detail: "no managed TURN secret known yet: coturn's Redis (COTURN_REDIS_URL) has not been read",
+    // The signing secret logs the outage once, and /readyz shows it.
+    reported: true,
+  });
+}
+
+/** One read of the set, for the doctor: our members (the newest last), how many others. */
+export function readManagedSecrets(
+  client: RedisClient,
+  options: { readonly realm: string; readonly timeoutMs: number; readonly timers: Timers },
+): Promise<SetContents> {
+  return redisSecretStore(client, options).read();
+}
