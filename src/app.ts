@@ -26,7 +26,7 @@ import { memoryLimiter } from './ratelimit/memory.js';
 import type { RateLimiter } from './ratelimit/types.js';
 import { closeRedisClient, createRedisClient } from './redis/client.js';
 import { createClusterStats, exportClusterStats } from './stats/cluster.js';
-import type { CredentialMinter } from './turn/credentials.js';
+import type { MaybeAsyncMinter } from './turn/credentials.js';
 import { recordingIssuance } from './turn/index.js';
 import { probeUri } from './turn/probe/probe-uri.js';
 import { createTurnServers, type TurnServerOptions, type TurnServersDeps, type TurnServersOptions } from './turn/servers.js';
@@ -38,7 +38,7 @@ export interface AppDeps {
   health: Health;
   tokens: TokenCache;
   limiter: RateLimiter;
-  minter: CredentialMinter;
+  minter: MaybeAsyncMinter;
 }
 
 export interface BuiltDependencies extends AppDeps {
@@ -211,7 +211,7 @@ export function turnServersOptions(config: Config): TurnServersOptions {
   const { turn, auth } = config;
   const flat = turn.servers.length === 1 && turn.servers[0]!.name === FLAT_TURN_SERVER_NAME;
   return {
-    servers: turn.servers.map((server) => turnServerOptions(server, turn.ttlSeconds, flat)),
+    servers: turn.servers.map((server) => withProvider(turnServerOptions(server, turn.ttlSeconds, flat), server, config)),
     selection: turn.selection,
     healthCheck: {
       intervalMs: turn.healthCheck.intervalSeconds * 1000,
@@ -241,6 +241,26 @@ function turnServerOptions(server: TurnServerSetting, defaultTtlSeconds: number,
       credentials: { kind: 'static', username: credential.username, password: credential.password },
       secretSetting: place('password_file', 'TURN_PASSWORD_FILE'),
     }),
+  };
+}
+
+/** A provider entry's API and what its calls are held to: the upstream limits every upstream of the service shares. */
+function withProvider(options: TurnServerOptions, server: TurnServerSetting, config: Config): TurnServerOptions {
+  if (server.provider === undefined) return options;
+  const { auth } = config;
+  return {
+    ...options,
+    provider: {
+      api: server.provider,
+      cacheSize: config.turn.providerCacheSize,
+      upstream: {
+        timeoutMs: auth.upstreamTimeoutMs,
+        maxConcurrency: auth.upstreamMaxConcurrency,
+        breakerFailureThreshold: auth.breakerFailureThreshold,
+        breakerResetMs: auth.breakerResetMs,
+      },
+      settingPrefix: `turn_servers[${server.name}]`,
+    },
   };
 }
 

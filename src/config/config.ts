@@ -67,6 +67,8 @@ export interface Config {
       readonly intervalSeconds: number;
       readonly timeoutMs: number;
     };
+    /** Users whose credential from a TURN provider is kept, per provider entry (least recently used dropped first). */
+    readonly providerCacheSize: number;
   };
   readonly redis?: {
     /** REDIS_URL; from REDIS_URL_FILE, re-read like any secret (the credentials in it are followed). */

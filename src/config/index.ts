@@ -18,6 +18,7 @@ export { describeConfig } from './describe.js';
 export { parseSynapseDurationMs } from './duration.js';
 export type { SecretRef } from './sources.js';
 export { FLAT_TURN_SERVER_NAME, type TurnServerSetting } from './turn-servers.js';
+export type { CloudflareSetting, MeteredSetting, ProviderSetting, TurnProviderName, TwilioSetting } from './turn-providers.js';
 export {
   AUTH_METHODS,
   INTROSPECTION_CLIENT_AUTHS,
@@ -118,6 +119,7 @@ function toConfig(c: Settings, secrets: Secrets, sections: StructuredValues<type
       allowGuests: c.TURN_ALLOW_GUESTS,
       selection: c.TURN_SERVER_SELECTION,
       healthCheck: { intervalSeconds: c.TURN_HEALTH_CHECK_INTERVAL, timeoutMs: c.TURN_HEALTH_CHECK_TIMEOUT_MS },
+      providerCacheSize: c.PROVIDER_CACHE_SIZE,
     },
     ...(redisConfigured && {
       redis: {

@@ -2,20 +2,26 @@
 // tried in order, each with a name, its URIs, its own credential (a shared secret, or a
 // static username and password; each secret inline or as `*_file`) and optionally its own
 // credential lifetime. A server whose URIs are all stun:/stuns: needs no credential (STUN
-// Binding is unauthenticated); one with a turn:/turns: URI must have one.
+// Binding is unauthenticated); one with a turn:/turns: URI must have one. An entry may
+// instead name a managed TURN service (`provider:`, turn-providers.ts), which names the
+// URIs and issues the credentials itself.
 
 import { z } from 'zod';
 import { sharedSecretsProblem } from './shared-secrets.js';
 import { seconds, turnUri } from './schemas.js';
 import type { SecretRef } from './sources.js';
 import { inlineSecret, secretFile, type StructuredContext, type StructuredSetting } from './structured.js';
+import { providerKeys, providerProblems, providerSetting, type ProviderSetting } from './turn-providers.js';
 
 export interface TurnServerSetting {
   /** Unique in the list; names the server in logs and metrics. */
   readonly name: string;
+  /** Empty for a provider entry, whose URIs come with each credential. */
   readonly uris: readonly string[];
-  /** Absent only for a server whose URIs are all stun:/stuns:. */
+  /** Absent only for a server whose URIs are all stun:/stuns:, and for a provider entry. */
   readonly credential?: SharedSecretSetting | StaticCredentialSetting;
+  /** A managed TURN service that issues the credentials and names the URIs. */
+  readonly provider?: ProviderSetting;
   /** This server's credential lifetime; absent: TURN_TTL's. */
   readonly ttlSeconds?: number;
 }
@@ -37,18 +43,26 @@ export const FLAT_TURN_SERVER_NAME = 'default';
 
 const MAX_TTL_SECONDS = 30 * 86_400;
 
-function turnServer({ readFile }: StructuredContext) {
+/** The keys of a server of our own, which a provider entry does not take. */
+const OWN_SERVER_KEYS = ['uris', 'shared_secret', 'shared_secret_file', 'username', 'password', 'password_file'] as const;
+
+function turnServer(context: StructuredContext) {
+  const { readFile } = context;
   return z
     .strictObject(
       {
         name: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty'),
-        uris: z.array(turnUri, { error: 'must be a list of turn:, turns:, stun: or stuns: URIs' }).min(1, 'must list at least one URI'),
+        uris: z
+          .array(turnUri, { error: 'must be a list of turn:, turns:, stun: or stuns: URIs' })
+          .min(1, 'must list at least one URI')
+          .optional(),
         shared_secret: inlineSecret.optional(),
         shared_secret_file: secretFile(readFile).optional(),
         username: z.string({ error: 'must be a string' }).trim().min(1, 'must not be empty').optional(),
         password: inlineSecret.optional(),
         password_file: secretFile(readFile).optional(),
         ttl: seconds(MAX_TTL_SECONDS).optional(),
+        ...providerKeys(context),
       },
       {
         error: (issue) =>
@@ -62,6 +76,13 @@ function turnServer({ readFile }: StructuredContext) {
         const problem = (path: string | undefined, message: string) =>
           ctx.addIssue({ code: 'custom', path: path === undefined ? [] : [path], message });
         const given = (key: keyof typeof entry) => entry[key] !== undefined;
+        providerProblems(entry, problem);
+        if (given('provider')) {
+          for (const key of OWN_SERVER_KEYS)
+            if (given(key)) problem(key, 'does not go with provider: the provider names the URIs and issues the credential');
+          return;
+        }
+        if (!given('uris')) problem('uris', 'must be a list of turn:, turns:, stun: or stuns: URIs');
         if (given('shared_secret') && given('shared_secret_file'))
           problem('shared_secret', 'set either shared_secret or shared_secret_file, not both');
         if (given('password') && given('password_file')) problem('password', 'set either password or password_file, not both');
@@ -86,7 +107,8 @@ function turnServer({ readFile }: StructuredContext) {
       const password = entry.password ?? entry.password_file;
       return {
         name: entry.name,
-        uris: entry.uris,
+        uris: entry.uris ?? [],
+        ...(entry.provider !== undefined && { provider: providerSetting(entry) }),
         ...(sharedSecrets !== undefined && { credential: { kind: 'shared-secret', sharedSecrets } }),
         ...(password !== undefined && { credential: { kind: 'static', username: entry.username!, password } }),
         ...(entry.ttl !== undefined && { ttlSeconds: entry.ttl }),

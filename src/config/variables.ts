@@ -118,6 +118,7 @@ export const VARIABLE_TABLE = {
   TURN_SERVER_SELECTION: oneOf(TURN_SERVER_SELECTIONS, 'first'),
   TURN_HEALTH_CHECK_INTERVAL: integer(0, 86_400, '30'),
   TURN_HEALTH_CHECK_TIMEOUT_MS: integer(100, 60_000, '2000'),
+  PROVIDER_CACHE_SIZE: integer(1, 100_000_000, '100000'),
   REDIS_URL: secretText(
     // The URL names the server, which the log should show; only a password in it is masked.
     { at: 'redis.url', shown: 'url without password' },

@@ -9,7 +9,7 @@ import type { Identity, RequestFacts, TokenCache } from '../auth/types.js';
 import type { Health } from '../health.js';
 import type { Metrics } from '../metrics.js';
 import type { RateDecision, RateLimiter } from '../ratelimit/types.js';
-import type { CredentialMinter } from '../turn/credentials.js';
+import type { MaybeAsyncMinter, TurnCredentials } from '../turn/credentials.js';
 import { tokenHash } from '../auth/token-hash.js';
 import type { RequestState } from './access-log.js';
 import { PROBE_PATHS } from './probe-paths.js';
@@ -32,7 +32,7 @@ export interface RouteDeps {
   /** Identities of tokens: the cache in front of the verifier. */
   tokens: TokenCache;
   limiter: RateLimiter;
-  minter: CredentialMinter;
+  minter: MaybeAsyncMinter;
   metrics: Metrics;
   health: Health;
   allowGuests: boolean;
@@ -104,11 +104,19 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
     }
   }
 
-  function issueCredentials(ctx: TurnContext, userId: string): void {
+  /** A promise only when the credential comes from a provider that must be asked: the common answer needs no await. */
+  function issueCredentials(ctx: TurnContext, userId: string): Promise<void> | undefined {
+    const minted = minter.mint(userId);
+    if (minted instanceof Promise) return minted.then((credentials) => answer(ctx, credentials));
+    answer(ctx, minted);
+    return undefined;
+  }
+
+  function answer(ctx: TurnContext, credentials: TurnCredentials): void {
     // Serialised here, the type set first: given an object, Koa probes what kind of body
     // it is and looks the content type up again on every response.
     ctx.set(CREDENTIALS_HEADERS);
-    ctx.body = JSON.stringify(minter.mint(userId));
+    ctx.body = JSON.stringify(credentials);
     issued.inc();
   }
 
@@ -122,7 +130,8 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
     ctx.state.identity = identity;
     applyGuestPolicy(identity);
     if (!exemptUsers.has(identity.userId)) enforceLimit(await limiter.consume(identity.userId));
-    issueCredentials(ctx, identity.userId);
+    const later = issueCredentials(ctx, identity.userId);
+    if (later !== undefined) await later;
   };
 
   return turnServer;

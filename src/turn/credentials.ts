@@ -3,7 +3,7 @@
 // base64(HMAC-SHA1(secret, username)). With several shared secrets the first signs; the
 // others exist so coturn can keep accepting credentials signed before a rotation.
 // Static mode hands every user the same configured username and password; a server of
-// stun: URIs only hands out none.
+// stun: URIs only hands out none. A TURN provider's credentials come from its API (providers/).
 
 import { createHmac } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -17,8 +17,18 @@ export interface TurnCredentials {
   ttl: number;
 }
 
+/** Mints at once: coturn's REST scheme, a static pair, STUN only. */
 export interface CredentialMinter {
   mint(userId: string): TurnCredentials;
+}
+
+/**
+ * What the route calls: a credential at once, or, from a TURN provider that must be asked
+ * (providers/), later. Minters that can answer at once return no promise, so the common
+ * request pays for no await.
+ */
+export interface MaybeAsyncMinter {
+  mint(userId: string): TurnCredentials | Promise<TurnCredentials>;
 }
 
 export interface SharedSecretMinterOptions {

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
 import type { IssuanceRecorder } from '../stats/cluster.js';
-import { sharedSecretMinter, staticMinter, stunOnlyMinter, type CredentialMinter } from './credentials.js';
+import { sharedSecretMinter, staticMinter, stunOnlyMinter, type CredentialMinter, type MaybeAsyncMinter } from './credentials.js';
 
 export interface MinterOptions {
   /** The turn:/turns:/stun: URIs every credential is good for. */
@@ -78,10 +78,15 @@ export function createMinter(options: MinterOptions, deps: MinterDeps): { minter
 }
 
 /** The minter, each credential it issues recorded for its user (after it is made: a failed mint is no issuance). */
-export function recordingIssuance(minter: CredentialMinter, recorder: IssuanceRecorder): CredentialMinter {
+export function recordingIssuance(minter: MaybeAsyncMinter, recorder: IssuanceRecorder): MaybeAsyncMinter {
   return {
     mint(userId) {
       const credentials = minter.mint(userId);
+      if (credentials instanceof Promise)
+        return credentials.then((issued) => {
+          recorder.recordIssued(userId);
+          return issued;
+        });
       recorder.recordIssued(userId);
       return credentials;
     },

@@ -1,12 +1,14 @@
-// The TURN servers as a whole: each server's own minter (credentials.ts, index.ts), the
-// health checks that probe every URI with a credential minted as a client's is, and the
-// minter the route calls, which picks a server from the checks' picture (selection.ts).
+// The TURN servers as a whole: each server's own minter (credentials.ts, index.ts), or for
+// a provider entry its API behind a per-user cache (providers/), the health checks that
+// probe every URI of the others with a credential minted as a client's is, and the minter
+// the route calls, which picks a server from the checks' picture (selection.ts).
 
 import type { Timers } from '../clock.js';
 import type { ComponentStatus } from '../health.js';
 import { createTurnHealthChecks, type TurnHealthDeps, type TurnHealthOptions, type TurnHealthSnapshot } from './health-checks.js';
 import { createMinter, type MinterDeps, type MinterOptions } from './index.js';
-import type { CredentialMinter } from './credentials.js';
+import type { MaybeAsyncMinter } from './credentials.js';
+import { createProviderServer, type ProviderOptions, type ProviderServer } from './providers/index.js';
 import { selectingMinter } from './selection.js';
 
 export type TurnServerSelection = 'first' | 'spread';
@@ -14,6 +16,8 @@ export type TurnServerSelection = 'first' | 'spread';
 export interface TurnServerOptions extends MinterOptions {
   /** Unique; names the server in logs, metrics and /readyz. */
   readonly name: string;
+  /** A managed TURN service that issues the credentials and names the URIs (`uris` is then empty). */
+  readonly provider?: ProviderOptions;
 }
 
 export interface TurnServersOptions {
@@ -31,7 +35,7 @@ export interface TurnServersDeps extends MinterDeps, Pick<TurnHealthDeps, 'probe
 
 export interface TurnServers {
   /** What the route calls: the chosen server's credential, naming its URIs that are up. */
-  readonly minter: CredentialMinter;
+  readonly minter: MaybeAsyncMinter;
   snapshot(this: void): TurnHealthSnapshot;
   status(this: void): ComponentStatus;
   /** Starts the health checks (none when their interval is 0). */
@@ -40,7 +44,23 @@ export interface TurnServers {
 }
 
 export function createTurnServers(options: TurnServersOptions, deps: TurnServersDeps): TurnServers {
-  const built = options.servers.map((server) => ({ ...server, ...createMinter(server, deps) }));
+  const providers = new Map<string, ProviderServer>();
+  for (const server of options.servers)
+    if (server.provider !== undefined)
+      providers.set(
+        server.name,
+        createProviderServer({ name: server.name, ttlSeconds: server.ttlSeconds, provider: server.provider }, deps),
+      );
+  const built = options.servers
+    .filter((server) => !providers.has(server.name))
+    .map((server) => ({ ...server, ...createMinter(server, deps) }));
+  // In the order configured; a provider entry is not in the checks' picture (its API answering is its health).
+  const selectable = options.servers.map((server) => {
+    const provider = providers.get(server.name);
+    return provider
+      ? { name: server.name, uris: server.uris, minter: provider.minter, unchecked: true }
+      : built.find((b) => b.name === server.name)!;
+  });
   const checks = createTurnHealthChecks(
     built.map((server) => ({
       name: server.name,
@@ -51,23 +71,56 @@ export function createTurnServers(options: TurnServersOptions, deps: TurnServers
         return { username, password };
       },
     })),
-    options.healthCheck,
+    built.length > 0 ? options.healthCheck : { ...options.healthCheck, intervalMs: 0 },
     { probe: deps.probe, clock: deps.clock, timers: deps.timers, logger: deps.logger, metrics: deps.metrics },
   );
   const minter =
-    built.length === 1 && options.healthCheck.intervalMs <= 0
+    built.length === 1 && options.healthCheck.intervalMs <= 0 && providers.size === 0
       ? built[0]!.minter
-      : selectingMinter(built, options.selection, checks.snapshot);
+      : selectingMinter(selectable, options.selection, checks.snapshot);
   return {
     minter,
     snapshot: checks.snapshot,
-    status: checks.status,
+    status:
+      providers.size === 0 ? checks.status : () => withProviders(options.servers, providers, checks, options.healthCheck.intervalMs > 0),
     start: checks.start,
     async close() {
       await checks.close();
       for (const server of built) server.close();
+      await Promise.all([...providers.values()].map((provider) => provider.close()));
     },
   };
+}
+
+/**
+ * The /readyz component with the provider entries among the checked servers, in the order
+ * configured: degraded when no server is up (a provider counts as up unless its last call failed).
+ */
+function withProviders(
+  servers: readonly TurnServerOptions[],
+  providers: ReadonlyMap<string, ProviderServer>,
+  checks: { status(): ComponentStatus; snapshot(): TurnHealthSnapshot },
+  checking: boolean,
+): ComponentStatus {
+  const checkedReport = (checks.status().servers ?? []) as readonly unknown[];
+  const snapshot = checks.snapshot();
+  let place = 0;
+  let up = 0;
+  const listed = servers.map((server) => {
+    const provider = providers.get(server.name);
+    if (provider !== undefined) {
+      if (provider.state().state !== 'down') up += 1;
+      return provider.status();
+    }
+    const usable = snapshot.servers[place]?.usableUris.length ?? 0;
+    if (!checking || usable > 0) up += 1;
+    return checkedReport[place++];
+  });
+  const detail =
+    up === 0
+      ? 'every TURN server is down: each is tried in turn, and a request gets 503 when none answers'
+      : `${up} of ${servers.length} TURN servers up${checking ? '' : ' (health checks off: every URI of our own servers counts as up)'}`;
+  return { ready: true, degraded: up === 0, detail, servers: listed };
 }
 
 /**
