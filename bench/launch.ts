@@ -99,7 +99,8 @@ export async function startTarget(
   }
   const metricsPort = await freePort();
   const env = { ...serviceBaseEnv(), ...target.env(stack), ...serviceEnv, PORT: String(port), METRICS_PORT: String(metricsPort) };
-  const child = await bench.processes.start(target.id, process.execPath, [join(root, 'dist', 'src', 'main.js')], env, port);
+  const args = [...bench.opts.serviceNodeArgs, join(root, 'dist', 'src', 'main.js')];
+  const child = await bench.processes.start(target.id, process.execPath, args, env, port);
   return { ...common, child, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 

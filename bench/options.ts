@@ -39,6 +39,8 @@ export interface Options {
   withHealthChecks: boolean;
   /** More environment for every service target (after the bench's own, so it wins). */
   serviceEnv: Readonly<Record<string, string>>;
+  /** Node options for every service target's process, before its script: --cpu-prof, --perf-basic-prof (not allowed in NODE_OPTIONS). */
+  serviceNodeArgs: readonly string[];
   ab?: AbComparison;
   /** A/B env: what side B adds to the service's environment. */
   abEnv: Readonly<Record<string, string>>;
@@ -55,6 +57,7 @@ const KNOWN = new Set([
   'targets',
   'with-health-checks',
   'service-env',
+  'service-node-args',
   'ab',
   'ab-env',
   'results',
@@ -85,6 +88,7 @@ export function parseOptions(argv: readonly string[]): Options {
     targetsChosen: given.has('targets'),
     withHealthChecks: given.has('with-health-checks') && given.get('with-health-checks') !== 'false',
     serviceEnv: parseEnvList(given.get('service-env') ?? '', '--service-env'),
+    serviceNodeArgs: (given.get('service-node-args') ?? '').split(/\s+/).filter((a) => a !== ''),
     ...(ab !== undefined && { ab }),
     abEnv,
     ...(resultsDir !== undefined && { resultsDir }),

@@ -12,6 +12,7 @@
 //   npm run bench -- --targets=koa,sketch,redis,in-process
 //   npm run bench -- --with-health-checks         the service's TURN health checks running against a real coturn
 //   npm run bench -- --service-env=K=V,K=V        more environment for every service target
+//   npm run bench -- --service-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"   node options for every service target
 //   npm run bench -- --ab=health [--rounds=5]     hot path with and without health checks, alternating: medians, ratio
 //   npm run bench -- --ab=env --ab-env=K=V        hot path without and with that environment
 //   npm run bench -- --mode=scale                 1,000,000 distinct tokens cycling: RSS and throughput as the cache churns

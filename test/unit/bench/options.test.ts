@@ -27,6 +27,14 @@ describe('the bench options', () => {
     expect(() => parseEnvList('=x', '--service-env')).toThrow('--service-env: "=x" is not NAME=value');
   });
 
+  it('passes --service-node-args to node before the service script, split at spaces', () => {
+    expect(parseOptions([]).serviceNodeArgs).toEqual([]);
+    expect(parseOptions(['--service-node-args=--cpu-prof  --cpu-prof-dir=/tmp/prof']).serviceNodeArgs).toEqual([
+      '--cpu-prof',
+      '--cpu-prof-dir=/tmp/prof',
+    ]);
+  });
+
   it('makes --ab an A/B run of 5 rounds unless told otherwise; --ab=env needs what side B adds', () => {
     expect(parseOptions(['--ab=health'])).toMatchObject({ mode: 'ab', ab: 'health', rounds: 5 });
     expect(parseOptions(['--ab=health', '--rounds=3']).rounds).toBe(3);
