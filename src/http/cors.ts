@@ -6,6 +6,8 @@ export const CORS_HEADERS: Readonly<Record<string, string>> = {
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Allow-Methods': 'GET, POST, PUT, DELETE, OPTIONS',
   'Access-Control-Allow-Headers': 'X-Requested-With, Content-Type, Authorization',
+  // A browser client may read the id its request was logged under, to quote it in a report.
+  'Access-Control-Expose-Headers': 'X-Request-ID',
 };
 
 const CORS_ENTRIES = Object.entries(CORS_HEADERS);

@@ -24,6 +24,7 @@ const unique = (label: string) => `${label}${randomBytes(12).toString('hex')}`;
 /** Everything that must never be seen outside the process, by what it is. */
 const secrets = {
   turnSecret: unique('turnsecret'),
+  logUserHashKey: unique('loghashkey'),
   redisPassword: unique('redispw'),
   validTokens: [unique('syt_valid_a_'), unique('syt_valid_b_'), unique('syt_valid_c_')],
   expiredToken: unique('syt_expired_'),
@@ -35,6 +36,7 @@ const secrets = {
 };
 const allSecrets = () => [
   secrets.turnSecret,
+  secrets.logUserHashKey,
   secrets.redisPassword,
   ...secrets.validTokens,
   secrets.expiredToken,
@@ -69,6 +71,7 @@ describe('nothing leaks from the service in process', () => {
       HOMESERVER_URL: homeserver.url,
       REDIS_URL: `redis://:${secrets.redisPassword}@127.0.0.1:${redis.port}`,
       TURN_SHARED_SECRET: secrets.turnSecret,
+      LOG_USER_HASH_KEY: secrets.logUserHashKey,
       LOG_LEVEL: 'trace',
       RATE_LIMIT_BURST: '3',
       UNKNOWN_TOKEN_RATE_LIMIT_BURST: '6',

@@ -182,6 +182,7 @@ describe('the table', () => {
         'APPSERVICE_HS_TOKEN',
         'INTROSPECTION_CLIENT_SECRET',
         'JWT_PUBLIC_KEY',
+        'LOG_USER_HASH_KEY',
         'REDIS_PASSWORD',
         'REDIS_URL',
         'TURN_PASSWORD',

@@ -14,6 +14,7 @@ const SPEC = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
   'access-control-allow-headers': 'X-Requested-With, Content-Type, Authorization',
+  'access-control-expose-headers': 'X-Request-ID',
 };
 
 let server: Listening;
