@@ -95,10 +95,12 @@ const usernames = userIds.map((id) => `1700086400:${id}`);
   const bound = lines.child({ method: 'GET', route: '/_matrix/client/v3/voip/turnServer', status: 200 });
   const write = accessLine(bound, 'info');
   const hashes = userIds.map((_, i) => i.toString(16).padStart(16, '0'));
+  const ids = userIds.map((_, i) => `5c1c3ce0455a-${i}`);
   compare(
-    'access line: logger.info({ durationMs, userHash }) vs accessLine',
-    (i) => bound.info({ durationMs: 1.234, userHash: hashes[i % USERS]! }, 'request'),
-    (i) => write(1.234, 'userHash', hashes[i % USERS]),
+    'access line: logger.info({ durationMs, requestId, clientAddress, userHash }) vs accessLine',
+    (i) =>
+      bound.info({ durationMs: 1.234, requestId: ids[i % USERS]!, clientAddress: '203.0.113.9', userHash: hashes[i % USERS]! }, 'request'),
+    (i) => write(1.234, ids[i % USERS]!, '203.0.113.9', 'userHash', hashes[i % USERS]),
   );
 }
 
