@@ -4,7 +4,9 @@
 // probe user exactly as clients get theirs, then its release). One probe per URI (the real
 // STUN/TURN probe, probe/probe-uri.ts) tells how far it got: the steps before the one that
 // failed passed, that one failed with its likely cause, the rest were not tried.
-// A server's URIs are probed at once; servers one after the other.
+// A server's URIs are probed at once; servers one after the other. A provider entry has
+// no URIs of its own: its API is asked once for the probe user's credential, and the
+// section says what came back (how many URIs, the TTL) or why nothing did.
 
 import { turnServersOptions } from '../../app.js';
 import type { Clock, Timers } from '../../clock.js';
@@ -14,6 +16,8 @@ import type { Metrics } from '../../metrics.js';
 import { createMinter } from '../../turn/index.js';
 import type { ProbeOptions, ProbeResult, TransportAddress } from '../../turn/probe/probe-uri.js';
 import { parseTurnUri, type TurnUri } from '../../turn/probe/turn-uri.js';
+import { createProviderServer, providerKeySetting, type ProviderOptions } from '../../turn/providers/index.js';
+import { ProviderFailure } from '../../turn/providers/provider.js';
 import { probeUser, type TurnServerOptions } from '../../turn/servers.js';
 import { addressKind, unreachableFromOutside } from '../addresses.js';
 import { credentialSettings, missingExternalIpCause, turnFailureCause, type CredentialSettings } from '../causes.js';
@@ -35,6 +39,10 @@ export async function turnSections(config: Config, deps: TurnCheckDeps): Promise
   const timeoutMs = config.turn.healthCheck.timeoutMs;
   const sections: Section[] = [];
   for (const server of options.servers) {
+    if (server.provider !== undefined) {
+      sections.push(await providerSection(server, server.provider, options.probeUserId, deps));
+      continue;
+    }
     const built = createMinter(server, deps);
     const { minter } = built;
     const credential = credentialSettings(server.credentials?.kind, server.name, flat);
@@ -55,6 +63,43 @@ export async function turnSections(config: Config, deps: TurnCheckDeps): Promise
     }
   }
   return sections;
+}
+
+async function providerSection(
+  server: TurnServerOptions,
+  provider: ProviderOptions,
+  probeUserId: string,
+  deps: TurnCheckDeps,
+): Promise<Section> {
+  const title = `TURN provider "${server.name}" (${provider.api.kind}): ${provider.api.apiUrl}`;
+  const what = `the provider issues a credential for ${probeUserId}`;
+  const built = createProviderServer({ name: server.name, ttlSeconds: server.ttlSeconds, provider }, deps);
+  try {
+    const { uris, ttl } = await built.minter.mint(probeUserId);
+    return { title, checks: [check('ok', what, `${uris.length} URIs (${uris.join(', ')}), TTL ${ttl} s`)] };
+  } catch (error) {
+    const failure = ProviderFailure.of(error);
+    return { title, checks: [check('fail', what, failure.message, providerFailureCause(failure, provider))] };
+  } finally {
+    await built.close();
+  }
+}
+
+function providerFailureCause(failure: ProviderFailure, provider: ProviderOptions): string {
+  const { apiUrl } = provider.api;
+  switch (failure.reason) {
+    case 'refused':
+      return `the provider refused our key: ${providerKeySetting(provider)} is revoked, mistyped, or of another account`;
+    case 'timeout':
+      return (
+        `no answer within UPSTREAM_TIMEOUT_MS (${provider.upstream.timeoutMs} ms): ` +
+        `can this host reach ${apiUrl} (else set api_url to an egress proxy)?`
+      );
+    case 'unavailable':
+      return `${apiUrl} could not be reached or answered with an error: check api_url, the network, and the provider's status page`;
+    case 'bad_answer':
+      return `the answer is not a credential: is api_url the provider's API (or a proxy that passes its answers on unchanged)?`;
+  }
 }
 
 interface ServerContext {

@@ -78,9 +78,8 @@ export function createProviderServer(options: ProviderServerOptions, deps: Provi
     ...(timers !== undefined && { timers }),
   });
   const { api } = settings;
-  const keyName = api.kind === 'cloudflare' ? 'api_token' : api.kind === 'twilio' ? api.secretSetting : 'secret_key';
-  const ref = api.kind === 'cloudflare' ? api.apiToken : api.kind === 'twilio' ? api.secret : api.secretKey;
-  const keySetting = `${settings.settingPrefix}.${keyName}${ref.path === undefined ? '' : '_file'}`;
+  const { keyName, ref } = apiKey(api);
+  const keySetting = providerKeySetting(settings);
   // The key's only rule at start is not being empty, which every re-read checks.
   const secret = watchedSecret(ref, `${settings.settingPrefix}.${keyName}_file`, logger, {
     failures: metrics.secretReloadFailures,
@@ -130,6 +129,23 @@ export function createProviderServer(options: ProviderServerOptions, deps: Provi
       await upstream.close();
     },
   };
+}
+
+/** The setting holding the key the provider checks, as an operator wrote it: turn_servers[cf].api_token_file. */
+export function providerKeySetting(settings: ProviderOptions): string {
+  const { keyName, ref } = apiKey(settings.api);
+  return `${settings.settingPrefix}.${keyName}${ref.path === undefined ? '' : '_file'}`;
+}
+
+function apiKey(api: ProviderApi): { keyName: string; ref: SecretRef } {
+  switch (api.kind) {
+    case 'cloudflare':
+      return { keyName: 'api_token', ref: api.apiToken };
+    case 'twilio':
+      return { keyName: api.secretSetting, ref: api.secret };
+    case 'metered':
+      return { keyName: 'secret_key', ref: api.secretKey };
+  }
 }
 
 function providerFor(api: ProviderApi, secret: LiveSecret, upstream: ReturnType<typeof createUpstream>): TurnProvider {
