@@ -2,7 +2,8 @@
 // state; tests build it with real or substitute parts, main.ts for production.
 // buildDependencies(config, base) makes the parts the configuration asks for: the one
 // Redis client, handed to each of its users (the limiter, the cluster-wide figures), the
-// TURN servers with their health checks (started here, in the background), and the minter
+// TURN servers with their health checks (started here, in the background) and, for managed
+// secrets, a client of coturn's Redis of their own, and the minter
 // wrapped so that the figures record what it issues. The *Options functions
 // are the one place that maps the configuration onto each module's own options.
 
@@ -72,8 +73,22 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
   const limiter = createRateLimiter(rateLimiterOptions(config), { logger, metrics, clock, timers, health, ...(redis && { redis }) });
   const stats = redis && createClusterStats({ client: redis.client, clock, timers, logger, timeoutMs: redis.timeoutMs });
   if (stats) exportClusterStats(stats, metrics.registry);
-  const turn = createTurnServers(turnServersOptions(config), { clock, logger, metrics, timers, probe: base.probe ?? probeUri });
+  const managed = config.turn.managedSecrets;
+  // coturn's Redis has a client of its own: another server, or another database, than REDIS_URL's.
+  const coturnRedis = managed && {
+    client: createRedisClient(managed.redis, { logger, secretReloadFailures: metrics.secretReloadFailures, timers }),
+    timeoutMs: managed.redis.commandTimeoutMs,
+  };
+  const turn = createTurnServers(turnServersOptions(config), {
+    clock,
+    logger,
+    metrics,
+    timers,
+    probe: base.probe ?? probeUri,
+    ...(coturnRedis && { coturnRedis: coturnRedis.client }),
+  });
   health.register('turn', turn.status);
+  if (turn.secretsStatus) health.register('turn_secrets', turn.secretsStatus);
   turn.start();
 
   // The client's users before the client: the figures' last batch, then the limiter's probes.
@@ -91,7 +106,11 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
     limiter,
     minter: stats ? recordingIssuance(turn.minter, stats) : turn.minter,
     async close() {
-      await Promise.allSettled([turn.close(), tokens.close(), closeRedisUsers()]);
+      const closeTurn = async () => {
+        await turn.close();
+        if (coturnRedis) await closeRedisClient(coturnRedis.client, coturnRedis.timeoutMs);
+      };
+      await Promise.allSettled([closeTurn(), tokens.close(), closeRedisUsers()]);
     },
   };
 }
@@ -211,7 +230,9 @@ export function turnServersOptions(config: Config): TurnServersOptions {
   const { turn, auth } = config;
   const flat = turn.servers.length === 1 && turn.servers[0]!.name === FLAT_TURN_SERVER_NAME;
   return {
-    servers: turn.servers.map((server) => withProvider(turnServerOptions(server, turn.ttlSeconds, flat), server, config)),
+    servers: turn.servers.map((server) =>
+      withProvider(withManagedSecrets(turnServerOptions(server, turn.ttlSeconds, flat), server, config), server, config),
+    ),
     selection: turn.selection,
     healthCheck: {
       intervalMs: turn.healthCheck.intervalSeconds * 1000,
@@ -241,6 +262,22 @@ function turnServerOptions(server: TurnServerSetting, defaultTtlSeconds: number,
       credentials: { kind: 'static', username: credential.username, password: credential.password },
       secretSetting: place('password_file', 'TURN_PASSWORD_FILE'),
     }),
+  };
+}
+
+/** A server with managed secrets: coturn's realm, how often they rotate, the margin before one is removed. */
+function withManagedSecrets(options: TurnServerOptions, server: TurnServerSetting, config: Config): TurnServerOptions {
+  const managed = config.turn.managedSecrets;
+  if (server.secretRotation === undefined || managed === undefined) return options;
+  return {
+    ...options,
+    managedSecrets: {
+      server: server.name,
+      realm: managed.realm,
+      rotationIntervalMs: server.secretRotation.intervalSeconds * 1000,
+      marginMs: managed.marginSeconds * 1000,
+      commandTimeoutMs: managed.redis.commandTimeoutMs,
+    },
   };
 }
 

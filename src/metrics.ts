@@ -30,6 +30,10 @@ export interface Metrics {
   readonly upstreamInFlight: Gauge<'upstream'>;
   /** By the X_FILE variable naming the file: a bounded set (secret-file.ts counts, once per failure). */
   readonly secretReloadFailures: Counter<'secret'>;
+  /** Managed secrets (turn/managed-secrets/), by configured server name. */
+  readonly secretRotations: Counter<'server'>;
+  readonly signingSecretAge: Gauge<'server'>;
+  readonly managedSecrets: Gauge<'server'>;
   /** By configured server name and URI: bounded by the configuration. */
   readonly turnServerUp: Gauge<'server' | 'uri'>;
   readonly turnServerCheckDuration: Histogram<'server'>;
@@ -123,6 +127,24 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
         'Re-reads of a secret file that failed (missing, unreadable, empty) or were refused by the rule of the start, ' +
         'by the variable naming the file; the last good value stays in force, and a restart would refuse to start.',
       labelNames: ['secret'],
+      registers,
+    }),
+    secretRotations: new Counter({
+      name: 'matrix_turn_secret_rotations_total',
+      help: "New secrets this replica added to coturn's Redis set (managed secrets), by server; summed over replicas, one per interval.",
+      labelNames: ['server'],
+      registers,
+    }),
+    signingSecretAge: new Gauge({
+      name: 'matrix_turn_signing_secret_age_seconds',
+      help: 'Age of the managed secret this replica signs with, by server: grows past the rotation interval when rotation stalls.',
+      labelNames: ['server'],
+      registers,
+    }),
+    managedSecrets: new Gauge({
+      name: 'matrix_turn_secrets',
+      help: "Members of coturn's Redis secret set that this service added (managed secrets), by server, as last read.",
+      labelNames: ['server'],
       registers,
     }),
     turnServerUp: new Gauge({

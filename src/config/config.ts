@@ -67,6 +67,17 @@ export interface Config {
       readonly intervalSeconds: number;
       readonly timeoutMs: number;
     };
+    /**
+     * Where the secrets of the server with `secretRotation` live (coturn's redis-userdb and
+     * realm); present exactly when a server has it.
+     */
+    readonly managedSecrets?: {
+      /** COTURN_REDIS_URL: its own client, whether or not it names REDIS_URL's server. */
+      readonly redis: { readonly url: SecretRef; readonly tls: boolean; readonly commandTimeoutMs: number };
+      readonly realm: string;
+      /** Added to a credential's lifetime before the secret that signed it is removed (clock skew). */
+      readonly marginSeconds: number;
+    };
     /** Users whose credential from a TURN provider is kept, per provider entry (least recently used dropped first). */
     readonly providerCacheSize: number;
   };

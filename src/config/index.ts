@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { crossFieldRules } from './rules.js';
 import { readSecrets, readSources, secretsGivenAsFile, withSecretValues, type Secrets } from './sources.js';
 import { parseStructured, type StructuredValues } from './structured.js';
-import { FLAT_TURN_SERVER_NAME, type TurnServerSetting } from './turn-servers.js';
+import { FLAT_TURN_SERVER_NAME, rotatesSecrets, type TurnServerSetting } from './turn-servers.js';
 import { STRUCTURED_SETTINGS, settingsSchema, type Settings } from './variables.js';
 import type { Config } from './config.js';
 
@@ -54,7 +54,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
   const { settings, structured } = readSources(env, readFile, STRUCTURED_SETTINGS, problems);
   const secrets = readSecrets(settings, readFile, problems);
   const sections = parseStructured(structured, STRUCTURED_SETTINGS, { readFile }, problems);
-  const rules = crossFieldRules(secrets, secretsGivenAsFile(settings), new Set(Object.keys(structured)));
+  const rules = crossFieldRules(
+    secrets,
+    secretsGivenAsFile(settings),
+    new Set(Object.keys(structured)),
+    rotatesSecrets(structured.turn_servers),
+  );
   const checked = settingsSchema.superRefine(rules, { when: () => true });
   const parsed = checked.safeParse(withSecretValues(settings, secrets));
   if (!parsed.success) {
@@ -68,6 +73,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, op
 }
 
 function toConfig(c: Settings, secrets: Secrets, sections: StructuredValues<typeof STRUCTURED_SETTINGS>): Config {
+  const turnServers = sections.turn_servers ?? [flatTurnServer(c, secrets)];
   const redisConfigured = c.REDIS_URL !== undefined || c.REDIS_SENTINELS !== undefined || c.REDIS_CLUSTER_NODES !== undefined;
   return {
     port: c.PORT,
@@ -114,11 +120,22 @@ function toConfig(c: Settings, secrets: Secrets, sections: StructuredValues<type
       size: c.TOKEN_CACHE_SIZE,
     },
     turn: {
-      servers: sections.turn_servers ?? [flatTurnServer(c, secrets)],
+      servers: turnServers,
       ttlSeconds: c.TURN_TTL,
       allowGuests: c.TURN_ALLOW_GUESTS,
       selection: c.TURN_SERVER_SELECTION,
       healthCheck: { intervalSeconds: c.TURN_HEALTH_CHECK_INTERVAL, timeoutMs: c.TURN_HEALTH_CHECK_TIMEOUT_MS },
+      ...(turnServers.some((server) => server.secretRotation !== undefined) && {
+        managedSecrets: {
+          redis: {
+            url: secrets.COTURN_REDIS_URL!,
+            tls: c.COTURN_REDIS_URL!.startsWith('rediss:'),
+            commandTimeoutMs: c.REDIS_COMMAND_TIMEOUT_MS,
+          },
+          realm: c.COTURN_REALM!,
+          marginSeconds: c.TURN_SECRET_ROTATION_MARGIN,
+        },
+      }),
       providerCacheSize: c.PROVIDER_CACHE_SIZE,
     },
     ...(redisConfigured && {
@@ -149,7 +166,12 @@ function flatTurnServer(c: Settings, secrets: Secrets): TurnServerSetting {
   const credential: TurnServerSetting['credential'] = secrets.TURN_SHARED_SECRET
     ? { kind: 'shared-secret', sharedSecrets: secrets.TURN_SHARED_SECRET }
     : secrets.TURN_PASSWORD && { kind: 'static', username: c.TURN_USERNAME!, password: secrets.TURN_PASSWORD };
-  return { name: FLAT_TURN_SERVER_NAME, uris: c.TURN_URIS, ...(credential && { credential }) };
+  return {
+    name: FLAT_TURN_SERVER_NAME,
+    uris: c.TURN_URIS,
+    ...(credential && { credential }),
+    ...(c.TURN_SECRET_ROTATION_INTERVAL > 0 && { secretRotation: { intervalSeconds: c.TURN_SECRET_ROTATION_INTERVAL } }),
+  };
 }
 
 function deepFreeze<T>(value: T): T {

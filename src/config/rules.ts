@@ -1,6 +1,6 @@
 // The checks across settings, once each setting passed (or failed) its own: what each
-// AUTH_METHOD requires, one TURN credential mode, one Redis mode, the metrics listener
-// apart from the public one. The rules of the secrets that a re-read of their file is held
+// AUTH_METHOD requires, one TURN credential mode, what managed secrets need, one Redis
+// mode, the metrics listener apart from the public one. The rules of the secrets that a re-read of their file is held
 // to as well (secret-file.ts) live beside: sharedSecretsProblem in shared-secrets.ts,
 // publicKeyProblem in the shared jwt-public-key.ts.
 
@@ -14,11 +14,17 @@ import { AUTH_METHODS, JWT_ALGORITHM_NAMES, type SecretName, type Settings } fro
 /**
  * The checks across settings, as a zod refinement. `secrets`: the secrets read; `givenAsFile`:
  * the secrets given as X_FILE, whether or not the file could be read; `sections`: the
- * structured sections the YAML file gave, whether or not they passed their own checks. Run with `when: () =>
+ * structured sections the YAML file gave, whether or not they passed their own checks;
+ * `fileRotatesSecrets`: whether an entry of turn_servers has secret_rotation_interval. Run with `when: () =>
  * true` (zod skips refinements after an enum failure), so one message names every problem;
  * a setting that failed its own check holds its raw input here.
  */
-export function crossFieldRules(secrets: Secrets, givenAsFile: ReadonlySet<SecretName>, sections: ReadonlySet<string>) {
+export function crossFieldRules(
+  secrets: Secrets,
+  givenAsFile: ReadonlySet<SecretName>,
+  sections: ReadonlySet<string>,
+  fileRotatesSecrets = false,
+) {
   return (c: Settings, ctx: z.RefinementCtx): void => {
     const problem = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     // A secret whose file could not be read was given all the same: its X_FILE problem is
@@ -51,6 +57,7 @@ export function crossFieldRules(secrets: Secrets, givenAsFile: ReadonlySet<Secre
     if ((AUTH_METHODS as readonly string[]).includes(c.AUTH_METHOD) && c.AUTH_METHOD !== 'whoami' && !c.SERVER_NAME)
       problem('SERVER_NAME', `required when AUTH_METHOD is ${c.AUTH_METHOD}`);
     checkTurn(c, given, sections.has('turn_servers'), problem);
+    checkManagedSecrets(c, given, sections.has('turn_servers'), fileRotatesSecrets, problem);
     const redisModes = [given('REDIS_URL'), c.REDIS_SENTINELS !== undefined, c.REDIS_CLUSTER_NODES !== undefined].filter(Boolean).length;
     if (redisModes > 1) problem('REDIS_URL', 'set only one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES');
     if (c.REDIS_SENTINELS && !c.REDIS_SENTINEL_NAME) problem('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS');
@@ -73,6 +80,7 @@ function checkTurn(
   const urisGiven = Array.isArray(c.TURN_URIS) ? c.TURN_URIS.length > 0 : c.TURN_URIS !== undefined;
   const hasSecret = given('TURN_SHARED_SECRET');
   const hasStatic = c.TURN_USERNAME !== undefined || given('TURN_PASSWORD');
+  const rotates = flatRotation(c);
   if (turnServersGiven) {
     const flat = urisGiven ? 'TURN_URIS' : hasSecret ? 'TURN_SHARED_SECRET' : hasStatic ? 'TURN_USERNAME' : undefined;
     if (flat !== undefined) problem(flat, 'set either turn_servers (in CONFIG_FILE) or TURN_URIS with its credential, not both');
@@ -80,12 +88,43 @@ function checkTurn(
   }
   if (!urisGiven) problem('TURN_URIS', 'required: comma-separated turn:/turns: URIs (or turn_servers in CONFIG_FILE)');
   if (hasSecret && hasStatic) problem('TURN_SHARED_SECRET', 'set either TURN_SHARED_SECRET or TURN_USERNAME/TURN_PASSWORD, not both');
-  else if (!hasSecret && !hasStatic && !stunOnly(c.TURN_URIS))
+  else if (!hasSecret && !hasStatic && !rotates && !stunOnly(c.TURN_URIS))
     problem('TURN_SHARED_SECRET', 'required (or TURN_SHARED_SECRET_FILE, or TURN_USERNAME and TURN_PASSWORD)');
   else if (hasStatic && (c.TURN_USERNAME === undefined || !given('TURN_PASSWORD')))
     problem(c.TURN_USERNAME === undefined ? 'TURN_USERNAME' : 'TURN_PASSWORD', 'TURN_USERNAME and TURN_PASSWORD go together');
   const sharedSecrets = c.TURN_SHARED_SECRET === undefined ? undefined : sharedSecretsProblem(c.TURN_SHARED_SECRET);
   if (sharedSecrets !== undefined) problem('TURN_SHARED_SECRET', sharedSecrets);
+}
+
+/** Whether TURN_SECRET_ROTATION_INTERVAL turns managed secrets on (raw input that failed its check does not). */
+function flatRotation(c: Settings): boolean {
+  return typeof c.TURN_SECRET_ROTATION_INTERVAL === 'number' && c.TURN_SECRET_ROTATION_INTERVAL > 0;
+}
+
+/**
+ * Managed secrets (TURN_SECRET_ROTATION_INTERVAL, or secret_rotation_interval on an entry
+ * of turn_servers) live in coturn's Redis under its realm, so both must be named; they
+ * sign each user's own credential, so not with a static pair or for stun: URIs only.
+ */
+function checkManagedSecrets(
+  c: Settings,
+  given: (name: SecretName) => boolean,
+  turnServersGiven: boolean,
+  fileRotatesSecrets: boolean,
+  problem: (path: string, message: string) => void,
+): void {
+  const flat = flatRotation(c);
+  const interval = 'TURN_SECRET_ROTATION_INTERVAL';
+  if (flat && turnServersGiven) problem(interval, 'with turn_servers (in CONFIG_FILE), set secret_rotation_interval on the entry instead');
+  else if (flat && (c.TURN_USERNAME !== undefined || given('TURN_PASSWORD')))
+    problem(interval, "managed secrets sign each user's own credential: they do not go with TURN_USERNAME/TURN_PASSWORD");
+  else if (flat && stunOnly(c.TURN_URIS)) problem(interval, 'TURN_URIS of stun: URIs only have no credential to sign');
+  if (!(flat && !turnServersGiven) && !fileRotatesSecrets) return;
+  const why = flat && !turnServersGiven ? `with ${interval}` : 'with secret_rotation_interval';
+  if (!given('COTURN_REDIS_URL'))
+    problem('COTURN_REDIS_URL', `required ${why}: the URL of the Redis that coturn's redis-userdb names (or COTURN_REDIS_URL_FILE)`);
+  if (c.COTURN_REALM === undefined)
+    problem('COTURN_REALM', `required ${why}: coturn's realm, whose set turn/realm/<realm>/secret it reads`);
 }
 
 /**

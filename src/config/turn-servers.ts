@@ -24,6 +24,11 @@ export interface TurnServerSetting {
   readonly provider?: ProviderSetting;
   /** This server's credential lifetime; absent: TURN_TTL's. */
   readonly ttlSeconds?: number;
+  /**
+   * Managed secrets: the service adds a new secret to coturn's Redis set every interval and
+   * signs with it; a `shared-secret` credential beside is coturn's static-auth-secret.
+   */
+  readonly secretRotation?: { readonly intervalSeconds: number };
 }
 
 export interface SharedSecretSetting {
@@ -44,7 +49,15 @@ export const FLAT_TURN_SERVER_NAME = 'default';
 const MAX_TTL_SECONDS = 30 * 86_400;
 
 /** The keys of a server of our own, which a provider entry does not take. */
-const OWN_SERVER_KEYS = ['uris', 'shared_secret', 'shared_secret_file', 'username', 'password', 'password_file'] as const;
+const OWN_SERVER_KEYS = [
+  'uris',
+  'shared_secret',
+  'shared_secret_file',
+  'username',
+  'password',
+  'password_file',
+  'secret_rotation_interval',
+] as const;
 
 function turnServer(context: StructuredContext) {
   const { readFile } = context;
@@ -62,6 +75,7 @@ function turnServer(context: StructuredContext) {
         password: inlineSecret.optional(),
         password_file: secretFile(readFile).optional(),
         ttl: seconds(MAX_TTL_SECONDS).optional(),
+        secret_rotation_interval: seconds(MAX_TTL_SECONDS).optional(),
         ...providerKeys(context),
       },
       {
@@ -88,8 +102,13 @@ function turnServer(context: StructuredContext) {
         if (given('password') && given('password_file')) problem('password', 'set either password or password_file, not both');
         const hasSecret = given('shared_secret') || given('shared_secret_file');
         const hasStatic = given('username') || given('password') || given('password_file');
+        const rotates = given('secret_rotation_interval');
+        if (rotates && hasStatic)
+          problem('secret_rotation_interval', "managed secrets sign each user's own credential: they do not go with username and password");
+        else if (rotates && stunOnly(entry.uris))
+          problem('secret_rotation_interval', 'a server of stun: URIs only has no credential to sign');
         if (hasSecret && hasStatic) problem(undefined, 'set either shared_secret or username and password, not both');
-        else if (!hasSecret && !hasStatic && !stunOnly(entry.uris))
+        else if (!hasSecret && !hasStatic && !rotates && !stunOnly(entry.uris))
           problem(undefined, 'needs a credential: shared_secret (or shared_secret_file), or username and password (or password_file)');
         else if (hasStatic && !given('username')) problem('username', 'username and password go together');
         else if (hasStatic && !given('password') && !given('password_file')) problem('password', 'username and password go together');
@@ -112,8 +131,16 @@ function turnServer(context: StructuredContext) {
         ...(sharedSecrets !== undefined && { credential: { kind: 'shared-secret', sharedSecrets } }),
         ...(password !== undefined && { credential: { kind: 'static', username: entry.username!, password } }),
         ...(entry.ttl !== undefined && { ttlSeconds: entry.ttl }),
+        ...(entry.secret_rotation_interval !== undefined && { secretRotation: { intervalSeconds: entry.secret_rotation_interval } }),
       };
     });
+}
+
+/** Whether raw turn_servers input (checked or not) has an entry with managed secrets: rules.ts then needs COTURN_*. */
+export function rotatesSecrets(servers: unknown): boolean {
+  const rotates = (entry: unknown) =>
+    entry !== null && typeof entry === 'object' && (entry as Record<string, unknown>).secret_rotation_interval !== undefined;
+  return Array.isArray(servers) && servers.some(rotates);
 }
 
 /** True when every URI is stun:/stuns:, so a server needs no credential; raw input that failed its check counts as not. */
@@ -128,10 +155,17 @@ export const turnServersSetting: StructuredSetting<readonly TurnServerSetting[]>
       .min(1, 'must list at least one TURN server')
       .superRefine((servers, ctx) => {
         const seen = new Set<string>();
+        let rotating: string | undefined;
         servers.forEach((server, index) => {
           if (seen.has(server.name))
             ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `"${server.name}" names another server already` });
           seen.add(server.name);
+          if (server.secretRotation === undefined) return;
+          if (rotating !== undefined) {
+            const message = `"${rotating}" has managed secrets already: COTURN_REDIS_URL and COTURN_REALM name one set, for one server`;
+            ctx.addIssue({ code: 'custom', path: [index, 'secret_rotation_interval'], message });
+          }
+          rotating ??= server.name;
         });
       }),
 };

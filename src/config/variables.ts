@@ -52,6 +52,16 @@ export const JWT_ALGORITHM_NAMES = [
   'Ed25519',
 ] as const;
 
+function redisUrl() {
+  return z.preprocess(
+    (v) => nonEmpty(typeof v === 'string' ? v.trim() : undefined),
+    z
+      .string()
+      .refine((s) => isUrl(s, ['redis:', 'rediss:']), 'must be a redis:// or rediss:// URL')
+      .optional(),
+  );
+}
+
 const SERVER_NAME = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/;
 
 // The order is the order problems are reported in (zod reports fields in shape order).
@@ -118,18 +128,19 @@ export const VARIABLE_TABLE = {
   TURN_SERVER_SELECTION: oneOf(TURN_SERVER_SELECTIONS, 'first'),
   TURN_HEALTH_CHECK_INTERVAL: integer(0, 86_400, '30'),
   TURN_HEALTH_CHECK_TIMEOUT_MS: integer(100, 60_000, '2000'),
-  PROVIDER_CACHE_SIZE: integer(1, 100_000_000, '100000'),
-  REDIS_URL: secretText(
-    // The URL names the server, which the log should show; only a password in it is masked.
-    { at: 'redis.url', shown: 'url without password' },
-    z.preprocess(
+  // Managed secrets (rules.ts: the interval needs COTURN_REDIS_URL and COTURN_REALM).
+  TURN_SECRET_ROTATION_INTERVAL: integer(0, 30 * 86_400, '0'),
+  TURN_SECRET_ROTATION_MARGIN: integer(0, 86_400, '60'),
+  COTURN_REDIS_URL: secretText({ at: 'turn.managedSecrets.redis.url', shown: 'url without password' }, redisUrl()),
+  COTURN_REALM: {
+    schema: z.preprocess(
       (v) => nonEmpty(typeof v === 'string' ? v.trim() : undefined),
-      z
-        .string()
-        .refine((s) => isUrl(s, ['redis:', 'rediss:']), 'must be a redis:// or rediss:// URL')
-        .optional(),
+      z.string().regex(/^\S+$/, "must be coturn's realm, one word such as turn.example.org").optional(),
     ),
-  ),
+  },
+  PROVIDER_CACHE_SIZE: integer(1, 100_000_000, '100000'),
+  // The URL names the server, which the log should show; only a password in it is masked.
+  REDIS_URL: secretText({ at: 'redis.url', shown: 'url without password' }, redisUrl()),
   REDIS_SENTINELS: hostPorts('REDIS_SENTINELS'),
   REDIS_SENTINEL_NAME: optionalText(),
   REDIS_CLUSTER_NODES: hostPorts('REDIS_CLUSTER_NODES'),

@@ -1,13 +1,17 @@
 // Builds the credential minter its options ask for, with live (re-read) secrets held at
-// each re-read to the rule the caller applied at start, and wraps a minter so that what it
-// issues is recorded (the cluster-wide figures, stats/cluster.ts).
+// each re-read to the rule the caller applied at start, or secrets the service rotates
+// itself in coturn's Redis (managed-secrets/), and wraps a minter so that what it issues
+// is recorded (the cluster-wide figures, stats/cluster.ts).
 
-import type { Clock, Timers } from '../clock.js';
+import { systemTimers, type Clock, type Timers } from '../clock.js';
+import type { ComponentStatus } from '../health.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { RedisClient } from '../redis/client.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
 import type { IssuanceRecorder } from '../stats/cluster.js';
 import { sharedSecretMinter, staticMinter, stunOnlyMinter, type CredentialMinter, type MaybeAsyncMinter } from './credentials.js';
+import { createManagedSecrets, managedSecretMinter, type ManagedSecretsOptions } from './managed-secrets/index.js';
 
 export interface MinterOptions {
   /** The turn:/turns:/stun: URIs every credential is good for. */
@@ -21,6 +25,12 @@ export interface MinterOptions {
    * it; default the flat variable's (TURN_SHARED_SECRET_FILE, TURN_PASSWORD_FILE).
    */
   readonly secretSetting?: string;
+  /**
+   * Secrets the service generates and rotates in coturn's Redis, and signs with; then
+   * `credentials`, if given, are static shared secrets coturn also accepts, which sign
+   * only until a managed secret is known.
+   */
+  readonly managedSecrets?: ManagedSecretsOptions;
 }
 
 /** coturn's REST API scheme: each user's own credential, signed with the first of the secrets. */
@@ -48,11 +58,21 @@ export interface MinterDeps {
   metrics: Metrics;
   /** What the secret file's poll runs on; default Node's. */
   timers?: Timers;
+  /** The client of coturn's Redis (COTURN_REDIS_URL): required by managed secrets. */
+  coturnRedis?: RedisClient;
 }
 
-export function createMinter(options: MinterOptions, deps: MinterDeps): { minter: CredentialMinter; close(): void } {
+export interface BuiltMinter {
+  minter: CredentialMinter;
+  close(): void;
+  /** Managed secrets: resolves once the minter can mint, and their /readyz component. */
+  managed?: { readonly ready: Promise<void>; status(this: void): ComponentStatus };
+}
+
+export function createMinter(options: MinterOptions, deps: MinterDeps): BuiltMinter {
   const { uris, ttlSeconds, credentials } = options;
   const failures = deps.metrics.secretReloadFailures;
+  if (options.managedSecrets !== undefined) return createManagedMinter(options, options.managedSecrets, deps);
   if (credentials === undefined) return { minter: stunOnlyMinter({ uris, ttlSeconds }), close: () => {} };
   if (credentials.kind === 'shared-secret') {
     const validate = credentials.validateSharedSecrets;
@@ -74,6 +94,33 @@ export function createMinter(options: MinterOptions, deps: MinterDeps): { minter
   return {
     minter: staticMinter({ uris, ttlSeconds, username: credentials.username, password }),
     close: () => password.close(),
+  };
+}
+
+/** Signs with the newest managed secret; static shared secrets, if any, until one is known. */
+function createManagedMinter(options: MinterOptions, managedSecrets: ManagedSecretsOptions, deps: MinterDeps): BuiltMinter {
+  const { uris, ttlSeconds, credentials } = options;
+  if (deps.coturnRedis === undefined) throw new Error("managed secrets need the client of coturn's Redis");
+  const fallback =
+    credentials?.kind === 'shared-secret'
+      ? watchedSecret(credentials.sharedSecrets, options.secretSetting ?? 'TURN_SHARED_SECRET_FILE', deps.logger, {
+          validate: credentials.validateSharedSecrets,
+          failures: deps.metrics.secretReloadFailures,
+          timers: deps.timers,
+        })
+      : undefined;
+  const { clock, logger, metrics } = deps;
+  const signing = createManagedSecrets(
+    { ...managedSecrets, ttlSeconds },
+    { client: deps.coturnRedis, clock, timers: deps.timers ?? systemTimers, logger, metrics, fallback },
+  );
+  return {
+    minter: managedSecretMinter(sharedSecretMinter({ uris, ttlSeconds, sharedSecrets: signing, clock }), signing),
+    managed: { ready: signing.ready, status: signing.status },
+    close() {
+      signing.close();
+      fallback?.close();
+    },
   };
 }
 

@@ -38,7 +38,13 @@ export interface TurnServers {
   readonly minter: MaybeAsyncMinter;
   snapshot(this: void): TurnHealthSnapshot;
   status(this: void): ComponentStatus;
-  /** Starts the health checks (none when their interval is 0). */
+  /** The /readyz component of the server with managed secrets, if one has them. */
+  readonly secretsStatus?: () => ComponentStatus;
+  /**
+   * Starts the health checks (none when their interval is 0), once every server can mint:
+   * a server with managed secrets has read its first one (until then a probe would only
+   * fail for want of a credential).
+   */
   start(this: void): void;
   close(): Promise<void>;
 }
@@ -66,7 +72,7 @@ export function createTurnServers(options: TurnServersOptions, deps: TurnServers
       name: server.name,
       uris: server.uris,
       probeCredential(uriIndex) {
-        if (server.credentials === undefined) return undefined;
+        if (server.credentials === undefined && server.managedSecrets === undefined) return undefined;
         const { username, password } = server.minter.mint(probeUser(options.probeUserId, uriIndex));
         return { username, password };
       },
@@ -78,12 +84,14 @@ export function createTurnServers(options: TurnServersOptions, deps: TurnServers
     built.length === 1 && options.healthCheck.intervalMs <= 0 && providers.size === 0
       ? built[0]!.minter
       : selectingMinter(selectable, options.selection, checks.snapshot);
+  const managed = built.flatMap((server) => (server.managed === undefined ? [] : [server.managed]));
   return {
     minter,
     snapshot: checks.snapshot,
     status:
       providers.size === 0 ? checks.status : () => withProviders(options.servers, providers, checks, options.healthCheck.intervalMs > 0),
-    start: checks.start,
+    ...(managed[0] !== undefined && { secretsStatus: managed[0].status }),
+    start: managed.length === 0 ? checks.start : () => void Promise.all(managed.map((server) => server.ready)).then(() => checks.start()),
     async close() {
       await checks.close();
       for (const server of built) server.close();

@@ -168,7 +168,14 @@ leaves the check to the service.
 {{- $secret := has "TURN_SHARED_SECRET" $given }}
 {{- $username := has "TURN_USERNAME" $given }}
 {{- $password := has "TURN_PASSWORD" $given }}
-{{- if not (or $secret $username $password $stunOnly) }}
+{{- /* Managed secrets sign without TURN_SHARED_SECRET, from coturn's Redis under its realm. */}}
+{{- $rotation := include "mtc.effectiveSetting" (list . "TURN_SECRET_ROTATION_INTERVAL") | default "0" }}
+{{- $managed := and (has "TURN_SECRET_ROTATION_INTERVAL" $given) (ne (trim $rotation) "0") }}
+{{- if $managed }}
+{{- if not (has "COTURN_REDIS_URL" $given) }}{{ $missing = append $missing "secrets.COTURN_REDIS_URL (with TURN_SECRET_ROTATION_INTERVAL)" }}{{ end }}
+{{- if not (has "COTURN_REALM" $given) }}{{ $missing = append $missing "config.COTURN_REALM (with TURN_SECRET_ROTATION_INTERVAL)" }}{{ end }}
+{{- end }}
+{{- if not (or $secret $username $password $stunOnly $managed) }}
 {{- $missing = append $missing "secrets.TURN_SHARED_SECRET (or config.TURN_USERNAME with secrets.TURN_PASSWORD)" }}
 {{- else if and (not $secret) $username (not $password) }}
 {{- $missing = append $missing "secrets.TURN_PASSWORD (with config.TURN_USERNAME)" }}
