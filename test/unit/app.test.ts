@@ -12,6 +12,7 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { authOptions, buildDependencies, turnServersOptions, type BuiltDependencies } from '../../src/app.js';
 import { tokenHash } from '../../src/auth/token-hash.js';
+import type { TurnCredentials } from '../../src/turn/credentials.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/logger.js';
 import { rateLimitKey } from '../../src/ratelimit/redis.js';
@@ -185,7 +186,8 @@ describe('the injected timers', () => {
         timers: clock,
       });
       const passwordFor = (secret: string, username: string) => createHmac('sha1', secret).update(username).digest('base64');
-      const minted = () => deps.minter.mint('@alice:example.org');
+      // One coturn server: its credential is minted at once, never through a promise.
+      const minted = () => deps.minter.mint('@alice:example.org') as TurnCredentials;
       expect(clock.pendingTimers()).toBeGreaterThan(0);
       // The first check runs at once; wait for its stat, then rotate.
       await waitFor(() => minted().password === passwordFor('first', minted().username), { what: 'the first read' });

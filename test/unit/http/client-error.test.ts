@@ -15,7 +15,8 @@ import { rawRequest } from '../../helpers/raw-http.js';
 const CORS_LINES =
   'Access-Control-Allow-Origin: *\r\n' +
   'Access-Control-Allow-Methods: GET, POST, PUT, DELETE, OPTIONS\r\n' +
-  'Access-Control-Allow-Headers: X-Requested-With, Content-Type, Authorization\r\n';
+  'Access-Control-Allow-Headers: X-Requested-With, Content-Type, Authorization\r\n' +
+  'Access-Control-Expose-Headers: X-Request-ID\r\n';
 
 describe('parserErrorToMatrix', () => {
   it.each([
