@@ -5,10 +5,13 @@
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
 import { actionsLeft, takeAction, type BucketState } from './synapse-bucket.js';
+import { decidedPerTurn, type NextTurn } from './per-turn.js';
 import { ALLOWED, type RateDecision, type RateLimiter, type RateLimitSettings } from './types.js';
 
 export interface MemoryLimiterOptions extends RateLimitSettings {
   clock: Clock;
+  /** When consume's decisions are taken: at the end of the turn, for the turn's requests together (per-turn.ts). */
+  nextTurn?: NextTurn;
   /** Keys tracked at most; the least recently used are forgotten first. Default 100000. */
   maxKeys?: number;
 }
@@ -36,6 +39,6 @@ export function memoryLimiter(
     decide,
     peek,
     headroom,
-    consume: async (key) => decide(key),
+    consume: decidedPerTurn(decide, options.nextTurn),
   };
 }
