@@ -16,6 +16,7 @@ import { systemClock, systemTimers } from '../../src/clock.js';
 import { turnPassword } from '../../src/turn/credentials.js';
 import { coturnKeys, maxManagedSecrets, type SetContents } from '../../src/turn/managed-secrets/index.js';
 import { contentsOf } from '../../src/turn/managed-secrets/secret-store.js';
+import { runDoctor } from '../../src/doctor/index.js';
 import { probeUri, type ProbeResult } from '../../src/turn/probe/probe-uri.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
@@ -68,7 +69,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(services.splice(0).map((service) => service.stop()));
-  await admin.flushdb();
+  await admin.flushall();
 });
 
 afterAll(async () => {
@@ -78,16 +79,23 @@ afterAll(async () => {
   await homeserver?.close();
 });
 
-async function service(): Promise<TestService> {
-  const started = await startTestService({
+/** The settings of a replica (and of the doctor run beside it), on coturn's database or another. */
+function settings(db = DB): Record<string, string | undefined> {
+  return {
     HOMESERVER_URL: homeserver.url,
     TURN_URIS: `turn:127.0.0.1:${coturn.port}?transport=udp`,
     TURN_SHARED_SECRET: undefined,
     TURN_TTL: String(TTL_S),
     TURN_SECRET_ROTATION_INTERVAL: String(INTERVAL_S),
     TURN_SECRET_ROTATION_MARGIN: String(MARGIN_S),
-    COTURN_REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${redis.port}/${DB}`,
+    COTURN_REDIS_URL: `redis://:${PASSWORD}@127.0.0.1:${redis.port}/${db}`,
     COTURN_REALM: REALM,
+  };
+}
+
+async function service(db = DB): Promise<TestService> {
+  const started = await startTestService({
+    ...settings(db),
     RATE_LIMIT_BURST: '100000',
     RATE_LIMIT_PER_SECOND: '100000',
     LOG_LEVEL: 'info',
@@ -111,6 +119,15 @@ async function answer(s: TestService, token = 'alice-token'): Promise<Answer> {
   const res = await s.turnServer(token);
   expect(res.status).toBe(200);
   return (await res.json()) as Answer;
+}
+
+async function otherDb(): Promise<[string[], Record<string, string>]> {
+  const other = adminConnection(`redis://:${PASSWORD}@127.0.0.1:${redis.port}/${DB + 1}`);
+  try {
+    return await Promise.all([other.smembers(keys.set), other.hgetall(keys.marks)]);
+  } finally {
+    other.disconnect();
+  }
 }
 
 async function contents(): Promise<SetContents> {
@@ -273,5 +290,29 @@ describe('managed secrets with a real coturn reading a real Redis', () => {
     const resumed = await answer(s);
     expect(resumed.password).not.toBe(turnPassword(newest.value, resumed.username));
     expect(await allocate(resumed)).toMatchObject({ ok: true });
+  });
+
+  it('the doctor allocates with a credential signed by the newest managed secret, and names a coturn that reads another set', async () => {
+    const s = await service();
+    await signing(s);
+    const healthy = await runDoctor(settings(), { json: false });
+    expect(healthy.text).toMatch(
+      /ok\s+coturn's Redis holds a managed secret \(turn\/realm\/turn\.example\.org\/secret\): 1 of the service's/,
+    );
+    expect(healthy.text).toMatch(/ok\s+an Allocate succeeds with a credential minted for @turn-health-check:/);
+    expect(healthy.exitCode).toBe(0);
+
+    // A replica on another database than the one coturn's redis-userdb names.
+    const elsewhere = await service(DB + 1);
+    await signing(elsewhere);
+    const wrong = await runDoctor(settings(DB + 1), { json: false });
+    expect(wrong.exitCode).toBe(1);
+    expect(wrong.text).toMatch(/FAIL\s+an Allocate succeeds/);
+    expect(wrong.text).toMatch(
+      /cause: coturn refused a credential signed with the newest secret of turn\/realm\/\S+: coturn does not read that set/,
+    );
+    const values = [...(await contents()).ours, ...contentsOf(...(await otherDb())).ours].map((secret) => secret.value);
+    expect(values.length).toBeGreaterThanOrEqual(2);
+    for (const value of values) expect(`${healthy.text}\n${wrong.text}`).not.toContain(value);
   });
 });

@@ -6,20 +6,25 @@
 // failed passed, that one failed with its likely cause, the rest were not tried.
 // A server's URIs are probed at once; servers one after the other. A provider entry has
 // no URIs of its own: its API is asked once for the probe user's credential, and the
-// section says what came back (how many URIs, the TTL) or why nothing did.
+// section says what came back (how many URIs, the TTL) or why nothing did. A server with
+// managed secrets first has coturn's set read once; its Allocates are then signed with the
+// newest managed secret, so one that passes proves coturn reads the set.
 
 import { turnServersOptions } from '../../app.js';
 import type { Clock, Timers } from '../../clock.js';
 import { FLAT_TURN_SERVER_NAME, type Config } from '../../config/index.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
-import { createMinter } from '../../turn/index.js';
+import { sharedSecretMinter } from '../../turn/credentials.js';
+import { createMinter, type BuiltMinter } from '../../turn/index.js';
+import { coturnKeys, readCoturnSet } from '../../turn/managed-secrets/index.js';
 import type { ProbeOptions, ProbeResult, TransportAddress } from '../../turn/probe/probe-uri.js';
 import { parseTurnUri, type TurnUri } from '../../turn/probe/turn-uri.js';
 import { createProviderServer, providerKeySetting, type ProviderOptions } from '../../turn/providers/index.js';
 import { ProviderFailure } from '../../turn/providers/provider.js';
 import { probeUser, type TurnServerOptions } from '../../turn/servers.js';
 import { addressKind, unreachableFromOutside } from '../addresses.js';
+import { redisWhere } from './redis.js';
 import { credentialSettings, missingExternalIpCause, turnFailureCause, type CredentialSettings } from '../causes.js';
 import { check, type Check, type Section } from '../findings.js';
 
@@ -43,9 +48,11 @@ export async function turnSections(config: Config, deps: TurnCheckDeps): Promise
       sections.push(await providerSection(server, server.provider, options.probeUserId, deps));
       continue;
     }
-    const built = createMinter(server, deps);
+    const managed = server.managedSecrets !== undefined ? await managedSecretSection(server, config, deps) : undefined;
+    if (managed !== undefined) sections.push(managed.section);
+    const built = managed?.built ?? createMinter(server, deps);
     const { minter } = built;
-    const credential = credentialSettings(server.credentials?.kind, server.name, flat);
+    const credential = managed?.credential ?? credentialSettings(server.credentials?.kind, server.name, flat);
     try {
       // One probe user per URI, as the health checks: the URIs of a server are checked at once,
       // and coturn's user-quota counts allocations by user.
@@ -55,7 +62,7 @@ export async function turnSections(config: Config, deps: TurnCheckDeps): Promise
           const { username, password } = minter.mint(probeUserId);
           return { username, password };
         };
-        return { server, credential, timeoutMs, probeUserId, mint };
+        return { server, credential, timeoutMs, probeUserId, mint, ...(managed && { unauthorizedCause: managed.unauthorizedCause }) };
       };
       sections.push(...(await Promise.all(server.uris.map((uri, index) => uriSection(uri, contextOf(index), deps)))));
     } finally {
@@ -102,9 +109,71 @@ function providerFailureCause(failure: ProviderFailure, provider: ProviderOption
   }
 }
 
+/**
+ * coturn's set read once: the section saying what it holds, and a minter signing as a
+ * replica would (the newest managed secret, else the static one, else none).
+ */
+async function managedSecretSection(
+  server: TurnServerOptions,
+  config: Config,
+  deps: TurnCheckDeps,
+): Promise<{ section: Section; built: BuiltMinter; credential: CredentialSettings; unauthorizedCause: string }> {
+  const { redis, realm } = config.turn.managedSecrets!;
+  const set = coturnKeys(realm).set;
+  const what = `coturn's Redis holds a managed secret (${set})`;
+  const read = await readCoturnSet(redis, realm, deps);
+  const newest = 'contents' in read ? read.contents.ours.at(-1) : undefined;
+  const fallback = server.credentials?.kind === 'shared-secret' ? server.credentials.sharedSecrets.value : undefined;
+  const signing = newest?.value ?? fallback;
+  const onStatic = fallback !== undefined ? ': the static shared secret signs until there is one' : '';
+  const found =
+    'error' in read
+      ? check(
+          'fail',
+          what,
+          read.error,
+          `cannot read COTURN_REDIS_URL (${redisWhere(redis)}): is it reachable from here, its password right?`,
+        )
+      : newest === undefined
+        ? check(
+            'fail',
+            what,
+            `none of its ${read.contents.others} members is the service's`,
+            `no replica has added one yet (is one running with these settings?)${onStatic}`,
+          )
+        : check(
+            'ok',
+            what,
+            `${read.contents.ours.length} of the service's (and ${read.contents.others} others), the newest created ` +
+              `${Math.round((deps.clock.nowMs() - newest.createdMs) / 1000)} s ago: the Allocates below are signed with it`,
+          );
+  const minter = sharedSecretMinter({
+    uris: server.uris,
+    ttlSeconds: server.ttlSeconds,
+    sharedSecrets: { current: () => signing ?? '' },
+    clock: deps.clock,
+  });
+  return {
+    section: { title: `TURN server "${server.name}": managed secrets`, checks: [found] },
+    built: { minter, close: () => {} },
+    credential: signing === undefined ? { kind: 'none' } : { kind: 'shared-secret', secret: 'the newest managed secret' },
+    unauthorizedCause:
+      newest !== undefined
+        ? `coturn refused a credential signed with the newest secret of ${set}: coturn does not read that set (its redis-userdb ` +
+          'names another Redis or database than COTURN_REDIS_URL, its realm is not COTURN_REALM, or use-auth-secret is off), ' +
+          'or the clocks differ by more than the TTL'
+        : signing !== undefined
+          ? 'coturn refused the credential signed with the static shared secret (no managed secret could be read, above): ' +
+            'it is not its static-auth-secret'
+          : 'no credential to try: no managed secret could be read (above), and no static shared secret is set',
+  };
+}
+
 interface ServerContext {
   readonly server: TurnServerOptions;
   readonly credential: CredentialSettings;
+  /** Replaces the cause of a refused credential, for managed secrets (causes.ts speaks of static-auth-secret). */
+  readonly unauthorizedCause?: string;
   readonly timeoutMs: number;
   readonly probeUserId: string;
   /** A credential as a client of this server gets one, minted now. */
@@ -145,7 +214,10 @@ async function uriSection(uri: string, context: ServerContext, deps: TurnCheckDe
       failed = true;
       const failure = { reason: result.reason, step: result.step, ...(result.stunError && { stunError: result.stunError }) };
       const address = result.resolved?.address;
-      const cause = turnFailureCause(failure, { uri: parsed, timeoutMs: context.timeoutMs, credential: context.credential, address });
+      const cause =
+        failure.reason === 'unauthorized' && context.unauthorizedCause !== undefined
+          ? context.unauthorizedCause
+          : turnFailureCause(failure, { uri: parsed, timeoutMs: context.timeoutMs, credential: context.credential, address });
       checks.push(check('fail', what, result.detail, cause));
     } else checks.push(passed(step, what, parsed, result));
   }

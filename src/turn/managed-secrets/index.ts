@@ -1,13 +1,19 @@
 // Managed secrets put together: the store on coturn's Redis (secret-store.ts), the signing
 // secret that follows it and rotates it (signing-secret.ts, rotation.ts), read again as
 // soon as the connection is (re)established, and the minter that signs with it. Also the
-// one read the doctor makes.
+// one read the doctor makes, on a connection of its own.
 
 import type { Clock, Timers } from '../../clock.js';
 import { MatrixError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
-import type { RedisClient } from '../../redis/client.js';
+import {
+  closeRedisClient,
+  createRedisClient,
+  describeRedisError,
+  type RedisClient,
+  type RedisConnectionOptions,
+} from '../../redis/client.js';
 import type { LiveSecret } from '../../secret-file.js';
 import type { CredentialMinter } from '../credentials.js';
 import { redisSecretStore, type SetContents } from './secret-store.js';
@@ -76,10 +82,41 @@ function noSecretYet(): MatrixError {
   });
 }
 
-/** One read of the set, for the doctor: our members (the newest last), how many others. */
-export function readManagedSecrets(
-  client: RedisClient,
-  options: { readonly realm: string; readonly timeoutMs: number; readonly timers: Timers },
-): Promise<SetContents> {
-  return redisSecretStore(client, options).read();
+/**
+ * One read of the set, for the doctor: a client of its own connects (within its connect
+ * timeout), reads our members (the newest last) and how many others, and closes; or the
+ * reason it could not, in words that hold no credential.
+ */
+export async function readCoturnSet(
+  redis: RedisConnectionOptions,
+  realm: string,
+  deps: { readonly logger: Logger; readonly timers: Timers },
+): Promise<{ readonly contents: SetContents } | { readonly error: string }> {
+  const client = createRedisClient(redis, { logger: deps.logger, timers: deps.timers });
+  let lastError: string | undefined;
+  client.on('error', (error: unknown) => (lastError = describeRedisError(error)));
+  const connectMs = Math.max(2000, redis.commandTimeoutMs * 4);
+  try {
+    if (!(await becomesReady(client, connectMs, deps.timers))) return { error: lastError ?? `not connected within ${connectMs} ms` };
+    const store = redisSecretStore(client, { realm, timeoutMs: redis.commandTimeoutMs, timers: deps.timers });
+    return { contents: await store.read() };
+  } catch (error) {
+    return { error: describeRedisError(error) };
+  } finally {
+    await closeRedisClient(client, redis.commandTimeoutMs);
+  }
+}
+
+function becomesReady(client: RedisClient, timeoutMs: number, timers: Timers): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onReady = () => settle(true);
+    const timer = timers.setTimeout(() => settle(false), timeoutMs);
+    function settle(ready: boolean): void {
+      timers.clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    }
+    client.once('ready', onReady);
+  });
 }
