@@ -41,6 +41,13 @@ describe('describeConfig, from the table', () => {
     loadConfig({ ...BASE, ...AUTH.introspection, REDIS_URL: 'redis://:redis-pass-5e3@127.0.0.1:6379', REDIS_PASSWORD: 'redis-pass-5e4' }),
     loadConfig({ ...BASE, ...AUTH.jwt, JWT_PUBLIC_KEY: publicKey }),
     loadConfig({ ...noSecret, ...AUTH.appservice, TURN_USERNAME: 'u', TURN_PASSWORD_FILE: file('turn-pass-5e5\n') }),
+    loadConfig({
+      ...BASE,
+      TURN_SECRET_ROTATION_INTERVAL: '3600',
+      COTURN_REDIS_URL: 'redis://:coturn-pass-5e6@127.0.0.1:6379/2',
+      COTURN_REALM: 'turn.example.org',
+      LOG_USER_HASH_KEY: 'log-hash-key-5e7-0123456789',
+    }),
   ];
 
   /** The dotted paths of every secret (an object holding a string `value`) in a value. */

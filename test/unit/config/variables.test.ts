@@ -180,6 +180,7 @@ describe('the table', () => {
     expect([...SECRET_VARIABLES].sort()).toEqual(
       [
         'APPSERVICE_HS_TOKEN',
+        'COTURN_REDIS_URL',
         'INTROSPECTION_CLIENT_SECRET',
         'JWT_PUBLIC_KEY',
         'LOG_USER_HASH_KEY',
