@@ -16,7 +16,11 @@ export function configurationSection(config: Config, env: Readonly<Record<string
     check('ok', `auth method: ${config.auth.method}`, authDetail(config.auth)),
     check('ok', `${count(config.turn.servers.length, 'TURN server')}`, turnDetail(config)),
     ...config.turn.servers.map((server) =>
-      check('ok', `TURN server "${server.name}"`, `${server.uris.join(', ')}; ${credentialDetail(server.credential)}`),
+      check(
+        'ok',
+        `TURN server "${server.name}"`,
+        `${server.uris.join(', ')}; ${credentialDetail(server, config.turn.managedSecrets?.realm)}`,
+      ),
     ),
     check(
       'ok',
@@ -62,7 +66,12 @@ function turnDetail(config: Config): string {
     : `answers from ${selection === 'spread' ? 'one spread by user' : 'the first healthy one'}; ${checks}`;
 }
 
-function credentialDetail(credential: Config['turn']['servers'][number]['credential']): string {
+function credentialDetail(server: Config['turn']['servers'][number], realm: string | undefined): string {
+  const { credential, secretRotation } = server;
+  if (secretRotation !== undefined) {
+    const managed = `managed secrets, a new one every ${secretRotation.intervalSeconds} s in coturn's Redis (realm ${realm ?? '?'})`;
+    return credential === undefined ? managed : `${managed}, beside a static shared secret`;
+  }
   if (credential === undefined) return 'no credential (stun: only)';
   return credential.kind === 'shared-secret' ? 'a shared secret (coturn REST API)' : `the static user "${credential.username}"`;
 }
