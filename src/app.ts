@@ -76,7 +76,10 @@ export function buildDependencies(config: Config, base: BaseDeps): BuiltDependen
   const managed = config.turn.managedSecrets;
   // coturn's Redis has a client of its own: another server, or another database, than REDIS_URL's.
   const coturnRedis = managed && {
-    client: createRedisClient(managed.redis, { logger, secretReloadFailures: metrics.secretReloadFailures, timers }),
+    client: createRedisClient(
+      { ...managed.redis, urlSetting: 'COTURN_REDIS_URL' },
+      { logger, secretReloadFailures: metrics.secretReloadFailures, timers },
+    ),
     timeoutMs: managed.redis.commandTimeoutMs,
   };
   const turn = createTurnServers(turnServersOptions(config), {

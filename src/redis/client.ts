@@ -50,6 +50,8 @@ export interface RedisConnectionOptions {
   readonly tls: boolean;
   /** Longest wait for one command on a standalone or Sentinel client, in milliseconds. */
   readonly commandTimeoutMs: number;
+  /** The variable naming the URL, as logs and the reload-failures metric say it; default REDIS_URL (COTURN_REDIS_URL for coturn's). */
+  readonly urlSetting?: string;
 }
 
 /** Longest pause between reconnection attempts, in milliseconds. */
@@ -183,7 +185,7 @@ function liveCredentials(config: RedisConnectionOptions, deps: RedisClientDeps):
   if (config.url !== undefined) {
     // The configuration checked the URL at start, so it parses.
     const started = urlParts(config.url.value)!;
-    const secret = watchedSecret(config.url, 'REDIS_URL_FILE', logger, {
+    const secret = watchedSecret(config.url, `${config.urlSetting ?? 'REDIS_URL'}_FILE`, logger, {
       validate: (text) => sameServerProblem(text, started),
       failures,
       timers: deps.timers,
@@ -203,7 +205,10 @@ function liveCredentials(config: RedisConnectionOptions, deps: RedisClientDeps):
   return {
     username: () => inUrl()?.username,
     password: () => inUrl()?.password ?? password?.refresh(),
-    source: inUrl() !== undefined ? settingOf(config.url!, 'REDIS_URL') : config.password && settingOf(config.password, 'REDIS_PASSWORD'),
+    source:
+      inUrl() !== undefined
+        ? settingOf(config.url!, config.urlSetting ?? 'REDIS_URL')
+        : config.password && settingOf(config.password, 'REDIS_PASSWORD'),
     close: () => {
       password?.close();
       url?.close();

@@ -92,7 +92,7 @@ export async function readCoturnSet(
   realm: string,
   deps: { readonly logger: Logger; readonly timers: Timers },
 ): Promise<{ readonly contents: SetContents } | { readonly error: string }> {
-  const client = createRedisClient(redis, { logger: deps.logger, timers: deps.timers });
+  const client = createRedisClient({ ...redis, urlSetting: 'COTURN_REDIS_URL' }, { logger: deps.logger, timers: deps.timers });
   let lastError: string | undefined;
   client.on('error', (error: unknown) => (lastError = describeRedisError(error)));
   const connectMs = Math.max(2000, redis.commandTimeoutMs * 4);

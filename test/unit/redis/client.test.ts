@@ -169,3 +169,24 @@ test(
     }
   },
 );
+
+test("a URL given under another variable (coturn's COTURN_REDIS_URL_FILE) is named by it in the log and the failures metric", async () => {
+  const file = join(dir, 'coturn-url');
+  writeFileSync(file, `redis://:${OLD}@127.0.0.1:${redis.port}/0`);
+  const metrics = createMetrics(new Registry(), { defaultMetrics: false, redis: true });
+  client = createRedisClient(
+    {
+      url: { value: `redis://:${OLD}@127.0.0.1:${redis.port}/0`, path: file },
+      tls: false,
+      commandTimeoutMs: 5000,
+      urlSetting: 'COTURN_REDIS_URL',
+    },
+    { logger: logger(), secretReloadFailures: metrics.secretReloadFailures },
+  );
+  await waitFor(ready, { what: 'the first connection' });
+  rewrite(file, 'not a url');
+  await waitFor(() => logs.entries().some((e) => e.setting === 'COTURN_REDIS_URL_FILE' && e.level === 'error'), { what: 'the refusal' });
+  const counted = (await metrics.secretReloadFailures.get()).values.map((v) => [v.labels.secret, v.value]);
+  expect(counted).toEqual([['COTURN_REDIS_URL_FILE', 1]]);
+  expect(logs.text()).not.toContain('"REDIS_URL_FILE"');
+});
