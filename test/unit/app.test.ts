@@ -69,13 +69,13 @@ describe('with Redis', () => {
 
       await expect(deps.limiter.consume('@ann:example.org')).resolves.toEqual({ allowed: true });
       expect(await admin.exists(rateLimitKey('@ann:example.org'))).toBe(1);
-      deps.minter.mint('@ann:example.org');
-      deps.minter.mint('@bob:example.org');
+      await deps.minter.mint('@ann:example.org');
+      await deps.minter.mint('@bob:example.org');
       expect(await registry.metrics()).toMatch(/^matrix_turn_cluster_credentials_issued_total 2$/m);
       expect(await serviceConnections()).toBe(1);
 
       // Only in this replica's batch until the next flush: close must write it before the connection goes.
-      deps.minter.mint('@ann:example.org');
+      await deps.minter.mint('@ann:example.org');
     } finally {
       await deps.close();
     }

@@ -106,7 +106,7 @@ describe('cluster stats', () => {
     const registry = new Registry();
     exportClusterStats(s, registry);
     const minter = recordingIssuance({ mint: (userId) => ({ username: userId, password: 'p', uris: [], ttl: 1 }) }, s);
-    for (const user of ['@u1:x', '@u2:x', '@u1:x', '@u3:x']) minter.mint(user);
+    for (const user of ['@u1:x', '@u2:x', '@u1:x', '@u3:x']) await minter.mint(user);
     const text = await registry.metrics();
     expect(text).toMatch(/^matrix_turn_cluster_credentials_issued_total 4$/m);
     expect(text).toMatch(/^matrix_turn_cluster_users\{window="1h"\} 3$/m);
