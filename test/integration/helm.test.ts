@@ -646,8 +646,9 @@ describe('chart behaviour', () => {
       '-f',
       valuesFile({
         config,
-        // AUTH_METHOD is sampled as its last choice, appservice, which needs its token.
-        secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379', APPSERVICE_HS_TOKEN: 'hs' },
+        // AUTH_METHOD is sampled as its last choice, appservice, which needs its token;
+        // TURN_SECRET_ROTATION_INTERVAL, sampled on, needs coturn's Redis (COTURN_REALM is sampled).
+        secrets: { TURN_SHARED_SECRET: 'x', REDIS_URL: 'redis://r:6379', APPSERVICE_HS_TOKEN: 'hs', COTURN_REDIS_URL: 'redis://c:6379/2' },
         replicaCount: 2,
         nodeMaxOldSpaceMiB: 0,
         networkPolicy,
