@@ -4,7 +4,7 @@
 // environment, then the target's, then what the run adds), and one measured load of one.
 
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import type { Processes } from './processes.js';
 import type { procCpu } from './proc-cpu.js';
 import { INTROSPECTION_CLIENT, type Need, type Stack, type Target } from './targets.js';
 import { jwtFixture } from './tokens.js';
+import { startCloudflareStandIn } from '../test/helpers/provider-stand-ins.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -65,6 +66,19 @@ export async function startStack(needs: ReadonlySet<Need>, bench: Bench): Promis
     stack.redisUrl = `redis://127.0.0.1:${port}`;
   }
   if (needs.has('jwt')) stack.jwt = await jwtFixture(bench.opts.users);
+  if (needs.has('provider')) {
+    // In this process: it answers only while the users are primed, one call each.
+    const standIn = await startCloudflareStandIn({ keyId: 'bench-key', apiToken: 'bench-token' });
+    const dir = mkdtempSync(join(tmpdir(), 'mtc-bench-provider-'));
+    stack.providerConfigFile = join(dir, 'config.yaml');
+    const entry = { name: 'cf', provider: 'cloudflare', api_url: standIn.url, key_id: 'bench-key', api_token: 'bench-token', ttl: 86_400 };
+    writeFileSync(stack.providerConfigFile, `turn_servers: [${JSON.stringify(entry)}]\nprovider_cache_size: ${bench.opts.users * 2}\n`);
+    stops.push(async () => {
+      process.stdout.write(`Cloudflare stand-in: ${standIn.issued} credentials issued for ${bench.opts.users} users\n`);
+      await standIn.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+  }
   return { ...stack, stop: async () => void (await Promise.all(stops.map((stop) => stop()))) };
 }
 

@@ -17,6 +17,7 @@ export const TARGET_IDS = [
   'introspection-hot',
   'introspection-cold',
   'appservice',
+  'provider-hot',
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 

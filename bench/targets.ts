@@ -10,7 +10,7 @@ import type { UserHeaders } from './load.js';
 import type { TargetId } from './options.js';
 import { appserviceHeaders, JWT_AUDIENCE, JWT_ISSUER, opaqueTokenHeaders, SERVER_NAME, type JwtFixture } from './tokens.js';
 
-export type Need = 'homeserver' | 'introspection' | 'redis' | 'jwt';
+export type Need = 'homeserver' | 'introspection' | 'redis' | 'jwt' | 'provider';
 
 /** What the run started for its targets; a part is there when a selected target needs it. */
 export interface Stack {
@@ -18,6 +18,8 @@ export interface Stack {
   introspectionUrl?: string;
   redisUrl?: string;
   jwt?: JwtFixture;
+  /** A YAML file naming one turn_servers entry: Cloudflare, at a stand-in of its API. */
+  providerConfigFile?: string;
 }
 
 export interface Target {
@@ -192,6 +194,17 @@ export const TARGETS: readonly Target[] = [
     primed: false,
     env: () => ({ AUTH_METHOD: 'appservice', APPSERVICE_HS_TOKEN: HS_TOKEN, SERVER_NAME }),
     headers: (_stack, users) => appserviceHeaders(users, HS_TOKEN),
+  },
+  {
+    // A managed TURN provider's credential, kept per user: after priming (one provider call
+    // per user) every request is a cache hit, to set against the coturn path ('in-process').
+    id: 'provider-hot',
+    name: 'service whoami hot, Cloudflare cached',
+    kind: 'service',
+    needs: ['homeserver', 'provider'],
+    primed: true,
+    env: (stack) => ({ ...whoami(stack, HOT_TTL), CONFIG_FILE: stack.providerConfigFile!, TURN_URIS: '', TURN_SHARED_SECRET: '' }),
+    headers: opaque,
   },
 ];
 
