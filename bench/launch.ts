@@ -3,9 +3,9 @@
 // in its own process (a ceiling from bench/ceilings/, or the built service with the bench's
 // environment, then the target's, then what the run adds), and one measured load of one.
 
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './figures.js';
@@ -97,6 +97,19 @@ export function serviceBaseEnv(): Record<string, string> {
   };
 }
 
+/** With --pin, the target on the last CPU (taskset execs it: the pid, whose CPU is read, is the target's). */
+function pinned(bench: Bench, command: string, args: readonly string[]): [string, string[]] {
+  if (!bench.opts.pin) return [command, [...args]];
+  return ['taskset', ['-c', String(cpus().length - 1), command, ...args]];
+}
+
+/** With --pin, this process (the load generator) and what it starts besides targets on every CPU but the last. */
+export function pinLoadGenerator(opts: Options): void {
+  if (!opts.pin) return;
+  const others = cpus().length > 1 ? `0-${cpus().length - 2}` : '0';
+  execFileSync('taskset', ['-a', '-p', '-c', others, String(process.pid)], { stdio: 'ignore' });
+}
+
 export async function startTarget(
   target: Target,
   stack: Stack,
@@ -108,13 +121,14 @@ export async function startTarget(
   const common = { target, name, url: `http://127.0.0.1:${port}`, headers: target.headers(stack, bench.opts.users) };
   if (target.ceilingFile !== undefined) {
     const env = { ...target.env(stack), PORT: String(port), USERS: String(bench.opts.users), TURN_SHARED_SECRET: TURN_SECRET };
-    const child = await bench.processes.start(target.id, process.execPath, [join(here, 'ceilings', target.ceilingFile)], env, port);
+    const [command, args] = pinned(bench, process.execPath, [join(here, 'ceilings', target.ceilingFile)]);
+    const child = await bench.processes.start(target.id, command, args, env, port);
     return { ...common, child };
   }
   const metricsPort = await freePort();
   const env = { ...serviceBaseEnv(), ...target.env(stack), ...serviceEnv, PORT: String(port), METRICS_PORT: String(metricsPort) };
-  const args = [...bench.opts.serviceNodeArgs, join(root, 'dist', 'src', 'main.js')];
-  const child = await bench.processes.start(target.id, process.execPath, args, env, port);
+  const [command, args] = pinned(bench, process.execPath, [...bench.opts.serviceNodeArgs, join(root, 'dist', 'src', 'main.js')]);
+  const child = await bench.processes.start(target.id, command, args, env, port);
   return { ...common, child, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 

@@ -47,6 +47,12 @@ export interface Options {
   abEnv: Readonly<Record<string, string>>;
   /** Where latest.json and latest.svg go; undefined: the repository's bench/results. */
   resultsDir?: string;
+  /**
+   * Each measured target on the last CPU, the load generator and the stand-ins on the others
+   * (taskset): without it the scheduler puts them where it likes, and one process's rounds
+   * differ by up to 2x from the next's.
+   */
+  pin: boolean;
 }
 
 const KNOWN = new Set([
@@ -62,6 +68,7 @@ const KNOWN = new Set([
   'ab',
   'ab-env',
   'results',
+  'pin',
 ]);
 
 export function parseOptions(argv: readonly string[]): Options {
@@ -93,6 +100,7 @@ export function parseOptions(argv: readonly string[]): Options {
     ...(ab !== undefined && { ab }),
     abEnv,
     ...(resultsDir !== undefined && { resultsDir }),
+    pin: given.has('pin') && given.get('pin') !== 'false',
   };
 }
 

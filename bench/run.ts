@@ -25,7 +25,7 @@ import { abLine, abSummary } from './ab-summary.js';
 import { startCoturn, type BenchCoturn } from './coturn.js';
 import type { Figures } from './figures.js';
 import { describeHealthChecks, healthChecksOf } from './health-check-figures.js';
-import { measure, prime, startStack, startTarget, TURN_SECRET, type Bench, type Running } from './launch.js';
+import { measure, pinLoadGenerator, prime, startStack, startTarget, TURN_SECRET, type Bench, type Running } from './launch.js';
 import { load } from './load.js';
 import { describeEnv, parseOptions, type Options, type TargetId } from './options.js';
 import { processGroup } from './processes.js';
@@ -243,6 +243,7 @@ try {
   console.error((error as Error).message);
   process.exit(2);
 }
+pinLoadGenerator(opts);
 main({ opts, processes, cpu: procCpu() }).then(
   () => processes.killAll(),
   (error: unknown) => {
