@@ -78,7 +78,8 @@ Configuration comes from the environment and, optionally, a YAML file named by C
 (its keys are the variable names in lower case; the environment wins). A secret X may be
 given as X_FILE, a file re-read when it changes. Invalid configuration exits 2 with one
 message naming every bad variable. Every variable, its default and its meaning:
-docs/configuration.md; authentication methods: docs/authentication.md; Redis:
+docs/configuration.md; authentication methods: docs/authentication.md; TURN servers,
+health checks, managed secrets and providers, the doctor: docs/turn-servers.md; Redis:
 docs/redis.md; deployment: docs/deployment.md; health, logs, metrics and alerts:
 docs/operations.md.
 
