@@ -57,7 +57,14 @@ describe('the texts', () => {
     for (const command of ['serve', 'check-config', 'doctor [--token TOKEN] [--json]', '--version', '--help'])
       expect(HELP_TEXT).toContain(command);
     const pages = [...HELP_TEXT.matchAll(/docs\/[\w-]+\.md/g)].map((m) => m[0]);
-    expect(pages).toEqual(['docs/configuration.md', 'docs/authentication.md', 'docs/redis.md', 'docs/deployment.md', 'docs/operations.md']);
+    expect(pages).toEqual([
+      'docs/configuration.md',
+      'docs/authentication.md',
+      'docs/turn-servers.md',
+      'docs/redis.md',
+      'docs/deployment.md',
+      'docs/operations.md',
+    ]);
     expect(pages.filter((page) => !existsSync(join(REPO_ROOT, page)))).toEqual([]);
   });
 });
