@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loopbackCoturnArgs } from '../test/helpers/coturn.js';
 import { freePort } from './ports.js';
 import type { Processes } from './processes.js';
 
@@ -18,25 +19,7 @@ export interface BenchCoturn {
 export async function startCoturn(processes: Processes, secret: string): Promise<BenchCoturn> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mtc-bench-coturn-'));
-  const args = [
-    '-n',
-    '--listening-ip=127.0.0.1',
-    '--relay-ip=127.0.0.1',
-    `--listening-port=${port}`,
-    '--use-auth-secret',
-    `--static-auth-secret=${secret}`,
-    '--realm=bench.example.org',
-    '--no-tls',
-    '--no-dtls',
-    '--no-cli',
-    '--allow-loopback-peers',
-    '--log-file=stdout',
-    '--simple-log',
-    '--min-port=49152',
-    '--max-port=65535',
-    `--db=${join(dir, 'turndb')}`,
-    `--pidfile=${join(dir, 'turnserver.pid')}`,
-  ];
+  const args = loopbackCoturnArgs({ port, dir, secrets: [secret], realm: 'bench.example.org' });
   // coturn opens its TCP listener on the port once it serves.
   const child = await processes.start('coturn', 'turnserver', args, {}, port);
   return {

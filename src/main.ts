@@ -10,6 +10,7 @@ import { runDoctor } from './doctor/index.js';
 import { errorCode } from './error-fields.js';
 import { createStdoutLogger } from './logger.js';
 import { startService } from './server.js';
+import { stopOnSignals } from './stop-on-signals.js';
 import { SERVICE_VERSION } from './version.js';
 
 /** The configuration, or the process ends with exit 2 and the message naming every problem. */
@@ -57,23 +58,7 @@ async function serve(config: Config): Promise<void> {
   logger.info({ version: SERVICE_VERSION, config: describeConfig(config) }, 'starting');
   const service = await startService(config, { logger, registry: new Registry() });
 
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'stopping: draining in-flight requests');
-    service.stop().then(
-      () => {
-        logger.info('stopped');
-        stopLogging();
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        stopLogging();
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(() => service.stop(), logger, stopLogging);
 }
 
 main().catch((error: unknown) => {

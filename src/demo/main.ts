@@ -7,12 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { ConfigError, describeConfig, loadConfig, type Config } from '../config/index.js';
 import { errorCode } from '../error-fields.js';
-import { createStdoutLogger, type Logger } from '../logger.js';
+import { createStdoutLogger } from '../logger.js';
 import { startService, type RunningService } from '../server.js';
+import { stopOnSignals } from '../stop-on-signals.js';
 import { SERVICE_VERSION } from '../version.js';
 import { demoBanner } from './banner.js';
 import { DEMO_HOST, DEMO_TURN_URI, DEMO_USER, demoEnvironment } from './demo-environment.js';
-import { startWhoamiStandIn, type WhoamiStandIn } from './whoami-stand-in.js';
+import { startWhoamiStandIn } from './whoami-stand-in.js';
 
 const fail = (code: number, why: string): never => {
   process.stderr.write(`matrix-turn-credentials demo: ${why}\n`);
@@ -58,29 +59,8 @@ async function main(): Promise<void> {
       turnUri: DEMO_TURN_URI,
     }),
   );
-  const shutdown = (signal: string) => stopBoth(signal, service, standIn, logger, stopLogging);
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
-}
-
-function stopBoth(signal: string, service: RunningService, standIn: WhoamiStandIn, logger: Logger, stopLogging: () => void): void {
-  logger.info({ signal }, 'stopping: draining in-flight requests');
   // The service first: a request in flight may still ask the stand-in.
-  service
-    .stop()
-    .then(() => standIn.close())
-    .then(
-      () => {
-        logger.info('stopped');
-        stopLogging();
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        stopLogging();
-        process.exit(1);
-      },
-    );
+  stopOnSignals(() => service.stop().then(() => standIn.close()), logger, stopLogging);
 }
 
 main().catch((error: unknown) => {

@@ -8,11 +8,9 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { selfSignedCertificate } from './openssl.js';
 import { freePort } from './ports.js';
 import { waitForPort } from './redis.js';
-
-const run = promisify(execFile);
 
 export interface CoturnOptions {
   /** static-auth-secret values; may be empty when extraArgs give coturn its secrets (--redis-userdb). */
@@ -46,42 +44,24 @@ export interface Coturn {
   stop(): Promise<void>;
 }
 
-/** A self-signed certificate for localhost and 127.0.0.1, valid for a day. */
-async function selfSignedCertificate(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-  ]);
-  return { cert, key };
-}
-
-export async function startCoturn(options: CoturnOptions): Promise<Coturn> {
-  const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'mtc-coturn-'));
-  const tls = options.tls === true ? { port: await freePort(), ...(await selfSignedCertificate(dir)) } : undefined;
-  const args = [
+/** turnserver's arguments for a coturn on loopback only (use-auth-secret), its files in `dir`; the bench's coturn has these too. */
+export function loopbackCoturnArgs(options: {
+  port: number;
+  dir: string;
+  secrets: readonly string[];
+  realm: string;
+  tls?: { port: number; cert: string; key: string } | undefined;
+  extraArgs?: readonly string[] | undefined;
+}): string[] {
+  const { port, dir, tls } = options;
+  return [
     '-n',
     '--listening-ip=127.0.0.1',
     '--relay-ip=127.0.0.1',
     `--listening-port=${port}`,
     '--use-auth-secret',
     ...options.secrets.map((s) => `--static-auth-secret=${s}`),
-    `--realm=${options.realm ?? 'example.org'}`,
+    `--realm=${options.realm}`,
     ...(tls === undefined ? ['--no-tls'] : [`--tls-listening-port=${tls.port}`, `--cert=${tls.cert}`, `--pkey=${tls.key}`]),
     '--no-dtls',
     '--no-cli',
@@ -94,6 +74,26 @@ export async function startCoturn(options: CoturnOptions): Promise<Coturn> {
     `--pidfile=${join(dir, 'turnserver.pid')}`,
     ...(options.extraArgs ?? []),
   ];
+}
+
+export async function startCoturn(options: CoturnOptions): Promise<Coturn> {
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'mtc-coturn-'));
+  const tls =
+    options.tls === true
+      ? {
+          port: await freePort(),
+          ...(await selfSignedCertificate(dir, 'cert', { subject: '/CN=localhost', altNames: 'DNS:localhost,IP:127.0.0.1' })),
+        }
+      : undefined;
+  const args = loopbackCoturnArgs({
+    port,
+    dir,
+    secrets: options.secrets,
+    realm: options.realm ?? 'example.org',
+    tls,
+    extraArgs: options.extraArgs,
+  });
   const child: ChildProcess = spawn('turnserver', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { selfSignedCertificate } from './openssl.js';
 import { freePort } from './ports.js';
 import { startRedis, waitForPort, type RedisProcess } from './redis.js';
 
@@ -22,25 +23,8 @@ export interface TlsRedis {
   stop(): Promise<void>;
 }
 
-async function makeCa(dir: string, name: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, `${name}.pem`);
-  const key = join(dir, `${name}.key`);
-  await run('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${name}`,
-  ]);
-  return { cert, key };
+function makeCa(dir: string, name: string): Promise<{ cert: string; key: string }> {
+  return selfSignedCertificate(dir, name, { subject: `/CN=${name}` });
 }
 
 export async function startTlsRedis(): Promise<TlsRedis> {
