@@ -6,7 +6,7 @@
 
 import { z } from 'zod';
 import { isUrl } from './schemas.js';
-import type { SecretRef } from './sources.js';
+import type { SecretRef } from '../secret-file.js';
 import { inlineSecret, secretFile, type StructuredContext } from './structured.js';
 
 export const TURN_PROVIDERS = ['cloudflare', 'twilio', 'metered'] as const;

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { sharedSecretsProblem } from './shared-secrets.js';
 import { seconds, turnUri } from './schemas.js';
-import type { SecretRef } from './sources.js';
+import type { SecretRef } from '../secret-file.js';
 import { inlineSecret, secretFile, type StructuredContext, type StructuredSetting } from './structured.js';
 import { providerKeys, providerProblems, providerSetting, type ProviderSetting } from './turn-providers.js';
 

@@ -17,7 +17,9 @@ import { MatrixError } from '../errors.js';
 import type { CredentialMinter, MaybeAsyncMinter, TurnCredentials } from './credentials.js';
 import type { TurnHealthSnapshot } from './health-checks.js';
 import { ProviderFailure } from './providers/provider.js';
-import type { TurnServerSelection } from './servers.js';
+
+/** first: the first usable server in the order configured; spread: one per user, by rendezvous hashing of the user id. */
+export type TurnServerSelection = 'first' | 'spread';
 
 export interface SelectableServer<Minter extends MaybeAsyncMinter = CredentialMinter> {
   readonly name: string;

@@ -9,9 +9,7 @@ import { createTurnHealthChecks, type TurnHealthDeps, type TurnHealthOptions, ty
 import { createMinter, type MinterDeps, type MinterOptions } from './index.js';
 import type { MaybeAsyncMinter } from './credentials.js';
 import { createProviderServer, type ProviderOptions, type ProviderServer } from './providers/index.js';
-import { selectingMinter } from './selection.js';
-
-export type TurnServerSelection = 'first' | 'spread';
+import { selectingMinter, type TurnServerSelection } from './selection.js';
 
 export interface TurnServerOptions extends MinterOptions {
   /** Unique; names the server in logs, metrics and /readyz. */
