@@ -6,21 +6,10 @@
 // them: another secret, a closed port, a certificate not trusted, a name that does not
 // resolve.
 
-import { randomBytes } from 'node:crypto';
-import { systemTimers } from '../../src/clock.js';
 import { turnPassword } from '../../src/turn/credentials.js';
 import { probeUri, type ProbeOptions } from '../../src/turn/probe/probe-uri.js';
-import {
-  StunAttr,
-  StunMethod,
-  longTermKey,
-  readText,
-  requestedTransportAttribute,
-  textAttribute,
-  TRANSPORT_UDP,
-} from '../../src/turn/probe/stun-message.js';
-import { openStunConnection } from '../../src/turn/probe/stun-transport.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
+import { holdAllocation } from '../helpers/held-allocation.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -113,32 +102,9 @@ describe('a healthy coturn', () => {
 
   it("an allocation left standing fills the user's quota: the probe says 'error' with 486", async () => {
     const held = credential();
-    const connection = await openStunConnection({
-      transport: 'udp',
-      server: { ...loopback, port: coturn.port },
-      timers: systemTimers,
-      signal: new AbortController().signal,
-    });
+    const { connection, outcome } = await holdAllocation(coturn.port, held);
     try {
-      const allocate = (attributes = [requestedTransportAttribute(TRANSPORT_UDP)]) => ({
-        method: StunMethod.allocate,
-        class: 'request' as const,
-        transactionId: randomBytes(12),
-        attributes,
-      });
-      const challenge = await connection.request(allocate());
-      const realm = readText(challenge, StunAttr.REALM)!;
-      const nonce = readText(challenge, StunAttr.NONCE)!;
-      const allocated = await connection.request(
-        allocate([
-          requestedTransportAttribute(TRANSPORT_UDP),
-          textAttribute(StunAttr.USERNAME, held.username),
-          textAttribute(StunAttr.REALM, realm),
-          textAttribute(StunAttr.NONCE, nonce),
-        ]),
-        { integrityKey: longTermKey(held.username, realm, held.password) },
-      );
-      expect(allocated.class).toBe('success');
+      expect(outcome).toBe('allocated');
 
       expect(await probeUri(`turn:127.0.0.1:${coturn.port}`, options({ credential: held }))).toMatchObject({
         ok: false,

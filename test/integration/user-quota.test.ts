@@ -6,22 +6,11 @@
 // it keeps (one UDP Allocate per credential, left standing), and the third is refused with
 // 486 Allocation Quota Reached while another user still allocates.
 
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { systemTimers } from '../../src/clock.js';
-import {
-  StunAttr,
-  StunMethod,
-  longTermKey,
-  readErrorCode,
-  readText,
-  requestedTransportAttribute,
-  textAttribute,
-  TRANSPORT_UDP,
-} from '../../src/turn/probe/stun-message.js';
-import { openStunConnection, type StunConnection } from '../../src/turn/probe/stun-transport.js';
+import type { StunConnection } from '../../src/turn/probe/stun-transport.js';
 import { manualClock } from '../helpers/clock.js';
 import { startCoturn, type Coturn } from '../helpers/coturn.js';
+import { holdAllocation } from '../helpers/held-allocation.js';
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
 import { adminConnection } from '../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../helpers/redis.js';
@@ -85,33 +74,11 @@ async function mint(token: string): Promise<Answer> {
   return (await res.json()) as Answer;
 }
 
-/** An Allocate over UDP answering coturn's challenge, the allocation left standing: the STUN error code, or 'allocated'. */
+/** An Allocate over UDP left standing (closed after the test): the STUN error code, or 'allocated'. */
 async function allocateAndHold(credential: Answer): Promise<number | 'allocated'> {
-  const connection = await openStunConnection({
-    transport: 'udp',
-    server: { address: '127.0.0.1', family: 4, port: coturn.port },
-    timers: systemTimers,
-    signal: new AbortController().signal,
-  });
+  const { connection, outcome } = await holdAllocation(coturn.port, credential);
   held.push(connection);
-  const allocate = (attributes = [requestedTransportAttribute(TRANSPORT_UDP)]) => ({
-    method: StunMethod.allocate,
-    class: 'request' as const,
-    transactionId: randomBytes(12),
-    attributes,
-  });
-  const challenge = await connection.request(allocate());
-  const realm = readText(challenge, StunAttr.REALM)!;
-  const answer = await connection.request(
-    allocate([
-      requestedTransportAttribute(TRANSPORT_UDP),
-      textAttribute(StunAttr.USERNAME, credential.username),
-      textAttribute(StunAttr.REALM, realm),
-      textAttribute(StunAttr.NONCE, readText(challenge, StunAttr.NONCE)!),
-    ]),
-    { integrityKey: longTermKey(credential.username, realm, credential.password) },
-  );
-  return answer.class === 'success' ? 'allocated' : (readErrorCode(answer)?.code ?? 0);
+  return outcome;
 }
 
 describe("coturn's user-quota with the service's credentials", () => {
