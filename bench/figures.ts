@@ -1,25 +1,17 @@
 // What one measured load of one target gave, and what in it is a warning sign: the issue's
 // bounds for every target are a p99 under 8 ms at 64 connections and no answer but 2xx.
 
+import type { LoadFigures } from './load.js';
+
 export type TargetKind = 'ceiling' | 'service';
 
-export interface Figures {
+/** One load's figures (load.ts), with the target they are of. */
+export interface Figures extends LoadFigures {
   /** The target's id (its --targets name). */
   id: string;
   /** What the table and the chart call it. */
   name: string;
   kind: TargetKind;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-  /** Connection errors and timeouts. */
-  errors: number;
-  requests: number;
-  /** CPU time of the target's process per request served, from /proc. */
-  cpuUsPerRequest?: number;
-  /** CPU time of the load generator (this process) per request. */
-  loadgenCpuUsPerRequest?: number;
 }
 
 export const P99_LIMIT_MS = 8;

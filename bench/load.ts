@@ -36,9 +36,12 @@ export interface LoadFigures {
   p50Ms: number;
   p99Ms: number;
   non2xx: number;
+  /** Connection errors and timeouts. */
   errors: number;
   requests: number;
+  /** CPU time of the target's process per request served, from /proc. */
   cpuUsPerRequest?: number;
+  /** CPU time of the load generator (this process) per request. */
   loadgenCpuUsPerRequest?: number;
 }
 
