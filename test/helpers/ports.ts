@@ -1,6 +1,6 @@
-// A free loopback TCP port, asked of the kernel.
+// A free loopback TCP port, asked of the kernel; and whether a loopback port has stopped listening.
 
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -11,5 +11,17 @@ export function freePort(): Promise<number> {
       const address = server.address();
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
+  });
+}
+
+/** True when a connection to the loopback port is refused: nothing listens there any more. */
+export function refusesConnections(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
   });
 }

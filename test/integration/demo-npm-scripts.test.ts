@@ -6,27 +6,16 @@
 
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { assertFreshBuild } from '../helpers/built-service.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, refusesConnections } from '../helpers/ports.js';
 import { waitForPort } from '../helpers/redis.js';
 import { REPO_ROOT } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const scripts = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-
-const refusesConnections = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
 
 test("SIGTERM to npm start's npm process stops the service: node drains and exits, npm exits 0", async () => {
   assertFreshBuild();

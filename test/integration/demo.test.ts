@@ -5,11 +5,11 @@
 // (exit 0, both ports closed). A port already taken is refused with a word on PORT.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { assertFreshBuild } from '../helpers/built-service.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, refusesConnections } from '../helpers/ports.js';
 import { REPO_ROOT } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -46,16 +46,6 @@ function startDemo(env: Record<string, string>): Demo {
   );
   return { child, output: () => output, exited };
 }
-
-const refusesConnections = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
 
 test('prints a token and a curl line that answers 200 with credentials; SIGTERM stops both servers, exit 0', async () => {
   const port = await freePort();
