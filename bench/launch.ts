@@ -116,18 +116,20 @@ export async function startTarget(
   bench: Bench,
   serviceEnv: Record<string, string>,
   name = target.name,
+  /** The checkout whose built service runs: this one unless an A/B of builds says another. */
+  serviceRoot = root,
 ): Promise<Running> {
   const port = await freePort();
   const common = { target, name, url: `http://127.0.0.1:${port}`, headers: target.headers(stack, bench.opts.users) };
   if (target.ceilingFile !== undefined) {
     const env = { ...target.env(stack), PORT: String(port), USERS: String(bench.opts.users), TURN_SHARED_SECRET: TURN_SECRET };
-    const [command, args] = pinned(bench, process.execPath, [join(here, 'ceilings', target.ceilingFile)]);
+    const [command, args] = pinned(bench, process.execPath, [...bench.opts.serviceNodeArgs, join(here, 'ceilings', target.ceilingFile)]);
     const child = await bench.processes.start(target.id, command, args, env, port);
     return { ...common, child };
   }
   const metricsPort = await freePort();
   const env = { ...serviceBaseEnv(), ...target.env(stack), ...serviceEnv, PORT: String(port), METRICS_PORT: String(metricsPort) };
-  const [command, args] = pinned(bench, process.execPath, [...bench.opts.serviceNodeArgs, join(root, 'dist', 'src', 'main.js')]);
+  const [command, args] = pinned(bench, process.execPath, [...bench.opts.serviceNodeArgs, join(serviceRoot, 'dist', 'src', 'main.js')]);
   const child = await bench.processes.start(target.id, command, args, env, port);
   return { ...common, child, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
 }

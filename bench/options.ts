@@ -21,8 +21,11 @@ export const TARGET_IDS = [
 ] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
-/** What an A/B run compares: the health checks on and off, or the service without and with --ab-env. */
-export type AbComparison = 'health' | 'env';
+/**
+ * What an A/B run compares: the health checks on and off, the service without and with
+ * --ab-env, or another build of it (--ab-root, side A: before) against this checkout's (side B).
+ */
+export type AbComparison = 'health' | 'env' | 'build';
 
 export interface Options {
   mode: 'hot' | 'scale' | 'ab';
@@ -45,6 +48,8 @@ export interface Options {
   ab?: AbComparison;
   /** A/B env: what side B adds to the service's environment. */
   abEnv: Readonly<Record<string, string>>;
+  /** A/B build: the checkout whose dist/src/main.js is side A. */
+  abRoot?: string;
   /** Where latest.json and latest.svg go; undefined: the repository's bench/results. */
   resultsDir?: string;
   /**
@@ -67,6 +72,7 @@ const KNOWN = new Set([
   'service-node-args',
   'ab',
   'ab-env',
+  'ab-root',
   'results',
   'pin',
 ]);
@@ -79,11 +85,14 @@ export function parseOptions(argv: readonly string[]): Options {
     given.set(match[1]!, match[2] ?? 'true');
   }
   const ab = given.get('ab');
-  if (ab !== undefined && ab !== 'health' && ab !== 'env') throw new Error(`--ab must be health or env, not ${ab}`);
+  if (ab !== undefined && ab !== 'health' && ab !== 'env' && ab !== 'build')
+    throw new Error(`--ab must be health, env or build, not ${ab}`);
   const mode = ab !== undefined ? 'ab' : (given.get('mode') ?? 'hot');
   if (mode !== 'hot' && mode !== 'scale' && mode !== 'ab') throw new Error(`--mode must be hot or scale, not ${mode}`);
   const abEnv = parseEnvList(given.get('ab-env') ?? '', '--ab-env');
   if (ab === 'env' && Object.keys(abEnv).length === 0) throw new Error('--ab=env needs --ab-env=K=V,... (what side B adds)');
+  const abRoot = given.get('ab-root');
+  if (ab === 'build' && abRoot === undefined) throw new Error('--ab=build needs --ab-root=<checkout> (its built dist/ is side A)');
   const resultsDir = given.get('results');
   return {
     mode,
@@ -99,6 +108,7 @@ export function parseOptions(argv: readonly string[]): Options {
     serviceNodeArgs: (given.get('service-node-args') ?? '').split(/\s+/).filter((a) => a !== ''),
     ...(ab !== undefined && { ab }),
     abEnv,
+    ...(abRoot !== undefined && { abRoot }),
     ...(resultsDir !== undefined && { resultsDir }),
     pin: given.has('pin') && given.get('pin') !== 'false',
   };

@@ -12,9 +12,10 @@
 //   npm run bench -- --targets=koa,sketch,redis,in-process
 //   npm run bench -- --with-health-checks         the service's TURN health checks running against a real coturn
 //   npm run bench -- --service-env=K=V,K=V        more environment for every service target
-//   npm run bench -- --service-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"   node options for every service target
+//   npm run bench -- --service-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof"   node options for every measured target, ceilings too
 //   npm run bench -- --ab=health [--rounds=5]     hot path with and without health checks, alternating: medians, ratio
 //   npm run bench -- --ab=env --ab-env=K=V        hot path without and with that environment
+//   npm run bench -- --ab=build --ab-root=<dir>   hot path of the build in <dir> (a checkout, built) and of this one
 //   npm run bench -- --mode=scale                 1,000,000 distinct tokens cycling: RSS and throughput as the cache churns
 //   options: --duration=10 --connections=64 --users=5000 --rounds=2 --results=<dir> (default bench/results)
 
@@ -109,7 +110,7 @@ function recordedOptions(opts: Options): Record<string, unknown> {
  * Side A and side B of each hot target, loaded alternately (A B, then B A, …) for `rounds`
  * rounds; the medians of each side and B/A. Health: B runs the TURN health checks every
  * second against a real coturn, A points at the same coturn with the checks off. Env: B
- * adds --ab-env.
+ * adds --ab-env. Build: A is the service built in --ab-root, B this checkout's.
  */
 async function ab(bench: Bench): Promise<void> {
   const { opts } = bench;
@@ -120,11 +121,16 @@ async function ab(bench: Bench): Promise<void> {
   const targets = targetsNamed(ids);
   const stack = await startStack(needsOf(targets), bench);
   let coturn: BenchCoturn | undefined;
-  const sides: { label: string; env: Record<string, string> }[] = [];
+  const sides: { label: string; env: Record<string, string>; root?: string }[] = [];
   if (opts.ab === 'health') {
     coturn = await startCoturn(bench.processes, TURN_SECRET);
     sides.push({ label: 'without health checks', env: { ...opts.serviceEnv, ...coturn.env(false) } });
     sides.push({ label: 'with health checks', env: { ...opts.serviceEnv, ...coturn.env(true) } });
+  } else if (opts.ab === 'build') {
+    sides.push(
+      { label: `A (${opts.abRoot!})`, env: { ...opts.serviceEnv }, root: opts.abRoot! },
+      { label: 'B (this checkout)', env: { ...opts.serviceEnv } },
+    );
   } else {
     sides.push(
       { label: 'A', env: { ...opts.serviceEnv } },
@@ -135,7 +141,7 @@ async function ab(bench: Bench): Promise<void> {
   try {
     for (const target of targets) {
       const [a, b] = sides;
-      const start = (side: typeof a) => startTarget(target, stack, bench, side!.env, `${target.name} ${side!.label}`);
+      const start = (side: typeof a) => startTarget(target, stack, bench, side!.env, `${target.name} ${side!.label}`, side!.root);
       pairs.push([await start(a), await start(b)]);
     }
     for (const pair of pairs) for (const r of pair) if (r.target.primed) await prime(r, bench);

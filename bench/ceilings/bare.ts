@@ -2,6 +2,7 @@
 // as a TURN credential answer. Nothing can be faster in Node on this machine.
 
 import { createServer } from 'node:http';
+import { exitOnSigterm } from './exit-on-sigterm.js';
 
 const body = JSON.stringify({
   username: '1795597949:@user-000001:bench.example.org',
@@ -16,3 +17,4 @@ const server = createServer((_req, res) => {
 });
 server.keepAliveTimeout = 65_000;
 server.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.('ready'));
+exitOnSigterm();

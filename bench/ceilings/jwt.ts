@@ -5,6 +5,7 @@
 import Router from '@koa/router';
 import { importSPKI, jwtVerify } from 'jose';
 import Koa from 'koa';
+import { exitOnSigterm } from './exit-on-sigterm.js';
 
 const key = await importSPKI(process.env.JWT_PUBLIC_KEY ?? '', 'ES256');
 const options = { issuer: process.env.JWT_ISSUER!, audience: process.env.JWT_AUDIENCE!, algorithms: ['ES256'] };
@@ -25,3 +26,4 @@ app.use(router.routes());
 app.use(router.allowedMethods());
 const server = app.listen(Number(process.env.PORT), '127.0.0.1');
 server.keepAliveTimeout = 65_000;
+exitOnSigterm();

@@ -3,6 +3,7 @@
 
 import Router from '@koa/router';
 import Koa from 'koa';
+import { exitOnSigterm } from './exit-on-sigterm.js';
 
 const body = {
   username: '1795597949:@user-000001:bench.example.org',
@@ -20,3 +21,4 @@ app.use(router.routes());
 app.use(router.allowedMethods());
 const server = app.listen(Number(process.env.PORT), '127.0.0.1', () => process.send?.('ready'));
 server.keepAliveTimeout = 65_000;
+exitOnSigterm();

@@ -12,6 +12,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { createHmac, hash } from 'node:crypto';
+import { exitOnSigterm } from './exit-on-sigterm.js';
 
 const USERS = Number(process.env.USERS ?? 5000);
 const SECRET = process.env.TURN_SHARED_SECRET ?? 'bench-secret';
@@ -69,3 +70,4 @@ app.use(router.routes());
 app.use(router.allowedMethods());
 const server = app.listen(Number(process.env.PORT), '127.0.0.1');
 server.keepAliveTimeout = 65_000;
+exitOnSigterm();

@@ -7,6 +7,7 @@
 import Router from '@koa/router';
 import Koa from 'koa';
 import { Agent, request } from 'undici';
+import { exitOnSigterm } from './exit-on-sigterm.js';
 
 const kind = process.env.UPSTREAM;
 const base = process.env.UPSTREAM_URL ?? '';
@@ -44,3 +45,4 @@ app.use(router.routes());
 app.use(router.allowedMethods());
 const server = app.listen(Number(process.env.PORT), '127.0.0.1');
 server.keepAliveTimeout = 65_000;
+exitOnSigterm();
