@@ -17,7 +17,7 @@ import { sharedSecretsProblem } from './config/shared-secrets.js';
 import { createHealth, type Health } from './health.js';
 import type { AccessLogOptions } from './http/access-log.js';
 import { requestEnvelope } from './http/request-envelope.js';
-import { createRouter } from './http/routes.js';
+import { createRoutes } from './http/routes.js';
 import { derivedUserHashKey } from './http/user-hash.js';
 import { publicKeyRule } from './jwt-public-key.js';
 import type { Logger } from './logger.js';
@@ -122,7 +122,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   // maxIpsCount 1: ctx.ip is the address our proxy appended, not one the client wrote.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.silent = true;
-  const router = createRouter({
+  const { router } = createRoutes({
     tokens: deps.tokens,
     limiter: deps.limiter,
     minter: deps.minter,

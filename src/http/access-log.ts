@@ -25,6 +25,8 @@ import { PROBE_PATHS } from './probe-paths.js';
 import { randomUserHashKey, userHasher } from './user-hash.js';
 
 export interface RequestState {
+  /** The request's id, from the envelope (request-envelope.ts). */
+  requestId?: string;
   /** Who the request turned out to be, once the token is verified. */
   identity?: Identity;
 }

@@ -9,6 +9,7 @@ import { MatrixError, httpAnswer } from '../errors.js';
 
 /** Throws M_UNRECOGNIZED when no route produced an answer. */
 export function refuseUnmatched(ctx: Context): void {
+  if (ctx.respond === false) return;
   if (ctx.body !== undefined && ctx.body !== null) return;
   if (ctx.status === 404) throw MatrixError.unrecognized(404);
   if (ctx.status === 405) throw MatrixError.unrecognized(405);

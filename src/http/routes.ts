@@ -11,8 +11,10 @@ import type { Metrics } from '../metrics.js';
 import type { RateDecision, RateLimiter } from '../ratelimit/types.js';
 import type { MaybeAsyncMinter, TurnCredentials } from '../turn/credentials.js';
 import { tokenHash } from '../auth/token-hash.js';
+import { answerAtOnce } from '../fast-paths/answer-at-once.js';
 import type { RequestState } from './access-log.js';
 import { PROBE_PATHS } from './probe-paths.js';
+import { commonHeaderList } from './common-headers.js';
 import { preflight } from './cors.js';
 import { MatrixError } from '../errors.js';
 import { extractAccessToken } from './token.js';
@@ -26,7 +28,7 @@ export const TURN_SERVER_PATHS = [
 
 const NO_FACTS: RequestFacts = Object.freeze({});
 
-const CREDENTIALS_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
+const CREDENTIALS_HEADERS = ['Content-Type', 'application/json; charset=utf-8', 'Cache-Control', 'no-store'];
 
 export interface RouteDeps {
   /** Identities of tokens: the cache in front of the verifier. */
@@ -43,7 +45,13 @@ export interface RouteDeps {
 
 type TurnContext = ParameterizedContext<RequestState>;
 
-export function createRouter(deps: RouteDeps): Router<RequestState> {
+export interface Routes {
+  readonly router: Router<RequestState>;
+  /** The turnServer GET, also the router's: app.ts puts it in front (fast-paths/exact-get-route.ts). */
+  readonly turnServer: Middleware<RequestState>;
+}
+
+export function createRoutes(deps: RouteDeps): Routes {
   const router = new Router<RequestState>();
   const turnServer = turnServerRoute(deps);
   for (const path of TURN_SERVER_PATHS) {
@@ -58,7 +66,7 @@ export function createRouter(deps: RouteDeps): Router<RequestState> {
     ctx.status = report.ready ? 200 : 503;
     ctx.body = report;
   });
-  return router;
+  return { router, turnServer };
 }
 
 /**
@@ -113,10 +121,7 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   }
 
   function answer(ctx: TurnContext, credentials: TurnCredentials): void {
-    // Serialised here, the type set first: given an object, Koa probes what kind of body
-    // it is and looks the content type up again on every response.
-    ctx.set(CREDENTIALS_HEADERS);
-    ctx.body = JSON.stringify(credentials);
+    answerAtOnce(ctx, 200, commonHeaderList(ctx.state.requestId!, CREDENTIALS_HEADERS), JSON.stringify(credentials));
     issued.inc();
   }
 
