@@ -17,7 +17,8 @@ import { sharedSecretsProblem } from './config/shared-secrets.js';
 import { createHealth, type Health } from './health.js';
 import type { AccessLogOptions } from './http/access-log.js';
 import { requestEnvelope } from './http/request-envelope.js';
-import { createRoutes } from './http/routes.js';
+import { createRoutes, TURN_SERVER_PATHS } from './http/routes.js';
+import { exactGetRoute } from './fast-paths/exact-get-route.js';
 import { derivedUserHashKey } from './http/user-hash.js';
 import { publicKeyRule } from './jwt-public-key.js';
 import type { Logger } from './logger.js';
@@ -122,7 +123,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
   // maxIpsCount 1: ctx.ip is the address our proxy appended, not one the client wrote.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.silent = true;
-  const { router } = createRoutes({
+  const { router, turnServer } = createRoutes({
     tokens: deps.tokens,
     limiter: deps.limiter,
     minter: deps.minter,
@@ -143,6 +144,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
     },
   });
   app.use(requestEnvelope(deps.logger, deps.metrics, () => deps.health.draining, accessLogOptions(config)));
+  app.use(exactGetRoute(TURN_SERVER_PATHS, turnServer));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;
