@@ -7,8 +7,13 @@
 //
 // The decisions asked for in one turn of the event loop travel together: one EVALSHA
 // with one key per decision, in the order asked, so N concurrent requests cost Redis and
-// this process one command instead of N. A Cluster spreads buckets over slots a script
-// cannot span, so there each decision is its own call (ioredis pipelines those per node).
+// this process one command instead of N. While a batch is in flight the next one gathers
+// and leaves when that answer is in (group commit): under load each call carries more
+// decisions and the calls, their writes and Redis's per-call work grow fewer, at the cost
+// of at most one round trip of waiting; a decision that waited for a batch that failed is
+// failed with it, at once, as it would have gone to the same Redis. A Cluster spreads
+// buckets over slots a script cannot span, so there each decision is its own call
+// (ioredis pipelines those per node).
 //
 // The fallback's probe is the same script, run so that it always allows and so always
 // writes: it fails exactly when Redis would refuse users' allowed decisions (out of memory,
@@ -161,27 +166,52 @@ export function redisLimiter(options: RedisLimiterOptions): RedisLimiter {
     reject(error: unknown): void;
   }
   let queued: Pending[] = [];
+  /** Script calls of the batch in flight not yet answered; 0: none in flight. */
+  let unanswered = 0;
+  /** Set when a call of the batch in flight failed: what the decisions gathered meanwhile fail with. */
+  let failure: { error: unknown } | undefined;
   const send = (batch: Pending[]) => {
     decide(
       batch.map((pending) => pending.key),
       settings,
-    ).then(
-      (decisions) => batch.forEach((pending, i) => pending.resolve(decisions[i]!)),
-      (error: unknown) => batch.forEach((pending) => pending.reject(error)),
-    );
+    )
+      .then(
+        (decisions) => batch.forEach((pending, i) => pending.resolve(decisions[i]!)),
+        (error: unknown) => {
+          failure ??= { error };
+          batch.forEach((pending) => pending.reject(error));
+        },
+      )
+      .finally(batchAnswered);
   };
   // After the poll phase: every request read in this turn has asked by then.
   const sendQueued = () => {
     const batch = queued;
     queued = [];
-    for (let start = 0; start < batch.length; start += MAX_DECISIONS_PER_CALL) send(batch.slice(start, start + MAX_DECISIONS_PER_CALL));
+    for (let start = 0; start < batch.length; start += MAX_DECISIONS_PER_CALL) {
+      unanswered += 1;
+      send(batch.slice(start, start + MAX_DECISIONS_PER_CALL));
+    }
+  };
+  const batchAnswered = () => {
+    unanswered -= 1;
+    if (unanswered > 0) return;
+    const failed = failure;
+    failure = undefined;
+    if (failed !== undefined) {
+      const waited = queued;
+      queued = [];
+      for (const pending of waited) pending.reject(failed.error);
+    } else if (queued.length > 0) {
+      setImmediate(sendQueued);
+    }
   };
 
   return {
     consume(key) {
       if (cluster) return decideAlone(key, settings);
       return new Promise<RateDecision>((resolve, reject) => {
-        if (queued.length === 0) setImmediate(sendQueued);
+        if (queued.length === 0 && unanswered === 0) setImmediate(sendQueued);
         queued.push({ key: rateLimitKey(key), resolve, reject });
       });
     },

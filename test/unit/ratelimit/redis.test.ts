@@ -1,7 +1,8 @@
 // The Redis limiter against a real redis-server: the Lua script decides exactly as
 // Synapse's arithmetic in synapse-bucket.ts (same decisions, same retry_after_ms, same
 // stored state) for any sequence of times; one key per user that expires once drained;
-// one EVALSHA per turn of the event loop, whatever the number of decisions in it;
+// one EVALSHA per turn of the event loop, whatever the number of decisions in it, and
+// while one is in flight the next gathering behind it;
 // bounded when Redis does not answer; a probe that fails exactly when users' decisions
 // could not be recorded.
 
@@ -136,6 +137,35 @@ describe('redisLimiter', () => {
     const many = await Promise.all(Array.from({ length: 2 * MAX_DECISIONS_PER_CALL + 1 }, () => limiter.consume(freshUser())));
     expect(many.every((d) => d.allowed)).toBe(true);
     expect(await commandCalls(admin, 'evalsha')).toBe(3);
+  });
+
+  test('while a call is in flight, the decisions asked in the turns after gather and leave as one call once it is answered', async () => {
+    const limiter = redisLimiter({ perSecond: 1, burst: 100, client, timeoutMs: 5000 });
+    await limiter.consume(freshUser());
+    await admin.config('RESETSTAT');
+    // Redis holds the first call for a while; each later decision is asked in a turn of its own.
+    await admin.call('CLIENT', 'PAUSE', '300', 'ALL');
+    const decisions = [limiter.consume(freshUser())];
+    for (let turn = 0; turn < 3; turn += 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+      decisions.push(limiter.consume(freshUser()));
+    }
+    expect(await Promise.all(decisions)).toEqual(Array(4).fill({ allowed: true }));
+    expect(await commandCalls(admin, 'evalsha')).toBe(2);
+  });
+
+  test('the decisions gathered behind a call that fails fail with it, with its error, and are never sent', async () => {
+    const limiter = redisLimiter({ perSecond: 1, burst: 10, client, timeoutMs: 250 });
+    await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+    const first = limiter.consume(freshUser());
+    await new Promise((resolve) => setImmediate(resolve));
+    const gathered = [limiter.consume(freshUser()), limiter.consume(freshUser())];
+    const [firstOutcome, ...gatheredOutcomes] = await Promise.allSettled([first, ...gathered]);
+    expect(firstOutcome.status).toBe('rejected');
+    const reason = (firstOutcome as PromiseRejectedResult).reason as Error;
+    expect(reason.message).toMatch(/timed out|longer than/i);
+    for (const outcome of gatheredOutcomes) expect(outcome).toEqual({ status: 'rejected', reason });
+    await untilDecidingAgain(limiter);
   });
 
   test('one key per user, a small hash that expires when the bucket has drained', async () => {
