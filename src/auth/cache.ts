@@ -1,8 +1,8 @@
 // The token cache: answers about a token kept by its hash (never the token) for
 // ttlSeconds, never past the token's own expiry; refusals of the token (401/403) for the
 // shorter negativeTtlSeconds; upstream failures not at all. Concurrent requests with the
-// same token share one verification (single flight). uncachedTokens is the same contract
-// with nothing kept, for a verifier whose answer is not the token's alone (appservice).
+// same token share one verification (single flight). The appservice method, whose answer
+// is not the token's alone, has a cache of its own (appservice.ts).
 
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.js';
@@ -91,15 +91,6 @@ export function tokenCache(inner: TokenVerifier, options: TokenCacheOptions): To
       inFlight.set(key, verification);
       return verification;
     },
-    close: async () => inner.close?.(),
-  };
-}
-
-/** Every token verified, nothing kept or counted: peek never knows one. */
-export function uncachedTokens(inner: TokenVerifier): TokenCache {
-  return {
-    peek: () => undefined,
-    verify: (token, _tokenHash, facts) => inner.verify(token, facts),
     close: async () => inner.close?.(),
   };
 }

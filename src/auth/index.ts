@@ -1,14 +1,14 @@
 // Builds the verifier the method options name, gives it its upstream and live secrets
 // (each re-read held to the rule of the start, failures counted), and puts it behind the
-// token cache, counted. The appservice method has no upstream call to save, and its
-// answer depends on a header besides the token, so nothing of it is kept.
+// token cache, counted. The appservice method's answer depends on a header besides the
+// token: its identities are kept by user id instead (appservice.ts).
 
 import type { Clock, Timers } from '../clock.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { watchedSecret, type SecretRef } from '../secret-file.js';
-import { appserviceVerifier } from './appservice.js';
-import { tokenCache, uncachedTokens, type TokenCacheSettings } from './cache.js';
+import { appserviceTokens, appserviceVerifier } from './appservice.js';
+import { tokenCache, type TokenCacheSettings } from './cache.js';
 import { instrumentedVerifier } from './instrumented.js';
 import { introspectionVerifier, type IntrospectionOptions } from './introspection.js';
 import { jwtVerifier, type JwtVerifierOptions } from './jwt.js';
@@ -66,15 +66,21 @@ export interface AuthDeps {
 
 /** The route's way to an identity: the verifier the options name, counted, behind the token cache. */
 export function createTokenCache(options: AuthOptions, deps: AuthDeps): TokenCache {
-  const counted = instrumentedVerifier(createVerifier(options, deps), deps.metrics);
-  if (options.method.method === 'appservice') return uncachedTokens(counted);
+  const { method } = options;
+  if (method.method === 'appservice') {
+    const failures = deps.metrics.secretReloadFailures;
+    const hsToken = watchedSecret(method.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger, { failures, timers: deps.timers });
+    const verifier = { ...appserviceVerifier({ hsToken, serverName: method.serverName }), close: async () => hsToken.close() };
+    const counted = instrumentedVerifier(verifier, deps.metrics);
+    return appserviceTokens(counted, { hsToken, size: options.tokenCache.size, metrics: deps.metrics });
+  }
+  const counted = instrumentedVerifier(createVerifier(method, options.upstream, deps), deps.metrics);
   return tokenCache(counted, { ...options.tokenCache, clock: deps.clock, metrics: deps.metrics });
 }
 
-function createVerifier(options: AuthOptions, deps: AuthDeps): TokenVerifier {
-  const { method } = options;
-  const upstreamFor = (name: string, maxBodyBytes?: number) => upstream(name, options.upstream, deps, maxBodyBytes);
-  // The client secret's and the hs_token's only rule at start is not being empty, which every re-read checks.
+function createVerifier(method: Exclude<AuthMethodOptions, AppserviceMethod>, limits: UpstreamLimits, deps: AuthDeps): TokenVerifier {
+  const upstreamFor = (name: string, maxBodyBytes?: number) => upstream(name, limits, deps, maxBodyBytes);
+  // The client secret's only rule at start is not being empty, which every re-read checks (the hs_token's too).
   const failures = deps.metrics.secretReloadFailures;
   switch (method.method) {
     case 'whoami': {
@@ -113,11 +119,6 @@ function createVerifier(options: AuthOptions, deps: AuthDeps): TokenVerifier {
       }
       const verifier = jwtVerifier({ ...settings, keys, clock: deps.clock });
       return { ...verifier, close: release };
-    }
-    case 'appservice': {
-      const hsToken = watchedSecret(method.hsToken, 'APPSERVICE_HS_TOKEN_FILE', deps.logger, { failures, timers: deps.timers });
-      const verifier = appserviceVerifier({ hsToken, serverName: method.serverName });
-      return { ...verifier, close: async () => hsToken.close() };
     }
   }
 }

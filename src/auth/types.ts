@@ -29,9 +29,9 @@ export interface TokenCache {
   /**
    * The identity already known for this token (kept and still valid), counted as a cache
    * hit; undefined when the token must go through verify(). Synchronous, so the common
-   * request awaits nothing before the rate limit.
+   * request awaits nothing before the rate limit. `facts` matter to the appservice method only.
    */
-  peek(tokenHash: string): Identity | undefined;
+  peek(tokenHash: string, facts?: RequestFacts): Identity | undefined;
   /** The token's identity: from the cache (a kept refusal is thrown again), or verified and then kept. */
   verify(token: string, tokenHash: string, facts: RequestFacts): Promise<Identity>;
   /** Releases the verifier's connections and secret files. */

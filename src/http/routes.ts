@@ -95,9 +95,12 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
     return { token, tokenHash: tokenHash(token) };
   }
 
-  function verifyToken(ctx: TurnContext, token: string, hash: string): Promise<Identity> {
-    const userIdHeader = ctx.get('x-matrix-user-identifier');
-    const facts: RequestFacts = userIdHeader === '' ? NO_FACTS : { userIdHeader };
+  function factsOf(ctx: TurnContext): RequestFacts {
+    const userIdHeader = ctx.req.headers['x-matrix-user-identifier'];
+    return typeof userIdHeader === 'string' && userIdHeader !== '' ? { userIdHeader } : NO_FACTS;
+  }
+
+  function verifyToken(ctx: TurnContext, token: string, hash: string, facts: RequestFacts): Promise<Identity> {
     return guardUnknownTokens(ctx.req, () => tokens.verify(token, hash, facts));
   }
 
@@ -131,7 +134,8 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
     const { token, tokenHash: hash } = extractToken(ctx);
     // A token the cache vouches for needs no guard and no promise: the common request,
     // and a known user behind the address of a token guesser is still served.
-    const identity = tokens.peek(hash) ?? (await verifyToken(ctx, token, hash));
+    const facts = factsOf(ctx);
+    const identity = tokens.peek(hash, facts) ?? (await verifyToken(ctx, token, hash, facts));
     ctx.state.identity = identity;
     applyGuestPolicy(identity);
     if (!exemptUsers.has(identity.userId)) enforceLimit(await limiter.consume(identity.userId));
