@@ -1,7 +1,10 @@
 // The headers every answer on the public port carries: CORS, as the Matrix client-server
-// spec asks of every endpoint, and the request id (request-id.ts). The envelope
-// (request-envelope.ts) sets them on each answer the route left to Koa; a route that writes
-// its answer at once (fast-paths/answer-at-once.ts) lists them with its own.
+// spec asks of every endpoint, the request id (request-id.ts) and, once the service is
+// draining, Connection: close, so the client reconnects to another replica and the process
+// can exit as soon as the last answer is out (decided when the answer is written, so a
+// request in flight when draining began gets it too). The envelope (request-envelope.ts)
+// sets them on each answer the route left to Koa; a route that writes its answer at once
+// (fast-paths/answer-at-once.ts) lists them with its own.
 
 import type { ServerResponse } from 'node:http';
 import { CORS_HEADERS } from './cors.js';
@@ -10,12 +13,15 @@ import { REQUEST_ID_HEADER } from './request-id.js';
 const CORS_ENTRIES = Object.entries(CORS_HEADERS);
 const CORS_LIST: readonly string[] = CORS_ENTRIES.flat();
 
-export function setCommonHeaders(res: ServerResponse, requestId: string): void {
+export function setCommonHeaders(res: ServerResponse, requestId: string, draining: boolean): void {
   res.setHeader(REQUEST_ID_HEADER, requestId);
   for (const [name, value] of CORS_ENTRIES) res.setHeader(name, value);
+  if (draining) res.setHeader('Connection', 'close');
 }
 
 /** The common headers and then `own`, as one flat list of names and values. */
-export function commonHeaderList(requestId: string, own: readonly string[]): string[] {
-  return [REQUEST_ID_HEADER, requestId, ...CORS_LIST, ...own];
+export function commonHeaderList(requestId: string, draining: boolean, own: readonly string[]): string[] {
+  const list = [REQUEST_ID_HEADER, requestId, ...CORS_LIST, ...own];
+  if (draining) list.push('Connection', 'close');
+  return list;
 }

@@ -1,12 +1,11 @@
 // The envelope of every request on the public port, its outermost step: the request id
 // (request-id.ts, kept in ctx.state for a route that writes its answer at once), every
 // failure turned into a Matrix error (errors.ts), the headers every answer carries
-// (common-headers.ts: CORS and X-Request-ID) on whatever answer Koa is left to write, errors
-// included, the access record (access-log.ts) with that error's errcode and the request id,
-// and, once the service is draining, Connection: close on each answer so its client
-// reconnects to another replica and the process can exit as soon as the last one is out.
-// The common headers are set after the route, not before: a header set before would make
-// Node merge headers the slow way into an answer written at once (fast-paths/answer-at-once.ts).
+// (common-headers.ts: CORS, X-Request-ID and, once the service is draining, Connection:
+// close) on whatever answer Koa is left to write, errors included, and the access record
+// (access-log.ts) with that error's errcode and the request id. The common headers are set
+// after the route, not before: a header set before would make Node merge headers the slow
+// way into an answer written at once (fast-paths/answer-at-once.ts).
 // One Koa middleware rather than several: each async layer costs the hot path a promise
 // and a few microseconds, and these always run together.
 
@@ -34,7 +33,6 @@ export function requestEnvelope(
     const startMs = performance.now();
     const requestId = requestIdOf(ctx.req.headers['x-request-id']);
     ctx.state.requestId = requestId;
-    if (isDraining()) ctx.res.setHeader('Connection', 'close');
     let errcode: string | undefined;
     try {
       await next();
@@ -43,7 +41,7 @@ export function requestEnvelope(
       respondWithError(ctx, caught, errorLogger(logger, caught, requestId));
       errcode = caught instanceof MatrixError ? caught.errcode : answeredErrcode(ctx);
     } finally {
-      if (!ctx.res.headersSent) setCommonHeaders(ctx.res, requestId);
+      if (!ctx.res.headersSent) setCommonHeaders(ctx.res, requestId, isDraining());
       record(ctx, performance.now() - startMs, requestId, errcode);
     }
   };

@@ -82,7 +82,7 @@ function getOnly(layer: Layer<RequestState>): void {
 }
 
 function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
-  const { tokens, limiter, minter, metrics, allowGuests, exemptUsers } = deps;
+  const { tokens, limiter, minter, metrics, health, allowGuests, exemptUsers } = deps;
   const issued = metrics.credentialsIssued;
   const limitedUser = metrics.rateLimited.labels('user');
 
@@ -124,7 +124,7 @@ function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   }
 
   function answer(ctx: TurnContext, credentials: TurnCredentials): void {
-    answerAtOnce(ctx, 200, commonHeaderList(ctx.state.requestId!, CREDENTIALS_HEADERS), JSON.stringify(credentials));
+    answerAtOnce(ctx, 200, commonHeaderList(ctx.state.requestId!, health.draining, CREDENTIALS_HEADERS), JSON.stringify(credentials));
     issued.inc();
   }
 

@@ -160,7 +160,8 @@ export function unknownTokenGuard(options: UnknownTokenGuardOptions): UnknownTok
   };
 
   return async function guardUnknownTokens(req, verify) {
-    const forwardedFor = req.headersDistinct['x-forwarded-for'];
+    // headersDistinct is built from every header line on first use: only when it is read.
+    const forwardedFor = trustProxy ? req.headersDistinct['x-forwarded-for'] : undefined;
     const address = clientAddressKey({ remoteAddress: req.socket.remoteAddress, forwardedFor, trustProxy });
     const turn = admission(address);
     if (turn !== undefined) await turn;

@@ -35,12 +35,14 @@ describe('the bench options', () => {
     ]);
   });
 
-  it('makes --ab an A/B run of 5 rounds unless told otherwise; --ab=env needs what side B adds', () => {
+  it('makes --ab an A/B run of 5 rounds unless told otherwise; --ab=env needs what side B adds, --ab=build the other checkout', () => {
     expect(parseOptions(['--ab=health'])).toMatchObject({ mode: 'ab', ab: 'health', rounds: 5 });
     expect(parseOptions(['--ab=health', '--rounds=3']).rounds).toBe(3);
     expect(() => parseOptions(['--ab=env'])).toThrow('--ab=env needs --ab-env');
     expect(parseOptions(['--ab=env', '--ab-env=TURN_HEALTH_CHECK_INTERVAL=1']).abEnv).toEqual({ TURN_HEALTH_CHECK_INTERVAL: '1' });
-    expect(() => parseOptions(['--ab=cache'])).toThrow('--ab must be health or env, not cache');
+    expect(() => parseOptions(['--ab=cache'])).toThrow('--ab must be health, env or build, not cache');
+    expect(() => parseOptions(['--ab=build'])).toThrow('--ab=build needs --ab-root');
+    expect(parseOptions(['--ab=build', '--ab-root=/tmp/before'])).toMatchObject({ mode: 'ab', ab: 'build', abRoot: '/tmp/before' });
   });
 
   it('masks the values of secrets when describing the environment', () => {

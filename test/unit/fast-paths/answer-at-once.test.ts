@@ -1,7 +1,7 @@
 // answerAtOnce (fast-paths/answer-at-once.ts) writes an answer with one writeHead and one
 // end, outside Koa's response: what reaches the client, byte for byte but the Date, must be
 // what Koa writes for the same status, headers and body, with and without a header set
-// before (the merging path Node takes while the service drains), and Koa must leave it alone.
+// before (Node's merging path, which the service does not take but must stay correct).
 
 import { once } from 'node:events';
 import { connect } from 'node:net';
