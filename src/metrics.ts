@@ -1,9 +1,9 @@
 // Metrics: every series the service exports, built on a registry that is passed in (each
 // test gets a fresh one). Label values are bounded sets: route templates, methods, status
 // codes, outcome words, the names of our own variables; never a user id or a token. Series on the request path are bound
-// to their labels once, so a request does no label lookups; the one every request
-// observes is a LatencyHistogram (latency-histogram.ts), which does not hash per
-// observation either.
+// to their labels once, so a request does no label lookups; the histograms a request
+// observes (its own duration; a cold path's upstream call) are LatencyHistograms
+// (latency-histogram.ts), which do not hash per observation either.
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
@@ -22,7 +22,7 @@ export interface Metrics {
   readonly rateLimited: Counter<'scope'>;
   readonly tokenVerifications: Counter<'method' | 'result'>;
   readonly tokenCacheRequests: Counter<'result'>;
-  readonly upstreamDuration: Histogram<'upstream' | 'outcome'>;
+  readonly upstreamDuration: LatencyHistogram<'upstream' | 'outcome'>;
   readonly httpDuration: LatencyHistogram<'route' | 'method' | 'status'>;
   readonly redisUp: Gauge;
   readonly rateLimitFallback: Gauge;
@@ -85,7 +85,7 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       labelNames: ['result'],
       registers,
     }),
-    upstreamDuration: new Histogram({
+    upstreamDuration: new LatencyHistogram({
       name: 'matrix_turn_upstream_request_duration_seconds',
       help: 'Calls to the homeserver, OAuth server or JWKS endpoint, by upstream and outcome.',
       labelNames: ['upstream', 'outcome'],
