@@ -11,6 +11,7 @@
 // between processes and restarts). app.ts chooses which.
 
 import { createHmac, randomBytes } from 'node:crypto';
+import { hmacSigner } from '../fast-paths/turn-password.js';
 
 /** The fixed label of the derivation: changing it changes every derived user hash. */
 export const USER_HASH_KEY_LABEL = 'matrix-turn-credentials access log user hash';
@@ -25,7 +26,8 @@ export function randomUserHashKey(): Buffer {
   return randomBytes(32);
 }
 
-/** The user's hash under `key`; one HMAC a call, so the access log keeps it per identity. */
+/** The user's hash under `key`; one HMAC a call (fast-paths/turn-password.ts), so the access log keeps it per identity. */
 export function userHasher(key: string | Buffer): (userId: string) => string {
-  return (userId) => createHmac('sha256', key).update(userId).digest('hex').slice(0, 16);
+  const sign = hmacSigner('sha256', key, 'hex');
+  return (userId) => sign(userId).slice(0, 16);
 }
