@@ -36,6 +36,8 @@ export interface LoadFigures {
   p50Ms: number;
   p99Ms: number;
   non2xx: number;
+  /** Answers by status code, e.g. { "200": 41000, "503": 12 }: what the non-2xx were. */
+  statusCodes?: Readonly<Record<string, number>>;
   /** Connection errors and timeouts. */
   errors: number;
   requests: number;
@@ -74,6 +76,7 @@ export async function load(spec: LoadSpec, cpu: ReturnType<typeof procCpu>): Pro
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
     non2xx: result.non2xx,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count }]) => [code, count])),
     errors: result.errors + result.timeouts,
     requests,
     ...(cpuUs !== undefined && { cpuUsPerRequest: cpuUs }),

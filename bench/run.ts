@@ -26,7 +26,7 @@ import { abLine, abSummary } from './ab-summary.js';
 import { startCoturn, type BenchCoturn } from './coturn.js';
 import type { Figures } from './figures.js';
 import { describeHealthChecks, healthChecksOf } from './health-check-figures.js';
-import { measure, pinLoadGenerator, prime, startStack, startTarget, TURN_SECRET, type Bench, type Running } from './launch.js';
+import { measureAlone, pinLoadGenerator, prime, startStack, startTarget, TURN_SECRET, type Bench, type Running } from './launch.js';
 import { load } from './load.js';
 import { describeEnv, parseOptions, type Options, type TargetId } from './options.js';
 import { processGroup } from './processes.js';
@@ -44,20 +44,32 @@ const WARM_UP_SECONDS = 2;
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 const cpuText = (f: Figures) => (f.cpuUsPerRequest === undefined ? '' : `, ${f.cpuUsPerRequest.toFixed(1)} µs cpu/req`);
+const failedText = (f: Figures) =>
+  f.non2xx + f.errors === 0 ? '' : `; NOT CLEAN: ${f.errors} errors, answers by status ${JSON.stringify(f.statusCodes ?? {})}`;
+/** A round with an error or a non-2xx answer is never the best of a clean one, however fast. */
+const better = (a: Figures, b: Figures) => {
+  const clean = (f: Figures) => f.non2xx + f.errors === 0;
+  return clean(a) !== clean(b) ? clean(a) : a.rps > b.rps;
+};
 
 // ---- modes --------------------------------------------------------------------------
 
-/** Best of `rounds` runs, the targets interleaved so a noisy moment hurts them alike; a warm-up before each target's first. */
+/**
+ * Best of `rounds` runs (a clean one before any with failures), the targets interleaved so
+ * a noisy moment hurts them alike; a warm-up before each target's first.
+ */
 async function bestOf(running: readonly Running[], bench: Bench): Promise<Figures[]> {
   const { rounds, durationSeconds } = bench.opts;
   const best = new Map<Running, Figures>();
   for (let round = 0; round < rounds; round += 1) {
     for (const r of running) {
-      if (round === 0) await measure(r, bench, WARM_UP_SECONDS);
-      const figures = await measure(r, bench, durationSeconds);
-      progress(`round ${round + 1}/${rounds}  ${r.name}: ${figures.rps} req/s, p99 ${figures.p99Ms} ms${cpuText(figures)}`);
+      if (round === 0) await measureAlone(r, running, bench, WARM_UP_SECONDS);
+      const figures = await measureAlone(r, running, bench, durationSeconds);
+      progress(
+        `round ${round + 1}/${rounds}  ${r.name}: ${figures.rps} req/s, p99 ${figures.p99Ms} ms${cpuText(figures)}${failedText(figures)}`,
+      );
       const previous = best.get(r);
-      if (!previous || figures.rps > previous.rps) best.set(r, figures);
+      if (!previous || better(figures, previous)) best.set(r, figures);
     }
   }
   return running.map((r) => best.get(r)!);
@@ -145,12 +157,13 @@ async function ab(bench: Bench): Promise<void> {
       pairs.push([await start(a), await start(b)]);
     }
     for (const pair of pairs) for (const r of pair) if (r.target.primed) await prime(r, bench);
-    for (const pair of pairs) for (const r of pair) await measure(r, bench, WARM_UP_SECONDS);
+    const all = pairs.flat();
+    for (const r of all) await measureAlone(r, all, bench, WARM_UP_SECONDS);
     const seen = new Map<Running, Figures[]>();
     for (let round = 0; round < opts.rounds; round += 1) {
       for (const pair of pairs) {
         for (const r of round % 2 === 0 ? pair : [pair[1], pair[0]]) {
-          const figures = await measure(r, bench, opts.durationSeconds);
+          const figures = await measureAlone(r, all, bench, opts.durationSeconds);
           progress(`round ${round + 1}/${opts.rounds}  ${r.name}: ${figures.rps} req/s, p99 ${figures.p99Ms} ms${cpuText(figures)}`);
           seen.set(r, [...(seen.get(r) ?? []), figures]);
         }

@@ -33,26 +33,41 @@ type Answer = Record<string, unknown> & { active: boolean };
 
 export function introspectionVerifier(options: IntrospectionOptions): TokenVerifier {
   const { upstream, clock } = options;
+  const basic = basicCredentials(options.clientId ?? '');
   return {
     method: 'introspection',
     async verify(token): Promise<Identity> {
-      const res = await upstream.call(introspectionRequest(options, token));
+      const res = await upstream.call(introspectionRequest(options, token, basic));
       return identityFrom(readAnswer(upstream.name, res), options, clock.nowMs());
     },
   };
 }
 
-function introspectionRequest(options: IntrospectionOptions, token: string): UpstreamRequest {
+/**
+ * The Basic credentials of the client for a secret: computed again only when the secret
+ * changes (a rotated file), not on every call of a cold path.
+ */
+function basicCredentials(clientId: string): (secret: string) => string {
+  let secretOf: string | undefined;
+  let header = '';
+  return (secret) => {
+    if (secret !== secretOf) {
+      // RFC 6749 §2.3.1: each part form-encoded before base64, so a ':' in the id survives.
+      header = `Basic ${Buffer.from(`${formEncode(clientId)}:${formEncode(secret)}`, 'utf8').toString('base64')}`;
+      secretOf = secret;
+    }
+    return header;
+  };
+}
+
+function introspectionRequest(options: IntrospectionOptions, token: string, basic: (secret: string) => string): UpstreamRequest {
   const form = new URLSearchParams({ token, token_type_hint: 'access_token' });
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
   const secret = options.clientSecret.current();
   switch (options.clientAuth) {
-    case 'client_secret_basic': {
-      // RFC 6749 §2.3.1: each part form-encoded before base64, so a ':' in the id survives.
-      const pair = `${formEncode(options.clientId ?? '')}:${formEncode(secret)}`;
-      headers.authorization = `Basic ${Buffer.from(pair, 'utf8').toString('base64')}`;
+    case 'client_secret_basic':
+      headers.authorization = basic(secret);
       break;
-    }
     case 'client_secret_post':
       form.set('client_id', options.clientId ?? '');
       form.set('client_secret', secret);
