@@ -81,9 +81,13 @@ export function createRedisClient(config: RedisConnectionOptions, deps: RedisCli
     connectTimeout: Math.max(2000, config.commandTimeoutMs * 4),
     enableReadyCheck: true,
     connectionName: 'matrix-turn-credentials',
-    // Concurrent requests' scripts leave in one write per event-loop turn instead of one
-    // each: fewer syscalls under load, the same single round trip per request.
+    // Concurrent commands leave in one write per event-loop turn instead of one each.
     enableAutoPipelining: true,
+    // But not the rate limit script: the limiter already sends one call per turn for all its
+    // decisions, the next behind the one in flight (ratelimit/redis.ts); auto-pipelining
+    // would hold each such call for one more turn (its setImmediate) and wrap it in a
+    // Pipeline of one command, and pipelines are sent one at a time.
+    autoPipeliningIgnoredCommands: ['evalsha', 'eval'],
     // A socket to a server that died never reports closing; keep no 2 s timer alive at exit.
     disconnectTimeout: 500,
     // A master demoted by a failover answers writes with READONLY while the connection
