@@ -66,7 +66,13 @@ export function createAccessLog(logger: Logger, metrics: Metrics, options: Acces
   // Bounded: route templates, the methods Node's parser accepts, status codes and errcodes.
   const outcomes = new Map<string, Outcome>();
   const userHashes = new WeakMap<Identity, string>();
+  // The last outcome, checked first: under load nearly every request has the one before's,
+  // and four comparisons cost less than building the map's key.
+  let last: { route: string; method: string; status: number; errcode: string | undefined; outcome: Outcome } | undefined;
   const outcomeOf = (route: string, method: string, status: number, errcode: string | undefined): Outcome => {
+    if (last !== undefined && last.route === route && last.method === method && last.status === status && last.errcode === errcode) {
+      return last.outcome;
+    }
     const key = `${route} ${method} ${status} ${errcode}`;
     let outcome = outcomes.get(key);
     if (outcome === undefined) {
@@ -75,6 +81,7 @@ export function createAccessLog(logger: Logger, metrics: Metrics, options: Acces
       outcome = { duration: metrics.httpDuration.labels(route, method, String(status)), level, line };
       outcomes.set(key, outcome);
     }
+    last = { route, method, status, errcode, outcome };
     return outcome;
   };
   const userHash = (identity: Identity): string => {
