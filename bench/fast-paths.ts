@@ -14,7 +14,9 @@ import { Histogram, Registry } from 'prom-client';
 import { LatencyHistogram } from '../src/fast-paths/latency-histogram.js';
 import { accessLine } from '../src/fast-paths/pino-access-line.js';
 import { turnPasswordSigner } from '../src/fast-paths/turn-password.js';
+import { systemClock } from '../src/clock.js';
 import { createLogger } from '../src/logger.js';
+import { memoryLimiter } from '../src/ratelimit/memory.js';
 import { LATENCY_BUCKETS_SECONDS } from '../src/metrics.js';
 
 const REQUEST_BUDGET_NS = 48_000;
@@ -137,6 +139,16 @@ const usernames = userIds.map((id) => `1700086400:${id}`);
     (i) => recordingServer.emit('request', exchanges[i & 63]!.req, exchanges[i & 63]!.res),
     (i) => plainServer.emit('request', exchanges[i & 63]!.req, exchanges[i & 63]!.res),
   );
+}
+
+// ---- the in-memory limiter's decision (no fast path: what issue 17 asks it to cost) -----
+{
+  const limiter = memoryLimiter({ perSecond: 1_000_000, burst: 1_000_000, clock: systemClock });
+  const run = (i: number) => keep(limiter.decide(userIds[i % USERS]!));
+  for (let i = 0; i < 200_000; i += 1) run(i);
+  const ns = Array.from({ length: ROUNDS }, () => timeRound(run));
+  console.log(`in-memory limiter decision (memoryLimiter.decide, ${USERS} users)`);
+  console.log(`  ns/call  ${ns.map((x) => x.toFixed(0)).join(' ')}   median ${median(ns).toFixed(0)}\n`);
 }
 
 if (sink === 42) console.log(''); // read the sink once
