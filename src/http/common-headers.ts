@@ -10,18 +10,17 @@ import type { ServerResponse } from 'node:http';
 import { CORS_HEADERS } from './cors.js';
 import { REQUEST_ID_HEADER } from './request-id.js';
 
-const CORS_ENTRIES = Object.entries(CORS_HEADERS);
-const CORS_LIST: readonly string[] = CORS_ENTRIES.flat();
-
-export function setCommonHeaders(res: ServerResponse, requestId: string, draining: boolean): void {
-  res.setHeader(REQUEST_ID_HEADER, requestId);
-  for (const [name, value] of CORS_ENTRIES) res.setHeader(name, value);
-  if (draining) res.setHeader('Connection', 'close');
-}
+const CORS_LIST: readonly string[] = Object.entries(CORS_HEADERS).flat();
 
 /** The common headers and then `own`, as one flat list of names and values. */
 export function commonHeaderList(requestId: string, draining: boolean, own: readonly string[]): string[] {
   const list = [REQUEST_ID_HEADER, requestId, ...CORS_LIST, ...own];
   if (draining) list.push('Connection', 'close');
   return list;
+}
+
+/** The same headers, set on an answer Koa will write. */
+export function setCommonHeaders(res: ServerResponse, requestId: string, draining: boolean): void {
+  const list = commonHeaderList(requestId, draining, []);
+  for (let i = 0; i < list.length; i += 2) res.setHeader(list[i]!, list[i + 1]!);
 }
