@@ -54,13 +54,12 @@ const WARM_UP_SECONDS = 2;
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 const cpuText = (f: Figures) => (f.cpuUsPerRequest === undefined ? '' : `, ${f.cpuUsPerRequest.toFixed(1)} µs cpu/req`);
+/** A round without an error or a non-2xx answer. */
+const clean = (f: Figures) => f.non2xx + f.errors === 0;
 const failedText = (f: Figures) =>
-  f.non2xx + f.errors === 0 ? '' : `; NOT CLEAN: ${f.errors} errors, answers by status ${JSON.stringify(f.statusCodes ?? {})}`;
-/** A round with an error or a non-2xx answer is never the best of a clean one, however fast. */
-const better = (a: Figures, b: Figures) => {
-  const clean = (f: Figures) => f.non2xx + f.errors === 0;
-  return clean(a) !== clean(b) ? clean(a) : a.rps > b.rps;
-};
+  clean(f) ? '' : `; NOT CLEAN: ${f.errors} errors, answers by status ${JSON.stringify(f.statusCodes ?? {})}`;
+/** A round that is not clean is never the best of a clean one, however fast. */
+const better = (a: Figures, b: Figures) => (clean(a) !== clean(b) ? clean(a) : a.rps > b.rps);
 
 // ---- modes --------------------------------------------------------------------------
 
