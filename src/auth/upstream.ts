@@ -81,7 +81,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
     connections: 256,
     pipelining: 1,
   });
-  // One bound child per outcome: prom-client's labels() hashes and checks the label set on every call.
+  // One bound series per outcome, resolved once: labels() builds a key and looks it up on every call.
   const durations = new Map(UPSTREAM_OUTCOMES.map((outcome) => [outcome, metrics.upstreamDuration.labels(name, outcome)]));
   const observe = (outcome: UpstreamOutcome, startNs: bigint) =>
     durations.get(outcome)!.observe(Number(process.hrtime.bigint() - startNs) / 1e9);
