@@ -16,6 +16,9 @@ export interface Figures extends LoadFigures {
 
 export const P99_LIMIT_MS = 8;
 
+/** Whether every answer of the load was a 2xx and no connection failed. */
+export const clean = (figures: Figures) => figures.non2xx + figures.errors === 0;
+
 /** Each bound the figures break, in words; empty when none. */
 export function warnings(figures: Figures): string[] {
   const found: string[] = [];

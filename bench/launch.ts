@@ -149,8 +149,15 @@ export async function measure(running: Running, bench: Bench, durationSeconds: n
  * 10 ms, the log flush, health checks), and on two cores every wake-up of a dozen idle
  * processes is taken from the one measured or its load generator.
  */
-export async function measureAlone(running: Running, all: readonly Running[], bench: Bench, durationSeconds: number): Promise<Figures> {
-  const others = all.filter((r) => r !== running && r.child.exitCode === null);
+export async function measureAlone(
+  running: Running,
+  all: readonly Running[],
+  bench: Bench,
+  durationSeconds: number,
+  /** Left running too: the target loaded next to this one. */
+  kept: readonly Running[] = [],
+): Promise<Figures> {
+  const others = all.filter((r) => r !== running && !kept.includes(r) && r.child.exitCode === null);
   for (const r of others) r.child.kill('SIGSTOP');
   try {
     return await measure(running, bench, durationSeconds);

@@ -37,6 +37,10 @@ export interface Options {
   /** Hot: best of this many interleaved rounds. A/B: rounds of alternation, medians taken. */
   rounds: number;
   targets: readonly TargetId[];
+  /** Hot: loads of each ratio's two targets back to back, for its paired figure; 0: none. */
+  pairs: number;
+  /** Seconds of each of those loads. */
+  pairSeconds: number;
   /** Whether --targets named them (an A/B run compares the whoami hot targets unless told otherwise). */
   targetsChosen: boolean;
   /** A real coturn, TURN_URIS pointing at it, TURN_HEALTH_CHECK_INTERVAL=1, for every service target. */
@@ -67,6 +71,8 @@ const KNOWN = new Set([
   'users',
   'rounds',
   'targets',
+  'pairs',
+  'pair-duration',
   'with-health-checks',
   'service-env',
   'service-node-args',
@@ -102,6 +108,8 @@ export function parseOptions(argv: readonly string[]): Options {
     // Medians need more rounds than a best-of.
     rounds: positive(given, 'rounds', mode === 'ab' ? 5 : 2),
     targets: parseTargets(given.get('targets')),
+    pairs: wholeNumber(given, 'pairs', 6, 0),
+    pairSeconds: positive(given, 'pair-duration', 3),
     targetsChosen: given.has('targets'),
     withHealthChecks: given.has('with-health-checks') && given.get('with-health-checks') !== 'false',
     serviceEnv: parseEnvList(given.get('service-env') ?? '', '--service-env'),
@@ -115,10 +123,14 @@ export function parseOptions(argv: readonly string[]): Options {
 }
 
 function positive(given: Map<string, string>, name: string, fallback: number): number {
+  return wholeNumber(given, name, fallback, 1);
+}
+
+function wholeNumber(given: Map<string, string>, name: string, fallback: number, least: number): number {
   const text = given.get(name);
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number of at least 1, not ${text}`);
+  if (!Number.isInteger(value) || value < least) throw new Error(`--${name} must be a whole number of at least ${least}, not ${text}`);
   return value;
 }
 

@@ -1,6 +1,6 @@
 // The bench's console output: one table row per target (requests per second, latency, CPU
 // time per request of the target's process and of the load generator, non-2xx, errors,
-// and a flag for each bound broken), then each ratio with its target.
+// and a flag for each bound broken), then each ratio, best rounds and paired, with its target.
 
 import { warnings, type Figures } from './figures.js';
 import type { Ratio } from './ratios.js';
@@ -25,11 +25,13 @@ export function figuresTable(rows: readonly Figures[]): string {
 }
 
 export function ratioTable(rows: readonly Ratio[], names: ReadonlyMap<string, string>): string {
-  const head = ['ratio', 'by req/s', 'by cpu', 'target', ''];
+  const head = ['ratio', 'by req/s', 'by cpu', 'paired req/s', 'paired cpu', 'target', ''];
   const lines = rows.map((r) => [
     `${names.get(r.of) ?? r.of} / ${names.get(r.over) ?? r.over}`,
     r.byRps.toFixed(3),
     fixed(r.byCpu, 3),
+    r.paired === undefined ? '' : `${r.paired.byRps.toFixed(3)} (${r.paired.pairs})`,
+    r.paired === undefined ? '' : fixed(r.paired.byCpu, 3),
     r.atLeast === undefined ? '' : `>= ${r.atLeast.toFixed(2)}`,
     r.met === undefined ? '' : r.met ? 'ok' : 'BELOW',
   ]);

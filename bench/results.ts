@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { warnings, type Figures } from './figures.js';
-import type { Ratio } from './ratios.js';
+import type { PairedRatio, Ratio } from './ratios.js';
 import { barChart } from './svg-chart.js';
 
 export interface Machine {
@@ -69,7 +69,12 @@ export async function writeResults(dir: string, record: RunRecord): Promise<{ js
       ...(t.loadgenCpuUsPerRequest !== undefined && { loadgenCpuUsPerRequest: rounded(t.loadgenCpuUsPerRequest, 1) }),
       warnings: warnings(t),
     })),
-    ratios: record.ratios.map((r) => ({ ...r, byRps: rounded(r.byRps, 3), ...(r.byCpu !== undefined && { byCpu: rounded(r.byCpu, 3) }) })),
+    ratios: record.ratios.map((r) => ({
+      ...r,
+      byRps: rounded(r.byRps, 3),
+      ...(r.byCpu !== undefined && { byCpu: rounded(r.byCpu, 3) }),
+      ...(r.paired !== undefined && { paired: roundedPaired(r.paired) }),
+    })),
   };
   writeFileSync(json, await formatted(json, JSON.stringify(document, null, 2)));
   writeFileSync(svg, barChart({ subtitle: subtitle(record), rows: record.targets }));
@@ -77,6 +82,11 @@ export async function writeResults(dir: string, record: RunRecord): Promise<{ js
 }
 
 const rounded = (value: number, digits: number) => Number(value.toFixed(digits));
+const roundedPaired = (p: PairedRatio): PairedRatio => ({
+  ...p,
+  byRps: rounded(p.byRps, 3),
+  ...(p.byCpu !== undefined && { byCpu: rounded(p.byCpu, 3) }),
+});
 
 /** As `prettier --write` would leave it; unformatted when prettier (a devDependency) is not there. */
 export async function formatted(file: string, text: string): Promise<string> {

@@ -6,9 +6,11 @@
 // with autocannon from this process over thousands of distinct users. Ratios against the
 // ceilings of the same run are what count: the machine is shared and noisy. Beside each
 // target's throughput, the CPU time its process spent per request (from /proc), which the
-// load generator on the same cores disturbs less.
+// load generator on the same cores disturbs less. Then each ratio with a target is measured
+// again paired: its two targets loaded back to back, in alternation, and the median of the
+// pairs' own ratios (ratios.ts says why); the target is held to that.
 //
-//   npm run bench                                  every target, best of 2 interleaved rounds of 10 s
+//   npm run bench                                  every target, best of 2 interleaved rounds of 10 s, then 6 pairs of 3 s a ratio
 //   npm run bench -- --targets=koa,sketch,redis,in-process
 //   npm run bench -- --with-health-checks         the service's TURN health checks running against a real coturn
 //   npm run bench -- --service-env=K=V,K=V        more environment for every service target
@@ -17,14 +19,15 @@
 //   npm run bench -- --ab=env --ab-env=K=V        hot path without and with that environment
 //   npm run bench -- --ab=build --ab-root=<dir>   hot path of the build in <dir> (a checkout, built) and of this one
 //   npm run bench -- --mode=scale                 1,000,000 distinct tokens cycling: RSS and throughput as the cache churns
-//   options: --duration=10 --connections=64 --users=5000 --rounds=2 --results=<dir> (default bench/results)
+//   options: --duration=10 --connections=64 --users=5000 --rounds=2 --pairs=6 (0: none) --pair-duration=3
+//            --results=<dir> (default bench/results)
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abLine, abSummary } from './ab-summary.js';
 import { startCoturn, type BenchCoturn } from './coturn.js';
-import type { Figures } from './figures.js';
+import { clean, type Figures } from './figures.js';
 import { describeHealthChecks, healthChecksOf } from './health-check-figures.js';
 import {
   measure,
@@ -41,7 +44,7 @@ import { load } from './load.js';
 import { describeEnv, parseOptions, type Options, type TargetId } from './options.js';
 import { processGroup } from './processes.js';
 import { procCpu } from './proc-cpu.js';
-import { ratios } from './ratios.js';
+import { pairKey, RATIOS, ratios } from './ratios.js';
 import { figuresTable, ratioTable } from './report.js';
 import { formatted, provenance, writeResults } from './results.js';
 import { targetsNamed, type Need, type Target } from './targets.js';
@@ -55,7 +58,6 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 const cpuText = (f: Figures) => (f.cpuUsPerRequest === undefined ? '' : `, ${f.cpuUsPerRequest.toFixed(1)} µs cpu/req`);
 /** A round without an error or a non-2xx answer. */
-const clean = (f: Figures) => f.non2xx + f.errors === 0;
 const failedText = (f: Figures) =>
   clean(f) ? '' : `; NOT CLEAN: ${f.errors} errors, answers by status ${JSON.stringify(f.statusCodes ?? {})}`;
 /** A round that is not clean is never the best of a clean one, however fast. */
@@ -90,6 +92,41 @@ async function bestOf(running: readonly Running[], bench: Bench): Promise<Figure
   return running.map((r) => best.get(r)!);
 }
 
+/**
+ * For each ratio with a target whose two targets run: `--pairs` loads of each, back to back
+ * (of then over, then over then of, …), `--pair-duration` seconds each. What ratios() takes
+ * the paired medians from.
+ */
+async function pairLoads(running: readonly Running[], bench: Bench): Promise<Map<string, { of: Figures[]; over: Figures[] }>> {
+  const { pairs, pairSeconds } = bench.opts;
+  const loads = new Map<string, { of: Figures[]; over: Figures[] }>();
+  const byId = new Map(running.map((r) => [r.target.id, r]));
+  for (const spec of RATIOS) {
+    const of = byId.get(spec.of);
+    const over = byId.get(spec.over);
+    if (spec.atLeast === undefined || of === undefined || over === undefined) continue;
+    // The two of a pair run throughout their pairs, every other target is stopped: a load
+    // never starts on a process just resumed, whose timers would be catching up.
+    const pair = [of, over];
+    const loadOnce = (r: Running) =>
+      bench.opts.withHealthChecks ? measure(r, bench, pairSeconds) : measureAlone(r, running, bench, pairSeconds, pair);
+    const found = { of: [] as Figures[], over: [] as Figures[] };
+    for (let pair = 0; pair < pairs; pair += 1) {
+      if (pair % 2 === 0) {
+        found.of.push(await loadOnce(of));
+        found.over.push(await loadOnce(over));
+      } else {
+        found.over.push(await loadOnce(over));
+        found.of.push(await loadOnce(of));
+      }
+    }
+    const ratiosSeen = found.of.map((f, i) => (f.rps / found.over[i]!.rps).toFixed(3)).join(' ');
+    progress(`paired  ${of.name} / ${over.name}: ${ratiosSeen}`);
+    loads.set(pairKey(spec), found);
+  }
+  return loads;
+}
+
 function needsOf(targets: readonly Target[]): Set<Need> {
   return new Set(targets.flatMap((t) => t.needs));
 }
@@ -106,7 +143,7 @@ async function hot(bench: Bench): Promise<void> {
     for (const target of targets) running.push(await startTarget(target, stack, bench, serviceEnv));
     for (const r of running) if (r.target.primed) await prime(r, bench);
     const figures = await bestOf(running, bench);
-    const found = ratios(new Map(figures.map((f) => [f.id, f])));
+    const found = ratios(new Map(figures.map((f) => [f.id, f])), RATIOS, await pairLoads(running, bench));
     console.log(figuresTable(figures));
     console.log('');
     console.log(ratioTable(found, new Map(targets.map((t) => [t.id, t.name]))));

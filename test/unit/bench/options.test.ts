@@ -10,6 +10,13 @@ describe('the bench options', () => {
     expect(options.targets).toEqual(TARGET_IDS);
   });
 
+  it('pairs each ratio’s targets 6 times for 3 s unless told otherwise; --pairs=0 leaves the pairs out', () => {
+    expect(parseOptions([])).toMatchObject({ pairs: 6, pairSeconds: 3 });
+    expect(parseOptions(['--pairs=0', '--pair-duration=2'])).toMatchObject({ pairs: 0, pairSeconds: 2 });
+    expect(() => parseOptions(['--pairs=-1'])).toThrow('--pairs must be a whole number of at least 0, not -1');
+    expect(() => parseOptions(['--pair-duration=0'])).toThrow('--pair-duration must be a whole number of at least 1, not 0');
+  });
+
   it('selects targets, in the catalogue’s order whatever order they are named in', () => {
     expect(parseOptions(['--targets=jwt-cold,koa']).targets).toEqual(['koa', 'jwt-cold']);
   });
