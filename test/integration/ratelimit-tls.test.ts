@@ -6,7 +6,7 @@
 import { rateLimitKey } from '../../src/ratelimit/redis.js';
 import { startBuiltService, type BuiltService } from '../helpers/built-service.js';
 import { startHomeserver, type StandInHomeserver } from '../helpers/homeserver.js';
-import { withAdmin } from '../helpers/redis-admin.js';
+import { storedBucket, withAdmin } from '../helpers/redis-admin.js';
 import { startTlsRedis, type TlsRedis } from '../helpers/redis-tls.js';
 import { TEST_SECRET } from '../helpers/service.js';
 import { waitFor } from '../helpers/wait.js';
@@ -60,7 +60,7 @@ describe('Redis over TLS', () => {
       );
     }
     expect(statuses).toEqual([200, 200, 429]);
-    expect(await withAdmin(tlsRedis.redis.url, (admin) => admin.hget(rateLimitKey(userId), 'c'))).toBe('2');
+    expect(await withAdmin(tlsRedis.redis.url, (admin) => storedBucket(admin, rateLimitKey(userId)))).toMatchObject({ actionCount: 2 });
   });
 
   test('a server the service cannot verify is refused; credentials keep coming from the fallback', async () => {

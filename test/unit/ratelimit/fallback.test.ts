@@ -21,7 +21,7 @@ import type { RateLimiter } from '../../../src/ratelimit/types.js';
 import { createRedisClient, type RedisClient } from '../../../src/redis/client.js';
 import { manualClock, type ManualClock } from '../../helpers/clock.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
-import { adminConnection } from '../../helpers/redis-admin.js';
+import { adminConnection, storedBucket } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
 import { startTcpProxy } from '../../helpers/tcp-proxy.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -177,7 +177,7 @@ describe('withRedisFallback', () => {
     expect(decisions.filter((d) => d.allowed)).toHaveLength(BURST);
     // Redis's own count: the shared limit is what decided.
     const admin = adminConnection(redis.url);
-    expect(await admin.hget(`mtc:rl:{${after}}`, 'c')).toBe(String(BURST));
+    expect(await storedBucket(admin, `mtc:rl:v2:{${after}}`)).toMatchObject({ actionCount: BURST });
     admin.disconnect();
 
     expect(logged(s.logs, /^redis unreachable/)).toHaveLength(1);

@@ -13,7 +13,7 @@ import { createRedisClient, type RedisClient } from '../../../src/redis/client.j
 import { MAX_DECISIONS_PER_CALL, PROBE_KEY, probeKeyBeside, rateLimitKey, redisLimiter } from '../../../src/ratelimit/redis.js';
 import { takeAction, type BucketState } from '../../../src/ratelimit/synapse-bucket.js';
 import type { RateLimiter } from '../../../src/ratelimit/types.js';
-import { adminConnection, commandCalls } from '../../helpers/redis-admin.js';
+import { adminConnection, commandCalls, storedBucket } from '../../helpers/redis-admin.js';
 import { startRedis, type RedisProcess } from '../../helpers/redis.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -82,8 +82,7 @@ describe('redisLimiter', () => {
             if (expected.allowed) state = expected.state;
             const actual = await limiter.decideAt(user, nowS);
             expect(actual).toEqual(expected.allowed ? { allowed: true } : { allowed: false, retryAfterMs: expected.retryAfterMs });
-            const stored = await admin.hgetall(rateLimitKey(user));
-            expect({ actionCount: Number(stored.c), timeStartS: Number(stored.t) }).toEqual(state);
+            expect(await storedBucket(admin, rateLimitKey(user))).toEqual(state);
           }
         },
       ),
@@ -114,8 +113,7 @@ describe('redisLimiter', () => {
             ),
           ).toEqual(expected);
           for (const [user, state] of states) {
-            const stored = await admin.hgetall(rateLimitKey(user));
-            expect({ actionCount: Number(stored.c), timeStartS: Number(stored.t) }).toEqual(state);
+            expect(await storedBucket(admin, rateLimitKey(user))).toEqual(state);
           }
         },
       ),
@@ -168,17 +166,26 @@ describe('redisLimiter', () => {
     await untilDecidingAgain(limiter);
   });
 
-  test('one key per user, a small hash that expires when the bucket has drained', async () => {
+  test('one key per user, a short string that expires when the bucket has drained', async () => {
     const user = freshUser();
     const limiter = redisLimiter({ perSecond: 0.1, burst: 10, client, timeoutMs: 5000 });
     for (let i = 0; i < 3; i += 1) expect(await limiter.consume(user)).toEqual({ allowed: true });
-    expect(await admin.keys(`*${user}*`)).toEqual([`mtc:rl:{${user}}`]);
-    expect(await admin.type(rateLimitKey(user))).toBe('hash');
-    expect(await admin.hget(rateLimitKey(user), 'c')).toBe('3');
+    expect(await admin.keys(`*${user}*`)).toEqual([`mtc:rl:v2:{${user}}`]);
+    expect(await admin.type(rateLimitKey(user))).toBe('string');
+    expect(await storedBucket(admin, rateLimitKey(user))).toMatchObject({ actionCount: 3 });
     // Three actions leak out at 0.1/s: 30 s.
     const ttlMs = await admin.pttl(rateLimitKey(user));
     expect(ttlMs).toBeGreaterThan(25_000);
     expect(ttlMs).toBeLessThanOrEqual(30_000);
+  });
+
+  test('a bucket of an earlier version (a hash under mtc:rl:{…}) is never read nor touched: a rolling upgrade decides on', async () => {
+    const user = freshUser();
+    await admin.hset(`mtc:rl:{${user}}`, 'c', '4', 't', String(Date.now() / 1000));
+    const limiter = redisLimiter({ perSecond: 0.1, burst: 4, client, timeoutMs: 5000 });
+    expect(await limiter.consume(user)).toEqual({ allowed: true });
+    expect(await storedBucket(admin, rateLimitKey(user))).toMatchObject({ actionCount: 1 });
+    expect(await admin.hget(`mtc:rl:{${user}}`, 'c')).toBe('4');
   });
 
   test('exactly burst allowed, then refusals with the time until one action has leaked out; a refusal writes nothing', async () => {
@@ -187,14 +194,14 @@ describe('redisLimiter', () => {
     const decisions = [];
     for (let i = 0; i < 4; i += 1) decisions.push(await limiter.consume(user));
     expect(decisions.every((d) => d.allowed)).toBe(true);
-    const before = await admin.hgetall(rateLimitKey(user));
+    const before = await admin.get(rateLimitKey(user));
     const denied = await limiter.consume(user);
     expect(denied.allowed).toBe(false);
     if (denied.allowed) return;
     // One action leaks out 10 s after the first; a little of that has passed.
     expect(denied.retryAfterMs).toBeGreaterThan(8_000);
     expect(denied.retryAfterMs).toBeLessThanOrEqual(10_000);
-    expect(await admin.hgetall(rateLimitKey(user))).toEqual(before);
+    expect(await admin.get(rateLimitKey(user))).toBe(before);
   });
 
   test('replicas with separate connections share one limit', async () => {
@@ -239,7 +246,7 @@ describe('redisLimiter', () => {
       await expect(limiter.probe()).resolves.toBeUndefined();
       expect(await commandCalls(admin, 'evalsha')).toBe(3);
       expect(await admin.exists(rateLimitKey(user))).toBe(0);
-      expect(probeKeyBeside(user).startsWith(`mtc:rl:{${user}}`)).toBe(true);
+      expect(probeKeyBeside(user).startsWith(`mtc:rl:v2:{${user}}`)).toBe(true);
     },
   );
 
