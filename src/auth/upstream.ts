@@ -109,13 +109,24 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       expired = true;
       signal.emit('abort');
     }, timeoutMs);
+    const options = {
+      method: req.method,
+      headers: { accept: 'application/json', 'user-agent': 'matrix-turn-credentials', ...req.headers },
+      ...(req.body !== undefined && { body: req.body }),
+      dispatcher,
+      signal,
+    };
     try {
-      const res = await request(req.url, {
-        method: req.method,
-        headers: { accept: 'application/json', 'user-agent': 'matrix-turn-credentials', ...req.headers },
-        ...(req.body !== undefined && { body: req.body }),
-        dispatcher,
-        signal,
+      // A kept-alive connection the upstream closed just as the call went out on it (its
+      // idle timeout, or a restart) fails the call before any answer. One more attempt, on
+      // another connection and within the same deadline, is what a browser does; without it
+      // a few such calls in a row open the breaker and every user gets 503 for resetMs.
+      // Every call we make reads and is safe to repeat (GET, and introspection's POST).
+      // By hand rather than undici's retry interceptor: that wraps every call in a handler
+      // of its own; this costs nothing until a call fails.
+      const res = await request(req.url, options).catch((error: unknown) => {
+        if (expired || !CLOSED_UNDER_US.has(undiciErrorCode(error) ?? '')) throw error;
+        return request(req.url, options);
       });
       const text = await readLimited(res.body, maxBodyBytes);
       observe(res.statusCode < 500 ? 'response' : 'server_error', startNs);
@@ -231,6 +242,9 @@ function parseJson(text: string): unknown {
 }
 
 /** The failed call's code (UND_ERR_*, ECONNREFUSED), or its cause's when the error wraps another. */
+/** How undici reports a connection the other side closed or reset under a call. */
+const CLOSED_UNDER_US: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
 function undiciErrorCode(error: unknown): string | undefined {
   return errorCode(error, { orCause: true });
 }

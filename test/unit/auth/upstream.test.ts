@@ -15,8 +15,11 @@ import { manualClock, type ManualClock } from '../../helpers/clock.js';
 import { freePort } from '../../helpers/ports.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
 
-/** How the server answers a path: a status, or held until the test lets it go. */
-type Answer = { status: number } | 'hold';
+/**
+ * How the server answers a path: a status, held until the test lets it go, or its
+ * connection closed under the request without an answer (every time, or the first time).
+ */
+type Answer = { status: number } | 'hold' | 'close' | 'close-once';
 
 let server: Server;
 let baseUrl: string;
@@ -31,7 +34,9 @@ beforeAll(async () => {
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
     calls += 1;
     const answer = answers.get(req.url ?? '') ?? { status: 200 };
+    if (answer === 'close-once') answers.delete(req.url ?? '');
     if (answer === 'hold') held.push(res);
+    else if (answer === 'close' || answer === 'close-once') req.socket.destroy();
     else res.writeHead(answer.status, { 'content-type': 'application/json' }).end('{"user_id":"@alice:example.org"}');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -212,6 +217,27 @@ describe('an outage, told once', () => {
       ['debug', 'circuit breaker closed'],
       ['info', 'upstream outage ended'],
     ]);
+  });
+});
+
+describe('a connection closed under a call', () => {
+  test('a kept-alive connection closed as the call arrives: one more attempt answers, and the breaker never hears of it', async () => {
+    const { upstream, logs } = setup({ breakerFailureThreshold: 1 });
+    expect((await get(upstream)).status).toBe(200);
+    // The next call goes out on the connection just used, which the server drops unanswered.
+    answers.set('/ok', 'close-once');
+    expect((await get(upstream)).status).toBe(200);
+    expect(calls).toBe(3);
+    // A threshold of 1: a failure counted would have opened the breaker.
+    expect((await get(upstream)).status).toBe(200);
+    expect(logs.lines).toEqual([]);
+  });
+
+  test('an upstream that closes every time fails the call with 502 after one more attempt only', async () => {
+    const { upstream } = setup();
+    answers.set('/always', 'close');
+    expect(await failure(get(upstream, '/always'))).toMatchObject({ status: 502, detail: 'homeserver unreachable (UND_ERR_SOCKET)' });
+    expect(calls).toBe(2);
   });
 });
 
