@@ -36,8 +36,9 @@ import { ALLOWED, type RateDecision, type RateLimiter, type RateLimitSettings } 
  * A bucket is the string "<count> <start>", written with SET … PX: two commands a decision
  * (GET, SET) where a hash took three (HMGET, HSET, PEXPIRE): Redis spends about a quarter
  * less on a call (27 decisions: 130-175 µs against 179-224, medians 137 and 193, from INFO
- * commandstats over 2000-3000 calls, on the 2-core bench machine). Numbers are written with %.17g so they read back as the very same doubles
- * (Lua's tostring keeps only 14 digits, which would move the start time by up to 0.1 ms).
+ * commandstats over 2000-3000 calls, on the 2-core bench machine). Numbers are written
+ * with %.17g so they read back as the very same doubles (Lua's tostring keeps only 14
+ * digits, which would move the start time by up to 0.1 ms).
  */
 export const RATE_LIMIT_SCRIPT = `
 local rate = tonumber(ARGV[1])
