@@ -45,6 +45,7 @@ import { describeEnv, parseOptions, type Options, type TargetId } from './option
 import { processGroup } from './processes.js';
 import { procCpu } from './proc-cpu.js';
 import { pairKey, RATIOS, ratios } from './ratios.js';
+import { describeStory, storyCountersOf } from './round-story.js';
 import { figuresTable, ratioTable } from './report.js';
 import { formatted, provenance, writeResults } from './results.js';
 import { targetsNamed, type Need, type Target } from './targets.js';
@@ -81,10 +82,14 @@ async function bestOf(running: readonly Running[], bench: Bench): Promise<Figure
       const loadOnce = (seconds: number) =>
         bench.opts.withHealthChecks ? measure(r, bench, seconds) : measureAlone(r, running, bench, seconds);
       if (round === 0) await loadOnce(WARM_UP_SECONDS);
+      const before = r.metricsUrl === undefined ? undefined : await storyCountersOf(r.metricsUrl);
       const figures = await loadOnce(durationSeconds);
       progress(
         `round ${round + 1}/${rounds}  ${r.name}: ${figures.rps} req/s, p99 ${figures.p99Ms} ms${cpuText(figures)}${failedText(figures)}`,
       );
+      if (!clean(figures) && before !== undefined) {
+        progress(`  during that round, ${r.name} counted: ${describeStory(before, await storyCountersOf(r.metricsUrl!))}`);
+      }
       const previous = best.get(r);
       if (!previous || better(figures, previous)) best.set(r, figures);
     }
