@@ -6,8 +6,9 @@
 // targets loaded back to back, several times in alternation, the median of each pair's own
 // ratio. This machine's speed drifts by 15-30 % over tens of seconds (one target loaded 12
 // times in a row: 20050 to 26883 req/s, 35.8 to 46.7 µs a request), so two best-ofs taken
-// a minute apart in a full run carry that drift; a pair taken seconds apart mostly does not.
-// The target is held to the paired figure when there is one.
+// a minute apart in a full run carry that drift; a pair taken seconds apart shares more of
+// it (a pair still varies by 10-15 %, so it is the median of several that counts). The
+// target is held to the paired figure when there is one.
 
 import { median } from './ab-summary.js';
 import { clean, type Figures } from './figures.js';

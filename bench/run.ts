@@ -58,7 +58,6 @@ const WARM_UP_SECONDS = 2;
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
 const cpuText = (f: Figures) => (f.cpuUsPerRequest === undefined ? '' : `, ${f.cpuUsPerRequest.toFixed(1)} µs cpu/req`);
-/** A round without an error or a non-2xx answer. */
 const failedText = (f: Figures) =>
   clean(f) ? '' : `; NOT CLEAN: ${f.errors} errors, answers by status ${JSON.stringify(f.statusCodes ?? {})}`;
 /** A round that is not clean is never the best of a clean one, however fast. */
@@ -112,12 +111,12 @@ async function pairLoads(running: readonly Running[], bench: Bench): Promise<Map
     if (spec.atLeast === undefined || of === undefined || over === undefined) continue;
     // The two of a pair run throughout their pairs, every other target is stopped: a load
     // never starts on a process just resumed, whose timers would be catching up.
-    const pair = [of, over];
+    const partners = [of, over];
     const loadOnce = (r: Running) =>
-      bench.opts.withHealthChecks ? measure(r, bench, pairSeconds) : measureAlone(r, running, bench, pairSeconds, pair);
+      bench.opts.withHealthChecks ? measure(r, bench, pairSeconds) : measureAlone(r, running, bench, pairSeconds, partners);
     const found = { of: [] as Figures[], over: [] as Figures[] };
-    for (let pair = 0; pair < pairs; pair += 1) {
-      if (pair % 2 === 0) {
+    for (let n = 0; n < pairs; n += 1) {
+      if (n % 2 === 0) {
         found.of.push(await loadOnce(of));
         found.over.push(await loadOnce(over));
       } else {
