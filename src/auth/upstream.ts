@@ -109,7 +109,7 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       expired = true;
       signal.emit('abort');
     }, timeoutMs);
-    const options = {
+    const requestOptions = {
       method: req.method,
       headers: { accept: 'application/json', 'user-agent': 'matrix-turn-credentials', ...req.headers },
       ...(req.body !== undefined && { body: req.body }),
@@ -124,9 +124,9 @@ export function createUpstream(options: UpstreamOptions): Upstream {
       // Every call we make reads and is safe to repeat (GET, and introspection's POST).
       // By hand rather than undici's retry interceptor: that wraps every call in a handler
       // of its own; this costs nothing until a call fails.
-      const res = await request(req.url, options).catch((error: unknown) => {
+      const res = await request(req.url, requestOptions).catch((error: unknown) => {
         if (expired || !CLOSED_UNDER_US.has(undiciErrorCode(error) ?? '')) throw error;
-        return request(req.url, options);
+        return request(req.url, requestOptions);
       });
       const text = await readLimited(res.body, maxBodyBytes);
       observe(res.statusCode < 500 ? 'response' : 'server_error', startNs);
@@ -241,10 +241,10 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** The failed call's code (UND_ERR_*, ECONNREFUSED), or its cause's when the error wraps another. */
 /** How undici reports a connection the other side closed or reset under a call. */
 const CLOSED_UNDER_US: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
+/** The failed call's code (UND_ERR_*, ECONNREFUSED), or its cause's when the error wraps another. */
 function undiciErrorCode(error: unknown): string | undefined {
   return errorCode(error, { orCause: true });
 }
