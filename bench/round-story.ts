@@ -1,10 +1,10 @@
 // What a service's own counters say happened during a round that had failed answers: the
 // upstream calls by outcome (answered, server error, timeout, unreachable) and the token
 // verifications by result, read from its /metrics before and after the round, and whether
-// an upstream's circuit breaker was open at its end (a call it fails fast is no upstream call). The bench
-// throws the service's log away (writing it would cost more than the lines it would keep),
-// so these are what is left to tell a breaker opened by timeouts from one opened by
-// refused connections.
+// an upstream's circuit breaker was open at its end (a call it fails fast is no upstream
+// call). The bench throws the service's log away (writing it would cost more than the
+// lines it would keep), so these are what is left to tell a breaker opened by timeouts
+// from one opened by refused connections.
 
 /** The series a failed round prints: two counters, by how much they moved, and a gauge. */
 const STORY_NAMES = [

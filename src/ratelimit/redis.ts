@@ -2,8 +2,8 @@
 // bucket arithmetic (synapse-bucket.ts, the same operations in the same order) atomically
 // on one key per user, reading the clock with redis.call('TIME') so replicas' clocks
 // never disagree. State is one string, the count and the start time, that expires on its
-// own once the bucket has drained; a denial writes nothing. Failures (unreachable, timed out, an
-// error reply) reject: fallback.ts decides what then.
+// own once the bucket has drained; a denial writes nothing. Failures (unreachable, timed
+// out, an error reply) reject: fallback.ts decides what then.
 //
 // The decisions asked for in one turn of the event loop travel together: one EVALSHA
 // with one key per decision, in the order asked, so N concurrent requests cost Redis and
