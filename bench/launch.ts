@@ -9,6 +9,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './figures.js';
+import { untilNoUpstreamCall } from './idle.js';
 import { load, type LoadFigures, type UserHeaders } from './load.js';
 import type { Options } from './options.js';
 import { freePort } from './ports.js';
@@ -140,7 +141,17 @@ export async function measure(running: Running, bench: Bench, durationSeconds: n
     { url: running.url, pid: running.child.pid!, connections: opts.connections, durationSeconds, headers: running.headers },
     cpu,
   );
+  if (running.metricsUrl !== undefined) await untilIdle(running.metricsUrl);
   return { id: running.target.id, name: running.name, kind: running.target.kind, ...figures };
+}
+
+/** A service with upstream calls still out after a load is left to finish them before anything stops it (bench/idle.ts). */
+async function untilIdle(metricsUrl: string): Promise<void> {
+  const idle = await untilNoUpstreamCall({
+    read: async () => (await fetch(metricsUrl)).text(),
+    pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  });
+  if (!idle) process.stderr.write(`${metricsUrl}: upstream calls still in flight a second after the load\n`);
 }
 
 /**
