@@ -17,6 +17,7 @@ import { sharedSecretsProblem } from './config/shared-secrets.js';
 import { createHealth, type Health } from './health.js';
 import type { AccessLogOptions } from './http/access-log.js';
 import { requestEnvelope } from './http/request-envelope.js';
+import type { RequestIdOf } from './http/request-id.js';
 import { createRoutes, TURN_SERVER_PATHS } from './http/routes.js';
 import { exactGetRoute } from './fast-paths/exact-get-route.js';
 import { derivedUserHashKey } from './http/user-hash.js';
@@ -41,6 +42,8 @@ export interface AppDeps {
   tokens: TokenCache;
   limiter: RateLimiter;
   minter: MaybeAsyncMinter;
+  /** The process's request ids, when the server's answers outside the app share them (server.ts); else the app's own. */
+  requestIdOf?: RequestIdOf;
 }
 
 export interface BuiltDependencies extends AppDeps {
@@ -143,7 +146,7 @@ export function createApp(config: Config, deps: AppDeps): Koa {
       trustProxy: config.trustProxy,
     },
   });
-  app.use(requestEnvelope(deps.logger, deps.metrics, () => deps.health.draining, accessLogOptions(config)));
+  app.use(requestEnvelope(deps.logger, deps.metrics, () => deps.health.draining, accessLogOptions(config), deps.requestIdOf));
   app.use(exactGetRoute(TURN_SERVER_PATHS, turnServer));
   app.use(router.routes());
   app.use(router.allowedMethods());

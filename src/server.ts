@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { buildDependencies, createApp, type BaseDeps, type BuiltDependencies } from './app.js';
 import type { Config } from './config/index.js';
 import { answerClientError, limitUrlLength, refuseConnect } from './http/client-error.js';
+import { requestIds } from './http/request-id.js';
 import { createMetricsServer } from './metrics.js';
 
 export interface RunningService {
@@ -46,7 +47,9 @@ export const SERVER_LIMITS: ServerLimits = {
  */
 export async function startService(config: Config, base: BaseDeps & { limits?: Partial<ServerLimits> }): Promise<RunningService> {
   const deps = buildDependencies(config, base);
-  const app = createApp(config, deps);
+  // One series of ids for the app's answers and for those written before it sees a request.
+  const requestIdOf = requestIds({ trustProxy: config.trustProxy });
+  const app = createApp(config, { ...deps, requestIdOf });
   const limits = { ...SERVER_LIMITS, ...base.limits };
   const server = createServer(
     {
@@ -55,11 +58,11 @@ export async function startService(config: Config, base: BaseDeps & { limits?: P
       headersTimeout: limits.headersTimeoutMs,
       connectionsCheckingInterval: limits.connectionsCheckingIntervalMs,
     },
-    limitUrlLength(app.callback(), limits.maxUrlBytes),
+    limitUrlLength(app.callback(), limits.maxUrlBytes, requestIdOf),
   );
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
-  server.on('clientError', answerClientError(base.logger));
-  server.on('connect', refuseConnect);
+  server.on('clientError', answerClientError(base.logger, requestIdOf));
+  server.on('connect', refuseConnect(requestIdOf));
   const metricsServer = createMetricsServer(base.registry);
   try {
     await listen(server, config.port, config.host);

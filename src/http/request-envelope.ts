@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics.js';
 import { createAccessLog, type AccessLogOptions, type RequestState } from './access-log.js';
 import { setCommonHeaders } from './common-headers.js';
 import { refuseUnmatched, respondWithError } from './errors.js';
-import { requestIds } from './request-id.js';
+import { requestIds, type RequestIdOf } from './request-id.js';
 
 /** Without TRUST_PROXY, with the address, and a user hash key of this process: what a test gets unless it says. */
 const STANDALONE: AccessLogOptions = { trustProxy: false, clientAddress: true, userHashKey: undefined };
@@ -26,9 +26,9 @@ export function requestEnvelope(
   metrics: Metrics,
   isDraining: () => boolean = () => false,
   accessLog: AccessLogOptions = STANDALONE,
+  requestIdOf: RequestIdOf = requestIds({ trustProxy: accessLog.trustProxy }),
 ): Middleware<RequestState> {
   const record = createAccessLog(logger, metrics, accessLog);
-  const requestIdOf = requestIds({ trustProxy: accessLog.trustProxy });
   return async function requestEnvelope(ctx, next) {
     const startMs = performance.now();
     const requestId = requestIdOf(ctx.req.headers['x-request-id']);

@@ -39,7 +39,23 @@ function expectMatrixError(res: RawResponse, status: number, errcode?: string): 
   });
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   expect(res.headers['access-control-allow-origin']).toBe('*');
+  expect(res.headers['x-request-id']).toMatch(GENERATED_ID);
 }
+
+/** A generated request id: this process's prefix and a counter (src/http/request-id.ts). */
+const GENERATED_ID = /^[0-9a-f]{12}-[0-9a-z]+$/;
+const prefixOf = (id: string | undefined) => id?.split('-')[0];
+
+test("an answer written before routing has an id from the same series as the app's, and the debug line names it", async () => {
+  const routed = await rawRequest(port(), getRequest(PATH, []));
+  const refused = await rawRequest(port(), getRequest(PATH, ['Authorization: Bearer ab\x00cd']));
+  expect([routed.status, refused.status]).toEqual([401, 400]);
+  expect(prefixOf(refused.headers['x-request-id'])).toBe(prefixOf(routed.headers['x-request-id']));
+  expect(refused.headers['x-request-id']).not.toBe(routed.headers['x-request-id']);
+  expect(service.logs.entries()).toContainEqual(
+    expect.objectContaining({ msg: 'malformed request refused before routing', requestId: refused.headers['x-request-id'] }),
+  );
+});
 
 describe('malformed Authorization headers', () => {
   const cases: [string, string[], number, string][] = [

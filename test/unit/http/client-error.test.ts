@@ -1,13 +1,14 @@
 // The answers written before Koa sees a request, on a plain Node server with only these
 // listeners: the bytes a client receives for what Node's parser refuses, for CONNECT and for
-// a URL too long, each a Matrix error with CORS headers on a connection that then closes;
-// the log line the operator gets, which never holds the request's bytes.
+// a URL too long, each a Matrix error with CORS headers and a request id on a connection
+// that then closes; the log line the operator gets, with that id and never the request's bytes.
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { MatrixError } from '../../../src/errors.js';
 import { answerClientError, limitUrlLength, parserErrorToMatrix, rawErrorResponse, refuseConnect } from '../../../src/http/client-error.js';
+import { requestIds } from '../../../src/http/request-id.js';
 import { createLogger } from '../../../src/logger.js';
 import { captureLogs, type CapturedLogs } from '../../helpers/logs.js';
 import { rawRequest } from '../../helpers/raw-http.js';
@@ -34,11 +35,12 @@ describe('parserErrorToMatrix', () => {
 describe('rawErrorResponse', () => {
   it('is a whole HTTP/1.1 response: status line, JSON type, exact length, Connection: close, CORS, the Matrix body', () => {
     const body = '{"errcode":"M_TOO_LARGE","error":"Request headers too large"}';
-    expect(rawErrorResponse(MatrixError.headersTooLarge())).toBe(
+    expect(rawErrorResponse(MatrixError.headersTooLarge(), '3f9a0c12b7e4-1a')).toBe(
       'HTTP/1.1 431 Request Header Fields Too Large\r\n' +
         'Content-Type: application/json; charset=utf-8\r\n' +
         `Content-Length: ${body.length}\r\n` +
         'Connection: close\r\n' +
+        'X-Request-ID: 3f9a0c12b7e4-1a\r\n' +
         CORS_LINES +
         '\r\n' +
         body,
@@ -46,7 +48,7 @@ describe('rawErrorResponse', () => {
   });
 
   it("carries the error's own headers, and counts the body's bytes, not its characters", () => {
-    const raw = rawErrorResponse(new MatrixError(400, 'M_UNKNOWN', 'Requête mal formée', { headers: { 'Retry-After': '1' } }));
+    const raw = rawErrorResponse(new MatrixError(400, 'M_UNKNOWN', 'Requête mal formée', { headers: { 'Retry-After': '1' } }), 'id-7');
     const body = '{"errcode":"M_UNKNOWN","error":"Requête mal formée"}';
     expect(raw).toBe(
       'HTTP/1.1 400 Bad Request\r\n' +
@@ -54,6 +56,7 @@ describe('rawErrorResponse', () => {
         'Retry-After: 1\r\n' +
         `Content-Length: ${Buffer.byteLength(body)}\r\n` +
         'Connection: close\r\n' +
+        'X-Request-ID: id-7\r\n' +
         CORS_LINES +
         '\r\n' +
         body,
@@ -70,15 +73,21 @@ describe('on a server', () => {
   let handled: string[];
 
   beforeAll(async () => {
+    // As behind TRUST_PROXY: a proxy's id is taken where a request's headers were read.
+    const requestIdOf = requestIds({ trustProxy: true, prefix: 'raw' });
     server = createServer(
       { maxHeaderSize: 2048 },
-      limitUrlLength((req, res) => {
-        handled.push(req.url ?? '');
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-      }, MAX_URL_BYTES),
+      limitUrlLength(
+        (req, res) => {
+          handled.push(req.url ?? '');
+          res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        },
+        MAX_URL_BYTES,
+        requestIdOf,
+      ),
     );
-    server.on('clientError', answerClientError(createLogger('debug', { write: (line: string) => logs.stream.write(line) })));
-    server.on('connect', refuseConnect);
+    server.on('clientError', answerClientError(createLogger('debug', { write: (line: string) => logs.stream.write(line) }), requestIdOf));
+    server.on('connect', refuseConnect(requestIdOf));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
   });
@@ -105,20 +114,29 @@ describe('on a server', () => {
       'access-control-allow-origin': '*',
       'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
       'access-control-allow-headers': 'X-Requested-With, Content-Type, Authorization',
+      'x-request-id': expect.stringMatching(/^raw-[0-9a-z]+$/),
     });
     expect(handled).toEqual([atLimit]);
+  });
+
+  test("a URL too long through a trusted proxy: 414 with the proxy's X-Request-ID", async () => {
+    const res = await rawRequest(port, get(`/${'a'.repeat(MAX_URL_BYTES)}`, 'X-Request-ID: edge-5c1e\r\n'));
+    expect([res.status, res.headers['x-request-id']]).toEqual([414, 'edge-5c1e']);
   });
 
   test('headers past the limit: exactly the raw 431 answer, and a debug line with the code, never the request', async () => {
     const token = 'syt_secret_token_4f1a';
     const res = await rawRequest(port, get('/', `Authorization: Bearer ${token}\r\nX-Pad: ${'x'.repeat(4096)}\r\n`));
-    expect(res.raw).toBe(rawErrorResponse(MatrixError.headersTooLarge()));
+    const requestId = res.headers['x-request-id']!;
+    expect(requestId).toMatch(/^raw-[0-9a-z]+$/);
+    expect(res.raw).toBe(rawErrorResponse(MatrixError.headersTooLarge(), requestId));
     expect(logs.entries()).toEqual([
       expect.objectContaining({
         level: 'debug',
         msg: 'malformed request refused before routing',
         code: 'HPE_HEADER_OVERFLOW',
         status: 431,
+        requestId,
       }),
     ]);
     expect(logs.text()).not.toContain(token);
@@ -127,18 +145,25 @@ describe('on a server', () => {
 
   test('a header line that is no header: exactly the raw 400 answer', async () => {
     const res = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n');
-    expect(res.raw).toBe(rawErrorResponse(MatrixError.badRequest('Malformed HTTP request')));
+    expect(res.raw).toBe(rawErrorResponse(MatrixError.badRequest('Malformed HTTP request'), res.headers['x-request-id']!));
+  });
+
+  test('each refused request has an id of its own, and one a client wrote is never taken from a request the parser refused', async () => {
+    const bad = 'GET / HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: forged-1\r\nno colon here\r\n\r\n';
+    const ids = [(await rawRequest(port, bad)).headers['x-request-id'], (await rawRequest(port, bad)).headers['x-request-id']];
+    expect(ids).toEqual([expect.stringMatching(/^raw-[0-9a-z]+$/), expect.stringMatching(/^raw-[0-9a-z]+$/)]);
+    expect(ids[0]).not.toBe(ids[1]);
   });
 
   test('CONNECT: exactly the raw 405 answer, this is not a proxy', async () => {
-    const res = await rawRequest(port, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n');
-    expect(res.raw).toBe(rawErrorResponse(MatrixError.unrecognized(405)));
+    const res = await rawRequest(port, 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\nX-Request-ID: edge-77\r\n\r\n');
+    expect(res.raw).toBe(rawErrorResponse(MatrixError.unrecognized(405), 'edge-77'));
     expect(handled).toEqual([]);
   });
 });
 
 describe('answerClientError on a connection it must not answer', () => {
-  const listener = () => answerClientError(createLogger('silent'));
+  const listener = () => answerClientError(createLogger('silent'), requestIds({ trustProxy: false }));
   const written = (socket: PassThrough) => socket.read() as Buffer | null;
 
   test('a connection the client reset is closed without a word', () => {
