@@ -67,6 +67,14 @@ describe('a healthy coturn', () => {
     expect(result).toMatchObject({ ok: true, resolved: { ...loopback, port: coturn.tlsPort }, relayed: relayedAddress });
   });
 
+  it('turns: with ?transport=udp is checked as browsers reach it: TLS over TCP to that port, and allocates', async () => {
+    const result = await probeUri(
+      `turns:localhost:${coturn.tlsPort!}?transport=udp`,
+      options({ tls: { ca: coturn.caPem! }, lookup: async () => loopback }),
+    );
+    expect(result).toMatchObject({ ok: true, resolved: { ...loopback, port: coturn.tlsPort }, relayed: relayedAddress });
+  });
+
   it('the Refresh with LIFETIME 0 frees the allocation: with one allocation per user, the same user probes again', async () => {
     const same = credential();
     const uri = `turn:127.0.0.1:${coturn.port}?transport=udp`;

@@ -1,8 +1,11 @@
 // A stun:, stuns:, turn: or turns: URI (RFC 7064, RFC 7065) read into where and how to
 // reach the server: `turn:host[:port][?transport=udp|tcp]`, an IPv6 literal in brackets,
 // port 3478 by default and 5349 for the secure schemes. stun: is checked over UDP, turn:
-// over UDP unless ?transport=tcp, and stuns:/turns: over TLS (TCP). turns: with
-// ?transport=udp would be DTLS, which the probe does not speak: refused here by name.
+// over UDP unless ?transport=tcp, and stuns:/turns: over TLS (TCP) whatever their
+// ?transport says: that is what clients do with them (libwebrtc's ice_server_parsing.cc
+// and Firefox's PeerConnectionImpl both set TLS for turns: after reading the query, so a
+// turns:…?transport=udp is TLS over TCP to that port, never DTLS), and the probe checks
+// the server the way a client will reach it.
 
 import { isIPv6 } from 'node:net';
 
@@ -45,7 +48,5 @@ function transportOf(uri: string, scheme: TurnScheme, query: string | undefined)
   if (scheme === 'stun' || scheme === 'stuns') throw new InvalidTurnUri(`"${uri}": a ${scheme}: URI takes no ?${query}`);
   const asked = /^transport=(udp|tcp)$/i.exec(query)?.[1]?.toLowerCase();
   if (asked === undefined) throw new InvalidTurnUri(`"${uri}": the only query is ?transport=udp or ?transport=tcp`);
-  if (!secure) return asked as 'udp' | 'tcp';
-  if (asked === 'udp') throw new InvalidTurnUri(`"${uri}": turns: over UDP is DTLS, which the probe does not check`);
-  return 'tls';
+  return secure ? 'tls' : (asked as 'udp' | 'tcp');
 }

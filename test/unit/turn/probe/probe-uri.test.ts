@@ -301,11 +301,11 @@ describe('names, connections and the deadline', () => {
   });
 
   it("a URI it cannot read is 'error', saying why", async () => {
-    expect(await probeUri('turns:turn.example.org?transport=udp', options())).toEqual({
+    expect(await probeUri('turn:turn.example.org?transport=sctp', options())).toEqual({
       ok: false,
       reason: 'error',
       step: 'dns',
-      detail: '"turns:turn.example.org?transport=udp": turns: over UDP is DTLS, which the probe does not check',
+      detail: '"turn:turn.example.org?transport=sctp": the only query is ?transport=udp or ?transport=tcp',
     });
   });
 

@@ -10,6 +10,8 @@ describe('parseTurnUri', () => {
     ['turn:turn.example.org:3479?transport=udp', { scheme: 'turn', host: 'turn.example.org', port: 3479, transport: 'udp', secure: false }],
     ['turn:192.0.2.10?transport=tcp', { scheme: 'turn', host: '192.0.2.10', port: 3478, transport: 'tcp', secure: false }],
     ['turns:turn.example.org', { scheme: 'turns', host: 'turn.example.org', port: 5349, transport: 'tls', secure: true }],
+    // As browsers read it: TLS over TCP, not DTLS.
+    ['turns:turn.example.org?transport=udp', { scheme: 'turns', host: 'turn.example.org', port: 5349, transport: 'tls', secure: true }],
     ['turns:turn.example.org:443?transport=tcp', { scheme: 'turns', host: 'turn.example.org', port: 443, transport: 'tls', secure: true }],
     ['turn:[2001:db8::1]:3478?transport=udp', { scheme: 'turn', host: '2001:db8::1', port: 3478, transport: 'udp', secure: false }],
     ['TURN:Turn.Example.org?TRANSPORT=TCP', { scheme: 'turn', host: 'Turn.Example.org', port: 3478, transport: 'tcp', secure: false }],
@@ -28,7 +30,6 @@ describe('parseTurnUri', () => {
     ['turn:2001:db8::1', /is not a stun:/],
     ['stun:stun.example.org?transport=udp', /a stun: URI takes no \?transport=udp/],
     ['turn:turn.example.org?transport=sctp', /the only query is \?transport=udp or \?transport=tcp/],
-    ['turns:turn.example.org?transport=udp', /turns: over UDP is DTLS, which the probe does not check/],
   ])('refuses %s', (uri, message) => {
     expect(() => parseTurnUri(uri)).toThrow(InvalidTurnUri);
     expect(() => parseTurnUri(uri)).toThrow(message);
