@@ -33,6 +33,7 @@ export interface Metrics {
   /** Managed secrets (turn/managed-secrets/), by configured server name. */
   readonly secretRotations: Counter<'server'>;
   readonly signingSecretAge: Gauge<'server'>;
+  readonly secretRotationInterval: Gauge<'server'>;
   readonly managedSecrets: Gauge<'server'>;
   /** By configured server name and URI: bounded by the configuration. */
   readonly turnServerUp: Gauge<'server' | 'uri'>;
@@ -138,6 +139,12 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
     signingSecretAge: new Gauge({
       name: 'matrix_turn_signing_secret_age_seconds',
       help: 'Age of the managed secret this replica signs with, by server: grows past the rotation interval when rotation stalls.',
+      labelNames: ['server'],
+      registers,
+    }),
+    secretRotationInterval: new Gauge({
+      name: 'matrix_turn_secret_rotation_interval_seconds',
+      help: 'The rotation interval of managed secrets, by server: what matrix_turn_signing_secret_age_seconds is held to by the alert.',
       labelNames: ['server'],
       registers,
     }),

@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { parseAllDocuments, parse as parseYaml, stringify as toYaml } from 'yaml';
 import { ConfigMap, Pod, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -1170,6 +1170,7 @@ describe('alerts and dashboard', () => {
     'MatrixTurnCredentialsLatencyHigh',
     'MatrixTurnCredentialsSecretReloadFailed',
     'MatrixTurnCredentialsTurnServerDown',
+    'MatrixTurnCredentialsSecretRotationStalled',
   ];
 
   it("links each alert to its runbook: the operations page's heading named after it (its anchor: the name in lower case)", async () => {
@@ -1215,6 +1216,7 @@ describe('alerts and dashboard', () => {
       'MatrixTurnCredentialsRedisDown',
       'MatrixTurnCredentialsSecretReloadFailed',
       'MatrixTurnCredentialsTurnServerDown',
+      'MatrixTurnCredentialsSecretRotationStalled',
     ])
       expect([alert, byDefault[alert]!.includes(' and ')]).toEqual([alert, false]);
     const busier = await exprs(['--set', 'metrics.prometheusRule.minRequestsPerSecond=2']);
@@ -1229,6 +1231,138 @@ describe('alerts and dashboard', () => {
       expr: `max by (server, uri) (matrix_turn_server_up{job="${RELEASE}-matrix-turn-credentials", namespace="${NAMESPACE}"}) == 0`,
       for: '5m',
       labels: { severity: 'warning' },
+    });
+  });
+
+  it('alerts when a managed secret is older than twice its rotation interval for 10 minutes, server by server', async () => {
+    const rule = rulesOf(await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')])).find(
+      (r) => r.alert === 'MatrixTurnCredentialsSecretRotationStalled',
+    )!;
+    const sel = `job="${RELEASE}-matrix-turn-credentials", namespace="${NAMESPACE}"`;
+    expect(rule).toMatchObject({
+      expr:
+        `max by (server) (matrix_turn_signing_secret_age_seconds{${sel}})\n` +
+        `  > on(server) 2 * max by (server) (matrix_turn_secret_rotation_interval_seconds{${sel}})`,
+      for: '10m',
+      labels: { severity: 'warning' },
+    });
+  });
+
+  // The alerts evaluated by Prometheus' own rule engine (promtool test rules, from Debian's
+  // prometheus package): each fires on the series of the failure it names, after its
+  // `for`, with the labels the operator routes on, and stays silent on a healthy replica.
+  // The annotations are left out of the evaluated copy (promtool compares them whole);
+  // `promtool check rules` parses their templates on the rendered rules as they are.
+  describe('evaluated by promtool', () => {
+    const sel = `job="${RELEASE}-matrix-turn-credentials",namespace="${NAMESPACE}"`;
+    const at = (labels: string) => `{${sel},${labels}}`;
+    const turnRoute = 'route="/_matrix/client/v3/voip/turnServer",method="GET"';
+    type Case = { alert: string; series: [string, string][]; quietAt: string; firingAt: string; labels: Record<string, string> };
+    const cases: Case[] = [
+      {
+        alert: 'MatrixTurnCredentialsDown',
+        series: [[`up${at('pod="a"')}`, '1x30 0x30']],
+        quietAt: '33m',
+        firingAt: '40m',
+        // absent() of a filtered vector: no labels of the series it missed.
+        labels: { severity: 'critical' },
+      },
+      {
+        alert: 'MatrixTurnCredentialsErrorRatioHigh',
+        series: [
+          [`matrix_turn_http_request_duration_seconds_count${at(`${turnRoute},status="200",pod="a"`)}`, '0+600x90'],
+          [`matrix_turn_http_request_duration_seconds_count${at(`${turnRoute},status="503",pod="a"`)}`, '0x30 120+120x60'],
+        ],
+        quietAt: '38m',
+        firingAt: '50m',
+        labels: { severity: 'critical' },
+      },
+      {
+        alert: 'MatrixTurnCredentialsUpstreamFailing',
+        series: [
+          [`matrix_turn_upstream_request_duration_seconds_count${at('upstream="homeserver",outcome="response",pod="a"')}`, '0+300x60'],
+          [`matrix_turn_upstream_request_duration_seconds_count${at('upstream="homeserver",outcome="timeout",pod="a"')}`, '0x30 60+60x30'],
+        ],
+        quietAt: '33m',
+        firingAt: '45m',
+        labels: { upstream: 'homeserver', severity: 'warning' },
+      },
+      {
+        alert: 'MatrixTurnCredentialsUpstreamCircuitOpen',
+        series: [
+          [`matrix_turn_http_request_duration_seconds_count${at(`${turnRoute},status="200",pod="a"`)}`, '0+600x60'],
+          [`matrix_turn_upstream_circuit_open${at('upstream="homeserver",pod="a"')}`, '0x30 1x30'],
+        ],
+        quietAt: '30m',
+        firingAt: '35m',
+        labels: { upstream: 'homeserver', severity: 'warning' },
+      },
+      {
+        alert: 'MatrixTurnCredentialsRedisDown',
+        series: [[`matrix_turn_redis_up${at('pod="a"')}`, '1x30 0x30']],
+        quietAt: '31m',
+        firingAt: '35m',
+        labels: { job: `${RELEASE}-matrix-turn-credentials`, namespace: NAMESPACE, pod: 'a', severity: 'warning' },
+      },
+      {
+        alert: 'MatrixTurnCredentialsLatencyHigh',
+        series: [
+          [`matrix_turn_http_request_duration_seconds_bucket${at(`${turnRoute},status="200",pod="a",le="0.1"`)}`, '0+600x30 18000x60'],
+          [`matrix_turn_http_request_duration_seconds_bucket${at(`${turnRoute},status="200",pod="a",le="2.5"`)}`, '0+600x90'],
+          [`matrix_turn_http_request_duration_seconds_bucket${at(`${turnRoute},status="200",pod="a",le="+Inf"`)}`, '0+600x90'],
+          [`matrix_turn_http_request_duration_seconds_count${at(`${turnRoute},status="200",pod="a"`)}`, '0+600x90'],
+        ],
+        quietAt: '38m',
+        firingAt: '50m',
+        labels: { severity: 'warning' },
+      },
+      {
+        alert: 'MatrixTurnCredentialsSecretReloadFailed',
+        series: [[`matrix_turn_secret_reload_failures_total${at('pod="a",secret="TURN_SHARED_SECRET_FILE"')}`, '0x30 1x30']],
+        quietAt: '30m',
+        firingAt: '31m',
+        labels: { pod: 'a', secret: 'TURN_SHARED_SECRET_FILE', severity: 'warning' },
+      },
+      {
+        alert: 'MatrixTurnCredentialsTurnServerDown',
+        series: [[`matrix_turn_server_up${at('pod="a",server="eu",uri="turn:turn.example.org:3478?transport=udp"')}`, '1x30 0x30']],
+        quietAt: '34m',
+        firingAt: '36m',
+        labels: { server: 'eu', uri: 'turn:turn.example.org:3478?transport=udp', severity: 'warning' },
+      },
+      {
+        // An hourly rotation: two healthy hours (the age back to 0 at each new secret), then none.
+        alert: 'MatrixTurnCredentialsSecretRotationStalled',
+        series: [
+          [`matrix_turn_signing_secret_age_seconds${at('pod="a",server="eu"')}`, '0+60x59 0+60x59 0+60x200'],
+          [`matrix_turn_secret_rotation_interval_seconds${at('pod="a",server="eu"')}`, '3600x320'],
+        ],
+        quietAt: '245m',
+        firingAt: '255m',
+        labels: { server: 'eu', severity: 'warning' },
+      },
+    ];
+
+    it('each alert fires on its failure after its for, silent before, with the labels to route on', async () => {
+      const rules = rulesOf(await render(['-f', join(CHART, 'ci', 'redis-monitoring-values.yaml')]));
+      expect(cases.map((c) => c.alert)).toEqual(CHART_ALERTS);
+      const dir = mkdtempSync(join(scratch, 'promtool-'));
+      writeFileSync(join(dir, 'rules.yaml'), toYaml({ groups: [{ name: 'matrix-turn-credentials', rules }] }));
+      const bare = rules.map(({ annotations: _annotations, ...rule }) => rule);
+      writeFileSync(join(dir, 'bare-rules.yaml'), toYaml({ groups: [{ name: 'matrix-turn-credentials', rules: bare }] }));
+      const tests = cases.map((c) => ({
+        interval: '1m',
+        input_series: c.series.map(([series, values]) => ({ series, values })),
+        alert_rule_test: [
+          { eval_time: c.quietAt, alertname: c.alert, exp_alerts: [] },
+          { eval_time: c.firingAt, alertname: c.alert, exp_alerts: [{ exp_labels: c.labels }] },
+        ],
+      }));
+      writeFileSync(join(dir, 'tests.yaml'), toYaml({ rule_files: ['bare-rules.yaml'], evaluation_interval: '1m', tests }));
+      const check = await runTool('promtool', ['check', 'rules', join(dir, 'rules.yaml')]);
+      expect({ code: check.code, out: check.stdout + check.stderr }).toEqual({ code: 0, out: expect.stringContaining('SUCCESS') });
+      const test = await runTool('promtool', ['test', 'rules', 'tests.yaml'], { cwd: dir });
+      expect({ code: test.code, out: test.stdout + test.stderr }).toEqual({ code: 0, out: expect.stringContaining('SUCCESS') });
     });
   });
 

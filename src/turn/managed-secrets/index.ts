@@ -29,7 +29,7 @@ export interface ManagedSecretsDeps {
   readonly clock: Clock;
   readonly timers: Timers;
   readonly logger: Logger;
-  readonly metrics: Pick<Metrics, 'secretRotations' | 'signingSecretAge' | 'managedSecrets'>;
+  readonly metrics: Pick<Metrics, 'secretRotations' | 'signingSecretAge' | 'secretRotationInterval' | 'managedSecrets'>;
   readonly fallback?: Pick<LiveSecret, 'current'>;
 }
 

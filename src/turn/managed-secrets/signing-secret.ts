@@ -46,7 +46,7 @@ export interface SigningSecretDeps {
   readonly clock: Clock;
   readonly timers: Timers;
   readonly logger: Logger;
-  readonly metrics: Pick<Metrics, 'secretRotations' | 'signingSecretAge' | 'managedSecrets'>;
+  readonly metrics: Pick<Metrics, 'secretRotations' | 'signingSecretAge' | 'secretRotationInterval' | 'managedSecrets'>;
   /** The static secrets (comma-separated, the first signs), used until a managed secret is known. */
   readonly fallback?: Pick<LiveSecret, 'current'>;
   /** Test seam: what a new secret's value is; default 256 random bits. */
@@ -88,6 +88,7 @@ export function createSigningSecret(options: SigningSecretOptions, deps: Signing
   const lockTtlMs = Math.max(5000, 10 * options.commandTimeoutMs);
   const bound = maxManagedSecrets(options.ttlSeconds, options.marginMs / 1000, options.rotationIntervalMs / 1000);
   const rotations = metrics.secretRotations.labels(server);
+  metrics.secretRotationInterval.labels(server).set(options.rotationIntervalMs / 1000);
   rotations.inc(0);
 
   let signing: ManagedSecret | undefined;

@@ -91,6 +91,7 @@ describe('the signing secret', () => {
     expect(metricValue(text, 'matrix_turn_secret_rotations_total', { server: 'eu' })).toBe(1);
     expect(metricValue(text, 'matrix_turn_secrets', { server: 'eu' })).toBe(1);
     expect(metricValue(text, 'matrix_turn_signing_secret_age_seconds', { server: 'eu' })).toBe(0);
+    expect(metricValue(text, 'matrix_turn_secret_rotation_interval_seconds', { server: 'eu' })).toBe(INTERVAL_MS / 1000);
     expect(r.signing.status()).toMatchObject({ ready: true, degraded: false, server: 'eu', secrets: 1, maxSecrets: 5 });
     expect(store.members.has('operator-secret')).toBe(true);
   });
@@ -137,7 +138,9 @@ describe('the signing secret', () => {
     expect(warnings[0]).toMatchObject({ level: 'warn', detail: 'Error: connect ECONNREFUSED 127.0.0.1:6379' });
     let text = await r.metrics.registry.metrics();
     expect(metricValue(text, 'matrix_turn_secret_rotations_total', { server: 'eu' })).toBe(1);
+    // Three intervals without a new secret: past the twice the interval that the chart's alert fires on.
     expect(metricValue(text, 'matrix_turn_signing_secret_age_seconds', { server: 'eu' })).toBe((3 * INTERVAL_MS) / 1000);
+    expect(metricValue(text, 'matrix_turn_secret_rotation_interval_seconds', { server: 'eu' })).toBe(INTERVAL_MS / 1000);
 
     store.failing = false;
     await advance(clock, REFRESH_MS, [r]);
