@@ -10,7 +10,7 @@
 
 import { createHmac } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Histogram, Registry } from 'prom-client';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { LatencyHistogram } from '../src/fast-paths/latency-histogram.js';
 import { accessLine } from '../src/fast-paths/pino-access-line.js';
 import { turnPasswordSigner } from '../src/fast-paths/turn-password.js';
@@ -18,6 +18,7 @@ import { systemClock } from '../src/clock.js';
 import { createLogger } from '../src/logger.js';
 import { memoryLimiter } from '../src/ratelimit/memory.js';
 import { LATENCY_BUCKETS_SECONDS } from '../src/metrics.js';
+import { TalliedCounter } from '../src/tallied-counter.js';
 
 const REQUEST_BUDGET_NS = 48_000;
 
@@ -118,6 +119,27 @@ const usernames = userIds.map((id) => `1700086400:${id}`);
     "latency observation: prom-client Histogram's bound child vs LatencyHistogram",
     (i) => theirs.observe(seconds[i & 63]!),
     (i) => observer.observe(seconds[i & 63]!),
+  );
+}
+
+// ---- the request path's counters (not a fast path: tallied-counter.ts, public API) -----
+{
+  // What a hot request counts: a token cache hit (a labelled series) and a credential issued.
+  const registers = [new Registry()];
+  const hit = new Counter({ name: 'plain_hits_total', help: 'h', labelNames: ['result'], registers }).labels('hit');
+  const issued = new Counter({ name: 'plain_issued_total', help: 'i', registers });
+  const hitTally = new TalliedCounter({ name: 'tallied_hits_total', help: 'h', labelNames: ['result'], registers }).tally('hit');
+  const issuedTally = new TalliedCounter({ name: 'tallied_issued_total', help: 'i', registers }).tally();
+  compare(
+    "a hot request's two counts: prom-client's bound child and counter vs TalliedCounter's tallies",
+    () => {
+      hit.inc();
+      issued.inc();
+    },
+    () => {
+      hitTally.inc();
+      issuedTally.inc();
+    },
   );
 }
 

@@ -1,13 +1,15 @@
 // Metrics: every series the service exports, built on a registry that is passed in (each
 // test gets a fresh one). Label values are bounded sets: route templates, methods, status
 // codes, outcome words, the names of our own variables; never a user id or a token. Series on the request path are bound
-// to their labels once, so a request does no label lookups; the histograms a request
+// to their labels once, so a request does no label lookups: its counters are tallies
+// (tallied-counter.ts), plain numbers read into prom-client at scrape, and the histograms it
 // observes (its own duration; a cold path's upstream call) are LatencyHistograms
 // (latency-histogram.ts), which do not hash per observation either.
 
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import { LatencyHistogram } from './fast-paths/latency-histogram.js';
+import { TalliedCounter } from './tallied-counter.js';
 import { SERVICE_VERSION } from './version.js';
 
 /** Resolves a 1 ms answer from a 5 ms and a 50 ms one. */
@@ -18,10 +20,11 @@ export type CacheResult = 'hit' | 'miss' | 'coalesced';
 
 export interface Metrics {
   readonly registry: Registry;
-  readonly credentialsIssued: Counter;
-  readonly rateLimited: Counter<'scope'>;
-  readonly tokenVerifications: Counter<'method' | 'result'>;
-  readonly tokenCacheRequests: Counter<'result'>;
+  /** Counted on the request path: tallied (tallied-counter.ts), read at scrape. */
+  readonly credentialsIssued: TalliedCounter<never>;
+  readonly rateLimited: TalliedCounter<'scope'>;
+  readonly tokenVerifications: TalliedCounter<'method' | 'result'>;
+  readonly tokenCacheRequests: TalliedCounter<'result'>;
   readonly upstreamDuration: LatencyHistogram<'upstream' | 'outcome'>;
   readonly httpDuration: LatencyHistogram<'route' | 'method' | 'status'>;
   readonly redisUp: Gauge;
@@ -63,24 +66,24 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
   const redisRegisters = options.redis === true ? registers : [];
   return {
     registry,
-    credentialsIssued: new Counter({
+    credentialsIssued: new TalliedCounter({
       name: 'matrix_turn_credentials_issued_total',
       help: 'TURN credentials issued by this replica.',
       registers,
     }),
-    rateLimited: new Counter({
+    rateLimited: new TalliedCounter({
       name: 'matrix_turn_rate_limited_total',
       help: 'Requests refused with 429, by what was limited (user, or client address for unknown tokens).',
       labelNames: ['scope'],
       registers,
     }),
-    tokenVerifications: new Counter({
+    tokenVerifications: new TalliedCounter({
       name: 'matrix_turn_token_verifications_total',
       help: 'Access token verifications that reached the verifier (cache misses), by method and result.',
       labelNames: ['method', 'result'],
       registers,
     }),
-    tokenCacheRequests: new Counter({
+    tokenCacheRequests: new TalliedCounter({
       name: 'matrix_turn_token_cache_requests_total',
       help: 'Token cache look-ups: hit, miss, or coalesced onto a verification already in flight.',
       labelNames: ['result'],

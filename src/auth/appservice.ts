@@ -69,7 +69,7 @@ export interface AppserviceTokensOptions {
 export function appserviceTokens(verifier: TokenVerifier, options: AppserviceTokensOptions): TokenCache {
   const { hsToken } = options;
   const known = new LRUCache<string, Identity>({ max: options.size });
-  const hit = options.metrics.tokenCacheRequests.labels('hit');
+  const hit = options.metrics.tokenCacheRequests.tally('hit');
   let readToken: string | undefined;
   let readTokenHash = '';
   const hsTokenHash = () => {

@@ -39,9 +39,9 @@ export function tokenCache(inner: TokenVerifier, options: TokenCacheOptions): To
     perf: { now: () => clock.nowMs() },
   });
   const inFlight = new Map<string, Promise<Identity>>();
-  const hit = metrics.tokenCacheRequests.labels('hit');
-  const miss = metrics.tokenCacheRequests.labels('miss');
-  const coalesced = metrics.tokenCacheRequests.labels('coalesced');
+  const hit = metrics.tokenCacheRequests.tally('hit');
+  const miss = metrics.tokenCacheRequests.tally('miss');
+  const coalesced = metrics.tokenCacheRequests.tally('coalesced');
 
   const remember = (key: string, identity: Identity) => {
     // lru-cache serves an entry until its age exceeds the ttl, so the last millisecond it

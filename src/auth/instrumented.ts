@@ -6,9 +6,9 @@ import type { Metrics } from '../metrics.js';
 import type { TokenVerifier } from './types.js';
 
 export function instrumentedVerifier(inner: TokenVerifier, metrics: Metrics): TokenVerifier {
-  const valid = metrics.tokenVerifications.labels(inner.method, 'valid');
-  const invalid = metrics.tokenVerifications.labels(inner.method, 'invalid');
-  const failed = metrics.tokenVerifications.labels(inner.method, 'error');
+  const valid = metrics.tokenVerifications.tally(inner.method, 'valid');
+  const invalid = metrics.tokenVerifications.tally(inner.method, 'invalid');
+  const failed = metrics.tokenVerifications.tally(inner.method, 'error');
   return {
     method: inner.method,
     async verify(token, facts) {

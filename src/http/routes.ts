@@ -83,8 +83,8 @@ function getOnly(layer: Layer<RequestState>): void {
 
 function turnServerRoute(deps: RouteDeps): Middleware<RequestState> {
   const { tokens, limiter, minter, metrics, health, allowGuests, exemptUsers } = deps;
-  const issued = metrics.credentialsIssued;
-  const limitedUser = metrics.rateLimited.labels('user');
+  const issued = metrics.credentialsIssued.tally();
+  const limitedUser = metrics.rateLimited.tally('user');
 
   const guardUnknownTokens = unknownTokenGuard({ ...deps.unknownTokens, metrics });
 

@@ -86,7 +86,7 @@ export function unknownTokenGuard(options: UnknownTokenGuardOptions): UnknownTok
   const { budget, maxPendingPerAddress, trustProxy } = options;
   const maxWaitMs = options.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
   const timers = options.timers ?? systemTimers;
-  const limited = options.metrics.rateLimited.labels('address');
+  const limited = options.metrics.rateLimited.tally('address');
   const lines = new Map<string, Line>();
 
   const limitExceeded = (retryAfterMs: number): MatrixError => {
