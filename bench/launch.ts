@@ -9,7 +9,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Figures } from './figures.js';
-import { untilNoUpstreamCall } from './idle.js';
+import { untilSettled } from './idle.js';
 import { load, type LoadFigures, type UserHeaders } from './load.js';
 import type { Options } from './options.js';
 import { freePort } from './ports.js';
@@ -145,13 +145,14 @@ export async function measure(running: Running, bench: Bench, durationSeconds: n
   return { id: running.target.id, name: running.name, kind: running.target.kind, ...figures };
 }
 
-/** A service with upstream calls still out after a load is left to finish them before anything stops it (bench/idle.ts). */
+/** A service is left to settle after a load before anything stops it (bench/idle.ts); what it was doing is said. */
 async function untilIdle(metricsUrl: string): Promise<void> {
-  const idle = await untilNoUpstreamCall({
+  const { settled, first } = await untilSettled({
     read: async () => (await fetch(metricsUrl)).text(),
     pause: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
   });
-  if (!idle) process.stderr.write(`${metricsUrl}: upstream calls still in flight a second after the load\n`);
+  if (first.limiterFallback) process.stderr.write(`${metricsUrl}: the rate limiter was in its Redis fallback at the end of the load\n`);
+  if (!settled) process.stderr.write(`${metricsUrl}: upstream calls or the limiter's fallback still on 5 s after the load\n`);
 }
 
 /**
