@@ -37,15 +37,18 @@ export function parserErrorToMatrix(code: string | undefined): MatrixError {
   }
 }
 
+/** What every answer written here carries after its own headers: the connection closes after it. */
+function closingHeaders(requestId: string): Record<string, string> {
+  return { Connection: 'close', [REQUEST_ID_HEADER]: requestId, ...CORS_HEADERS };
+}
+
 /** A whole HTTP/1.1 response for a connection Koa never saw; the connection closes after it. */
 export function rawErrorResponse(error: MatrixError, requestId: string): string {
   const answer = httpAnswer(error);
   const headers: Record<string, string> = {
     ...answer.headers,
     'Content-Length': String(Buffer.byteLength(answer.body)),
-    Connection: 'close',
-    [REQUEST_ID_HEADER]: requestId,
-    ...CORS_HEADERS,
+    ...closingHeaders(requestId),
   };
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
   return `HTTP/1.1 ${answer.status} ${REASONS[answer.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${answer.body}`;
@@ -93,8 +96,7 @@ export function limitUrlLength(
       return;
     }
     const answer = httpAnswer(MatrixError.urlTooLong());
-    const requestId = requestIdOf(req.headers['x-request-id']);
-    res.writeHead(answer.status, { ...answer.headers, Connection: 'close', [REQUEST_ID_HEADER]: requestId, ...CORS_HEADERS });
+    res.writeHead(answer.status, { ...answer.headers, ...closingHeaders(requestIdOf(req.headers['x-request-id'])) });
     res.end(answer.body);
   };
 }

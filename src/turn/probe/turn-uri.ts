@@ -38,12 +38,11 @@ export function parseTurnUri(uri: string): TurnUri {
   const secure = scheme === 'stuns' || scheme === 'turns';
   const port = match[3] === undefined ? (secure ? 5349 : 3478) : Number(match[3]);
   if (port < 1 || port > 65535) throw new InvalidTurnUri(`"${uri}": port ${match[3]} is not between 1 and 65535`);
-  const transport = transportOf(uri, scheme, match[4]);
+  const transport = transportOf(uri, scheme, secure, match[4]);
   return { scheme, host, port, transport, secure };
 }
 
-function transportOf(uri: string, scheme: TurnScheme, query: string | undefined): TurnUri['transport'] {
-  const secure = scheme === 'stuns' || scheme === 'turns';
+function transportOf(uri: string, scheme: TurnScheme, secure: boolean, query: string | undefined): TurnUri['transport'] {
   if (query === undefined) return secure ? 'tls' : 'udp';
   if (scheme === 'stun' || scheme === 'stuns') throw new InvalidTurnUri(`"${uri}": a ${scheme}: URI takes no ?${query}`);
   const asked = /^transport=(udp|tcp)$/i.exec(query)?.[1]?.toLowerCase();
