@@ -7,8 +7,11 @@
 // same way puts the limiter in its fallback (local limits, faster than Redis): a round
 // measured then would not be Redis mode's.
 
-const IN_FLIGHT = /^matrix_turn_upstream_requests_in_flight(?:\{[^}]*\})? (\S+)$/;
-const FALLBACK = /^matrix_turn_rate_limit_fallback_active(?:\{[^}]*\})? (\S+)$/;
+import { seriesReader } from './exposition.js';
+
+const IN_FLIGHT = 'matrix_turn_upstream_requests_in_flight';
+const FALLBACK = 'matrix_turn_rate_limit_fallback_active';
+const readSeries = seriesReader([IN_FLIGHT, FALLBACK]);
 
 /** What keeps a service from being stopped safely, in a Prometheus text exposition. */
 export interface Unsettled {
@@ -21,11 +24,9 @@ export interface Unsettled {
 export function unsettled(exposition: string): Unsettled {
   let upstreamCalls = 0;
   let limiterFallback = false;
-  for (const line of exposition.split('\n')) {
-    const calls = IN_FLIGHT.exec(line);
-    if (calls) upstreamCalls += Number(calls[1]);
-    const fallback = FALLBACK.exec(line);
-    if (fallback && Number(fallback[1]) !== 0) limiterFallback = true;
+  for (const [series, value] of readSeries(exposition)) {
+    if (series.startsWith(FALLBACK)) limiterFallback ||= value !== 0;
+    else upstreamCalls += value;
   }
   return { upstreamCalls, limiterFallback };
 }

@@ -6,25 +6,22 @@
 // lines it would keep), so these are what is left to tell a breaker opened by timeouts
 // from one opened by refused connections.
 
+import { seriesReader } from './exposition.js';
+
 /** The series a failed round prints: two counters, by how much they moved, and a gauge. */
 const STORY_NAMES = [
   'matrix_turn_upstream_request_duration_seconds_count',
   'matrix_turn_token_verifications_total',
   'matrix_turn_upstream_circuit_open',
 ];
-const STORY_SERIES = new RegExp(`^(${STORY_NAMES.join('|')})(\\{[^}]*\\})? (\\S+)$`);
+const readStorySeries = seriesReader(STORY_NAMES);
 
 /** The gauges among them: printed as they stand after the round, when not 0. */
 const GAUGE = /^upstream_circuit_open/;
 
 /** Each story series of a Prometheus text exposition, by its name and labels. */
 export function storyCounters(exposition: string): Map<string, number> {
-  const counters = new Map<string, number>();
-  for (const line of exposition.split('\n')) {
-    const match = STORY_SERIES.exec(line);
-    if (match) counters.set(`${match[1]!.replace(/^matrix_turn_/, '')}${match[2] ?? ''}`, Number(match[3]));
-  }
-  return counters;
+  return new Map([...readStorySeries(exposition)].map(([series, value]) => [series.replace(/^matrix_turn_/, ''), value]));
 }
 
 /** The series that moved between two readings, with by how much; "nothing counted" when none did. */
